@@ -1,0 +1,38 @@
+# Tonevakt. `make run` does one full pass on ./config.yaml; `make test` runs lint and every test.
+# Both install what they need first (a .venv with the project and its dev extra, Debian packages if missing).
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run test lint format clean demo bench bench-quick
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	bash tools/ensure-debian-packages.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(VENV)/bin/tonevakt --config config.yaml run --once
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# pytest exits 5 when it collects no test: that is a failure of the suite, reported as such.
+test: lint
+	$(VENV)/bin/pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

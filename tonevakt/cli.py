@@ -1,0 +1,289 @@
+"""The `tonevakt` command. The only module that prints or exits: stages raise TonevaktError subclasses."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tonevakt import __version__
+from tonevakt.config import Settings, load_config, log_effective
+from tonevakt.errors import TonevaktError
+
+logger = logging.getLogger("tonevakt")
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    # journald adds its own timestamps; a plain terminal gets them from us.
+    fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(fmt))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "trafilatura", "htmldate", "urllib3", "filelock", "fontTools", "weasyprint"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+class Context:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_config(self.config_path)
+            log_effective(self._settings)
+        return self._settings
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn the project's exceptions into a clear message and exit code 1 (2 for usage errors)."""
+    try:
+        yield
+    except TonevaktError as e:
+        raise click.ClickException(str(e)) from e
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+def _progress(label_prefix: str = "") -> Any:
+    """A progress callback (what, done, total) drawing a rich progress bar on a terminal."""
+    from tonevakt.progress import ProgressReporter
+
+    return ProgressReporter(enabled=sys.stderr.isatty())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH", envvar="TONEVAKT_CONFIG",
+              help="Configuration file (default ./config.yaml; or set TONEVAKT_CONFIG).")  # fmt: skip
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.version_option(__version__, prog_name="tonevakt")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) -> None:
+    """Tonevakt: how are Helseplattformen and HelsaMi talked about? Media tone against patient feedback."""
+    _setup_logging(verbose, quiet)
+    ctx.obj = Context(config_path)
+
+
+# -- foundation ----------------------------------------------------------------------------------
+
+
+@main.command()
+@pass_ctx
+def init(c: Context) -> None:
+    """Create the database (apply migrations) and register the configured sources."""
+    from tonevakt import pipeline
+
+    with _errors():
+        s = c.settings
+        pipeline.init(s)
+    click.echo(f"database ready: {s.db_path} ({len(s.sources)} sources); analyst snapshot: {s.snapshot_path}")
+
+
+@main.command(name="import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--source", "source_id", required=True, help="Source id (from config, or new with --voice).")
+@click.option("--voice", type=click.Choice(["media", "union", "patient", "official"]),
+              help="Voice of the documents (required for a source not in the config).")  # fmt: skip
+@pass_ctx
+def import_(c: Context, file: Path, source_id: str, voice: str | None) -> None:
+    """Import documents from FILE (CSV, JSONL, JSON list or XLSX with a 'text' column)."""
+    from tonevakt import pipeline
+
+    with _errors():
+        rows, new, warnings = pipeline.import_file(c.settings, file, source_id, voice)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(f"{file}: {rows} rows read, {new} new documents, {rows - new} already stored or empty")
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    return str(v)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects, one per row.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: a header, then rows.")
+@click.option("--snapshot", is_flag=True, help="Read the analyst snapshot instead of the main database.")
+@pass_ctx
+def sql(c: Context, query: str, as_json: bool, as_csv: bool, snapshot: bool) -> None:
+    """Run a read-only SQL QUERY (writes are refused). Reads the snapshot when the database is busy."""
+    from tonevakt.storage.db import open_for_reading
+    from tonevakt.storage.query import check_read_only, run_read_only
+
+    with _errors():
+        check_read_only(query)
+        s = c.settings
+        db = open_for_reading(s.snapshot_path if snapshot else s.db_path, s.snapshot_path)
+        try:
+            cols, rows = run_read_only(db, query)
+        finally:
+            db.close()
+    if as_json:
+        click.echo(json.dumps([dict(zip(cols, r, strict=True)) for r in rows], ensure_ascii=False,
+                              default=_json_default, indent=2))  # fmt: skip
+    elif as_csv:
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([_json_default(v) if isinstance(v, datetime | date | Decimal) else v for v in r])
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(*cols, show_lines=False)
+        for r in rows:
+            t.add_row(*["" if v is None else str(v) for v in r])
+        Console().print(t)
+        click.echo(f"{len(rows)} rows", err=True)
+
+
+@main.command()
+@click.option("--parquet", "folder", required=True, type=click.Path(path_type=Path),
+              help="Folder for one Parquet file per table and view.")  # fmt: skip
+@pass_ctx
+def export(c: Context, folder: Path) -> None:
+    """Export every table and view as Parquet."""
+    from tonevakt.storage.db import database
+    from tonevakt.storage.snapshot import export_parquet
+
+    with _errors():
+        s = c.settings
+        with database(s.db_path, s.database.lock_timeout_s) as db:
+            files = export_parquet(db, folder)
+    for f in files:
+        click.echo(str(f))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_ctx
+def sources(c: Context, as_json: bool) -> None:
+    """Health of each source: status, last success, last error and its reason."""
+    from tonevakt.storage import repository as repo
+    from tonevakt.storage.db import open_for_reading
+
+    with _errors():
+        s = c.settings
+        db = open_for_reading(s.db_path, s.snapshot_path)
+        try:
+            rows = repo.source_health(db)
+        finally:
+            db.close()
+        configured = {x.id for x in s.sources}
+    if as_json:
+        click.echo(json.dumps(rows, default=_json_default, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        if r["id"] not in configured and not r["documents"]:
+            continue
+        status = r["last_status"] or "never fetched"
+        if not r["enabled"]:
+            status += " (disabled)"
+        line = f"{r['id']:<28} {r['voice']:<8} {status:<14} docs {r['documents']:<6}"
+        if r["consecutive_failures"]:
+            since = r["failing_since"].strftime("%Y-%m-%d %H:%M") if r["failing_since"] else "?"
+            line += f" failing since {since} ({r['consecutive_failures']}×): {r['last_error']}"
+        elif r["last_success_at"]:
+            line += f" last ok {r['last_success_at'].strftime('%Y-%m-%d %H:%M')}"
+        click.echo(line)
+
+
+@main.command()
+@click.option("--source", "source_ids", multiple=True, help="Only this source (repeatable); ignores schedules.")
+@click.option("--force", is_flag=True, help="Fetch every source now, even those not due.")
+@pass_ctx
+def collect(c: Context, source_ids: tuple[str, ...], force: bool) -> None:
+    """Fetch the sources, extract and store new documents (no scoring)."""
+    from tonevakt import pipeline
+
+    with _errors():
+        summary = pipeline.collect(c.settings, source_ids or None, progress=_progress(), force=force)
+    for sid, reason in summary.failures:
+        click.echo(f"failed: {sid}: {reason}", err=True)
+    click.echo(summary.line())
+
+
+@main.command()
+@click.option("--rescore", is_flag=True, help="Score every relevant document again with the configured model.")
+@click.option("--limit", type=int, help="Score at most this many documents.")
+@pass_ctx
+def score(c: Context, rescore: bool, limit: int | None) -> None:
+    """Score relevant documents not yet scored by the configured model (other models' scores are kept)."""
+    from tonevakt import pipeline
+
+    with _errors():
+        n = pipeline.score(c.settings, rescore=rescore, progress=_progress(), limit=limit)
+    click.echo(f"scored {n} documents")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run one full pass and exit.")
+@pass_ctx
+def run(c: Context, once: bool) -> None:
+    """Run the scheduler (collection, scoring, weekly report, snapshots); --once runs one pass."""
+    from tonevakt import pipeline
+
+    with _errors():
+        s = c.settings
+        if once:
+            summary = pipeline.run_once(s, progress=_progress())
+            for sid, reason in summary.failures:
+                click.echo(f"failed: {sid}: {reason}", err=True)
+            click.echo(summary.line())
+            click.echo(f"database: {s.db_path}; analyst snapshot: {s.snapshot_path}")
+            return
+        from tonevakt.scheduler import run_daemon
+
+        code = run_daemon(s)
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("document_id")
+@click.argument("label", type=click.Choice(["positive", "negative", "neutral"], case_sensitive=False))
+@click.option("--by", "labelled_by", help="Who labelled it (initials).")
+@click.option("--note", help="Why.")
+@pass_ctx
+def label(c: Context, document_id: str, label: str, labelled_by: str | None, note: str | None) -> None:
+    """Store a human LABEL for DOCUMENT_ID; reports prefer it to the model's."""
+    from tonevakt.storage import repository as repo
+    from tonevakt.storage.db import database
+
+    with _errors():
+        s = c.settings
+        with database(s.db_path, s.database.lock_timeout_s) as db:
+            repo.set_label(db, document_id, label, labelled_by, note)
+    click.echo(f"labelled {document_id} as {label.lower()}")
+
+
+# -- nlp commands (issue 8: evaluate, model) -----------------------------------------------------
+
+
+# -- report commands (issue 4: report, dashboard, trend) -----------------------------------------

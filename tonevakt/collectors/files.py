@@ -1,0 +1,233 @@
+"""Reading feedback files (CSV, JSONL, a JSON list, XLSX) into Documents.
+
+Used by `tonevakt import` and by the `files` collector (a patient-feedback inbox folder).
+Unknown columns are kept in `Document.extra`, never silently lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tonevakt.dates import parse_date
+from tonevakt.errors import ImportFileError
+from tonevakt.models import Document, Source
+
+logger = logging.getLogger(__name__)
+
+FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+           ".json": "json", ".xlsx": "xlsx"}  # fmt: skip
+KNOWN_FIELDS = ("text", "title", "url", "published_at", "date", "rating", "author")
+MAX_FILE_BYTES = 200_000_000
+
+
+@dataclass
+class FileRows:
+    path: Path
+    content_hash: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _decode(data: bytes, path: Path) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        # Norwegian spreadsheets exported from Excel are usually Windows-1252 (a superset of ISO-8859-1).
+        logger.info("%s is not UTF-8; reading it as Windows-1252/ISO-8859-1", path)
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")
+
+
+def _read_csv(text: str, path: Path) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+    sample = text[:20000]
+    warnings = []
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportFileError(f"{path}: the file is empty") from None
+    header = [h.strip() for h in header]
+    rows = []
+    for lineno, rec in enumerate(reader, start=2):
+        if not any(c.strip() for c in rec):
+            continue
+        if len(rec) != len(header):
+            warnings.append(f"{path}: line {lineno} has {len(rec)} fields, the header has {len(header)}")
+            if len(rec) < len(header):
+                rec = rec + [""] * (len(header) - len(rec))
+            else:
+                rec = rec[: len(header) - 1] + [delimiter.join(rec[len(header) - 1 :])]
+        rows.append(dict(zip(header, rec, strict=True)))
+    return header, rows, warnings
+
+
+def _read_jsonl(text: str, path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ImportFileError(f"{path}: line {lineno} is not valid JSON: {e.msg}") from e
+        if not isinstance(obj, dict):
+            raise ImportFileError(f"{path}: line {lineno} is not a JSON object")
+        rows.append(obj)
+    return rows
+
+
+def _read_json(text: str, path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ImportFileError(f"{path}: not valid JSON (line {e.lineno}): {e.msg}") from e
+    if isinstance(data, dict):
+        for key in ("documents", "items", "rows", "data"):
+            if isinstance(data.get(key), list):
+                data = data[key]
+                break
+    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+        raise ImportFileError(f"{path}: expected a JSON list of objects")
+    return data
+
+
+def _read_xlsx(data: bytes, path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as e:  # openpyxl raises many kinds (zipfile, KeyError, InvalidFileException)
+        raise ImportFileError(f"{path}: not a readable XLSX workbook: {e}") from e
+    ws = wb.worksheets[0]
+    it = ws.iter_rows(values_only=True)
+    try:
+        header = [str(h).strip() if h is not None else "" for h in next(it)]
+    except StopIteration:
+        raise ImportFileError(f"{path}: the first sheet is empty") from None
+    rows = []
+    for rec in it:
+        if rec is None or all(v is None or str(v).strip() == "" for v in rec):
+            continue
+        rows.append({h: v for h, v in zip(header, rec, strict=False) if h})
+    wb.close()
+    return [h for h in header if h], rows
+
+
+def read_rows(path: Path) -> FileRows:
+    """Read a feedback file into rows of column → value."""
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImportFileError(f"{path}: unsupported file type '{path.suffix}' (use CSV, JSONL, JSON or XLSX)")
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ImportFileError(f"{path}: the file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImportFileError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ImportFileError(f"{path}: cannot read: {e}") from e
+    warnings: list[str] = []
+    if fmt == "xlsx":
+        columns, rows = _read_xlsx(data, path)
+    else:
+        text = _decode(data, path)
+        if fmt == "csv":
+            columns, rows, warnings = _read_csv(text, path)
+        else:
+            rows = _read_jsonl(text, path) if fmt == "jsonl" else _read_json(text, path)
+            columns = list(dict.fromkeys(k for r in rows for k in r))
+    return FileRows(path=path, content_hash=file_hash(data), columns=columns, rows=rows, warnings=warnings)
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v).strip()
+
+
+def rows_to_documents(
+    fr: FileRows, source: Source, voice: str | None = None, columns: dict[str, str] | None = None
+) -> list[Document]:
+    """Turn rows into Documents. `columns` maps our field names to the file's column names."""
+    mapping = {k: k for k in KNOWN_FIELDS}
+    mapping.update(columns or source.columns or {})
+    lower = {c.lower(): c for c in fr.columns}
+
+    def col(fieldname: str) -> str | None:
+        name = mapping.get(fieldname, fieldname)
+        return name if name in fr.columns else lower.get(name.lower())
+
+    text_col = col("text")
+    if text_col is None:
+        raise ImportFileError(
+            f"{fr.path}: no '{mapping['text']}' column (found: {', '.join(fr.columns) or 'none'}); "
+            "map one with the source's 'columns: {text: <column>}'"
+        )
+    used = {c for c in (col(f) for f in KNOWN_FIELDS) if c}
+    now = datetime.now(UTC)
+    docs = []
+    for i, row in enumerate(fr.rows):
+        text = _text(row.get(text_col))
+        if not text:
+            continue
+        title = _text(row.get(col("title"))) if col("title") else ""
+        raw_date = row.get(col("published_at")) if col("published_at") else None
+        if raw_date in (None, "") and col("date"):
+            raw_date = row.get(col("date"))
+        published = parse_date(raw_date)
+        rating = None
+        if col("rating") and _text(row.get(col("rating"))):
+            try:
+                rating = int(float(_text(row.get(col("rating"))).replace(",", ".")))
+            except ValueError:
+                rating = None
+        extra = {k: v for k, v in row.items() if k not in used and v not in (None, "")}
+        if raw_date not in (None, "") and published is None:
+            extra["unparsed_date"] = str(raw_date)
+        url = _text(row.get(col("url"))) if col("url") else ""
+        docs.append(
+            Document(
+                source_id=source.id,
+                voice=voice or source.voice,
+                title=title or text[:80],
+                text=text,
+                url=url or None,
+                author=_text(row.get(col("author"))) or None if col("author") else None,
+                published_at=published,
+                published_estimated=published is None,
+                collected_at=now,
+                rating=rating,
+                region=source.region,
+                kind="feedback" if (voice or source.voice) == "patient" else "article",
+                extra={**extra, "file": fr.path.name, "row": i + 1},
+            )
+        )
+    return docs

@@ -1,0 +1,188 @@
+"""Typed records passed between the stages. Third-party dicts are converted into these at the edge."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+Voice = Literal["media", "union", "patient", "official"]
+VOICES: tuple[str, ...] = ("media", "union", "patient", "official")
+
+SourceKind = Literal["rss", "news_search", "web", "appstore", "files"]
+SOURCE_KINDS: tuple[str, ...] = ("rss", "news_search", "web", "appstore", "files")
+
+ToneLabel = Literal["negative", "neutral", "positive"]
+TONE_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+
+
+class FetchStatus(StrEnum):
+    """Classified outcome of one fetch (after rss-fetcher's Status)."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"  # 304, or the body hash is unchanged
+    SOFT_ERROR = "soft_error"  # the server answered but what it gave is unusable (HTML for a feed, empty)
+    HARD_ERROR = "hard_error"  # 404/410, refused address, bad scheme: will not fix itself
+    TEMPORARY = "temporary"  # timeouts, 5xx, 429, DNS, connection refused: try again later
+
+    @property
+    def failed(self) -> bool:
+        return self in (FetchStatus.SOFT_ERROR, FetchStatus.HARD_ERROR, FetchStatus.TEMPORARY)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One configured source (from config.yaml)."""
+
+    id: str
+    kind: str
+    voice: str
+    name: str = ""
+    region: str | None = None
+    url: str | None = None
+    enabled: bool = True
+    full_text: str = "relevant"  # never | relevant | always
+    interval_minutes: int = 60
+    respect_robots: bool = True
+    include: str | None = None  # regex for article links (web)
+    sitemap: str | None = None
+    app_id: str | None = None
+    country: str = "no"
+    max_pages: int = 10
+    path: str | None = None  # inbox folder (files)
+    columns: dict[str, str] = field(default_factory=dict)  # our field -> column in the file
+    paywalled: bool = False
+    relevance: str = "match"  # match | always (every document of the source is about Helseplattformen)
+
+
+@dataclass
+class FetchResult:
+    """What the HTTP chokepoint gives back: bytes plus a classified outcome, never None."""
+
+    url: str
+    status: FetchStatus
+    final_url: str | None = None
+    http_status: int | None = None
+    reason: str = ""
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    duration_s: float = 0.0
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    retry_after_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is FetchStatus.OK
+
+
+@dataclass
+class Document:
+    """One collected text, ready to be enriched, scored and stored."""
+
+    source_id: str
+    voice: str
+    title: str
+    text: str
+    url: str | None = None
+    id: str = ""
+    lead: str = ""
+    author: str | None = None
+    outlet: str | None = None
+    published_at: datetime | None = None
+    published_estimated: bool = False  # the source gave no date: collection time used
+    collected_at: datetime | None = None
+    language: str | None = None
+    relevant: bool | None = None
+    matched: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    region: str | None = None  # the source's region, if any
+    paywalled: bool = False
+    rating: int | None = None
+    app_version: str | None = None
+    story_id: str | None = None
+    redactions: int = 0
+    kind: str = "article"  # article | review | feedback | statement
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = document_id(self.url, self.source_id, self.title, self.text)
+
+
+@dataclass(frozen=True)
+class Score:
+    """The sentiment of one document by one model."""
+
+    document_id: str
+    model: str
+    tone: float  # P(pos) - P(neg), in [-1, 1]
+    label: str
+    p_negative: float
+    p_neutral: float
+    p_positive: float
+    passage: str = ""  # the passage that carried the tone
+    n_passages: int = 1
+
+
+@dataclass
+class FetchLogEntry:
+    """One row of the fetch log (and the input to a source's health)."""
+
+    source_id: str
+    url: str
+    status: FetchStatus
+    started_at: datetime
+    http_status: int | None = None
+    reason: str = ""
+    duration_ms: int = 0
+    bytes: int = 0
+    items: int = 0
+    new_documents: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    primary: bool = True  # the source's own URL (feed, listing); False for article pages: no health update
+
+
+@dataclass
+class PassSummary:
+    """What one pass did; the CLI prints it, the scheduler logs it."""
+
+    sources_ok: int = 0
+    sources_failed: int = 0
+    sources_skipped: int = 0
+    documents_seen: int = 0
+    documents_new: int = 0
+    documents_scored: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (source id, reason)
+    duration_s: float = 0.0
+
+    def line(self) -> str:
+        return (
+            f"pass done in {self.duration_s:.1f}s: sources ok {self.sources_ok}, failed {self.sources_failed}, "
+            f"skipped {self.sources_skipped}; documents seen {self.documents_seen}, new {self.documents_new}, "
+            f"scored {self.documents_scored}"
+        )
+
+
+def _digest(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode("utf-8"))
+        h.update(b"\x1f")
+    return h.hexdigest()[:24]
+
+
+def document_id(url: str | None, source_id: str, title: str, text: str) -> str:
+    """Stable id: from the canonical URL, or from the content (with its source) when there is no URL."""
+    if url:
+        from tonevakt.urls import canonical_url
+
+        return "u" + _digest(canonical_url(url))
+    norm = " ".join((title + "\n" + text).split()).casefold()
+    return "c" + _digest(source_id, norm)

@@ -1,0 +1,1 @@
+"""NLP: records in, annotations and scores out. No network, no database."""

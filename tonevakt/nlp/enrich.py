@@ -1,0 +1,60 @@
+"""Enrichment of collected documents before storage: personal data, language, relevance, topics, regions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import cached_property
+
+from tonevakt.config import Settings
+from tonevakt.models import Document
+from tonevakt.nlp.language import detect_language
+from tonevakt.nlp.pii import redact
+from tonevakt.nlp.relevance import RelevanceMatcher
+from tonevakt.nlp.topics import TopicTagger
+
+logger = logging.getLogger(__name__)
+
+
+class Enricher:
+    """Built once per pass from the settings; `enrich` annotates documents in place."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def relevance(self) -> RelevanceMatcher:
+        return RelevanceMatcher.from_settings(self.settings.relevance)
+
+    @cached_property
+    def tagger(self) -> TopicTagger:
+        return TopicTagger.from_settings(self.settings.topics, self.settings.regions)
+
+    def is_candidate(self, text: str) -> bool:
+        """Does a title/summary look relevant enough to fetch the full text?"""
+        return bool(self.relevance.match(text))
+
+    def enrich(self, docs: Sequence[Document]) -> None:
+        redacted = 0
+        for d in docs:
+            # Personal data goes first, so that nothing downstream (or stored) ever sees it.
+            d.title, n1 = redact(d.title)
+            d.lead, n2 = redact(d.lead)
+            d.text, n3 = redact(d.text)
+            if d.author and d.voice == "patient":
+                d.author, n4 = redact(d.author)
+            else:
+                n4 = 0
+            d.redactions += n1 + n2 + n3 + n4
+            redacted += n1 + n2 + n3 + n4
+            full = "\n".join(x for x in (d.title, d.lead, d.text) if x)
+            if d.language is None:
+                d.language = detect_language(full)
+            if d.relevant is None:
+                d.matched = self.relevance.match(full)
+                d.relevant = bool(d.matched)
+            d.topics, d.regions = self.tagger.tag(full)
+            if d.region and d.region not in d.regions:
+                d.regions = [*d.regions, d.region]
+        if redacted:
+            logger.info("redacted %d personal data items in %d documents", redacted, len(docs))

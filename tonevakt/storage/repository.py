@@ -1,0 +1,260 @@
+"""Idempotent, transactional writes and the reads the pipeline needs. Records in, records out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tonevakt.models import TONE_LABELS, Document, FetchLogEntry, FetchStatus, Score, Source
+from tonevakt.storage.db import Database
+from tonevakt.urls import canonical_url
+
+DOCUMENT_COLUMNS = (
+    "id", "source_id", "voice", "kind", "url", "canonical_url", "title", "lead", "text", "author", "outlet",
+    "published_at", "published_estimated", "collected_at", "language", "relevant", "matched", "topics",
+    "regions", "region", "paywalled", "rating", "app_version", "story_id", "redactions", "extra",
+)  # fmt: skip
+
+# A failing source is polled less often: its interval is multiplied by 2^failures, up to this cap.
+MAX_BACKOFF = timedelta(hours=24)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- sources -------------------------------------------------------------------------------------
+
+
+def sync_sources(db: Database, sources: Iterable[Source]) -> None:
+    """Insert or update configured sources; health columns are kept. Sources removed from the config
+    stay (their documents refer to them) but are marked disabled."""
+    sources = list(sources)
+    with db.transaction():
+        for s in sources:
+            db.execute(
+                """INSERT INTO sources (id, kind, voice, name, region, url, enabled, interval_minutes, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, voice = excluded.voice,
+                     name = excluded.name, region = excluded.region, url = excluded.url,
+                     enabled = excluded.enabled, interval_minutes = excluded.interval_minutes,
+                     updated_at = excluded.updated_at""",
+                [s.id, s.kind, s.voice, s.name, s.region, s.url or s.path or s.app_id, s.enabled,
+                 s.interval_minutes, _now()],
+            )  # fmt: skip
+        ids = [s.id for s in sources]
+        if ids:
+            db.execute("UPDATE sources SET enabled = FALSE WHERE id NOT IN (SELECT unnest(?))", [ids])
+
+
+def source_state(db: Database) -> dict[str, dict[str, Any]]:
+    """Per source: conditional-GET validators, body hash, health and when it is next due."""
+    return {r["id"]: r for r in db.rows("SELECT * FROM sources")}
+
+
+def record_fetch(db: Database, entry: FetchLogEntry, interval_minutes: int = 60) -> None:
+    """Append to the fetch log and update the source's health (call inside the batch's transaction)."""
+    db.execute(
+        """INSERT INTO fetch_log (source_id, url, status, http_status, reason, started_at, duration_ms, bytes,
+                                  items, new_documents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [entry.source_id, entry.url, entry.status.value, entry.http_status, entry.reason, entry.started_at,
+         entry.duration_ms, entry.bytes, entry.items, entry.new_documents],
+    )  # fmt: skip
+    now = entry.started_at
+    if not entry.primary:
+        return
+    if entry.status.failed:
+        row = db.fetchone("SELECT consecutive_failures FROM sources WHERE id = ?", [entry.source_id])
+        failures = (row[0] if row else 0) + 1
+        backoff = min(timedelta(minutes=interval_minutes) * (2 ** min(failures, 10)), MAX_BACKOFF)
+        db.execute(
+            """UPDATE sources SET last_attempt_at = ?, last_error_at = ?, last_status = ?, last_error = ?,
+                 consecutive_failures = ?, failing_since = coalesce(failing_since, ?), next_due_at = ?
+               WHERE id = ?""",
+            [now, now, entry.status.value, entry.reason, failures, now, now + backoff, entry.source_id],
+        )
+    else:
+        db.execute(
+            """UPDATE sources SET last_attempt_at = ?, last_success_at = ?, last_status = ?,
+                 consecutive_failures = 0, failing_since = NULL, next_due_at = ?,
+                 etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),
+                 body_hash = coalesce(?, body_hash)
+               WHERE id = ?""",
+            [now, now, entry.status.value, now + timedelta(minutes=interval_minutes), entry.etag,
+             entry.last_modified, entry.body_hash, entry.source_id],
+        )  # fmt: skip
+
+
+def source_health(db: Database) -> list[dict[str, Any]]:
+    return db.rows(
+        """SELECT id, kind, voice, region, enabled, last_status, last_success_at, last_error_at, last_error,
+                  failing_since, consecutive_failures, next_due_at,
+                  (SELECT count(*) FROM documents d WHERE d.source_id = s.id) AS documents
+           FROM sources s ORDER BY id"""
+    )
+
+
+# -- documents -----------------------------------------------------------------------------------
+
+
+def _doc_row(d: Document) -> list[Any]:
+    collected = d.collected_at or _now()
+    return [
+        d.id, d.source_id, d.voice, d.kind, d.url, canonical_url(d.url) if d.url else None, d.title, d.lead,
+        d.text, d.author, d.outlet, d.published_at or collected, d.published_estimated or d.published_at is None,
+        collected, d.language, d.relevant, list(d.matched), list(d.topics), list(d.regions), d.region,
+        d.paywalled, d.rating, d.app_version, d.story_id, d.redactions,
+        json.dumps(d.extra, ensure_ascii=False, default=str) if d.extra else None,
+    ]  # fmt: skip
+
+
+def existing_ids(db: Database, ids: Sequence[str]) -> set[str]:
+    if not ids:
+        return set()
+    return {r[0] for r in db.fetchall("SELECT id FROM documents WHERE id IN (SELECT unnest(?))", [list(ids)])}
+
+
+def insert_documents(db: Database, docs: Sequence[Document]) -> list[str]:
+    """Insert documents not stored yet; return the ids that were new. Call inside a transaction for
+    all-or-nothing batches (`store_batch` does)."""
+    seen: set[str] = set()
+    unique = []
+    for d in docs:
+        if d.id not in seen:
+            seen.add(d.id)
+            unique.append(d)
+    known = existing_ids(db, [d.id for d in unique])
+    new = [d for d in unique if d.id not in known]
+    if new:
+        placeholders = ", ".join("?" for _ in DOCUMENT_COLUMNS)
+        db.con.executemany(
+            f"INSERT INTO documents ({', '.join(DOCUMENT_COLUMNS)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING",
+            [_doc_row(d) for d in new],
+        )
+    return [d.id for d in new]
+
+
+def store_batch(
+    db: Database,
+    docs: Sequence[Document],
+    fetches: Sequence[tuple[FetchLogEntry, int]] = (),
+    imported_files: Sequence[tuple[str, str, str, int]] = (),
+) -> list[str]:
+    """One all-or-nothing batch: documents, fetch log rows (with each source's interval) and, for
+    imported files, their (content hash, source id, path, rows). Returns the ids of new documents."""
+    with db.transaction():
+        new = insert_documents(db, docs)
+        for entry, interval in fetches:
+            record_fetch(db, entry, interval)
+        for content_hash, source_id, path, rows in imported_files:
+            db.execute(
+                "INSERT INTO imported_files VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [content_hash, source_id, path, rows, _now()],
+            )
+    return new
+
+
+def file_imported(db: Database, content_hash: str) -> bool:
+    return bool(db.scalar("SELECT count(*) FROM imported_files WHERE content_hash = ?", [content_hash]))
+
+
+def recent_story_keys(db: Database, since: datetime) -> list[tuple[str, str, str]]:
+    """(document id, story id, text) of documents since a date: input to near-copy grouping."""
+    return [
+        (r[0], r[1], r[2])
+        for r in db.fetchall(
+            "SELECT id, coalesce(story_id, id), title || ' ' || text FROM documents WHERE published_at >= ?", [since]
+        )
+    ]
+
+
+def documents_to_score(db: Database, model: str, rescore: bool = False, limit: int | None = None) -> list[Document]:
+    """Relevant documents without a score from `model` (all relevant ones with `rescore`)."""
+    sql = """SELECT id, source_id, voice, title, lead, text, url, language, matched, kind
+             FROM documents d WHERE relevant"""
+    if not rescore:
+        sql += " AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.document_id = d.id AND s.model = ?)"
+    sql += " ORDER BY published_at"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    rows = db.fetchall(sql, [] if rescore else [model])
+    return [
+        Document(id=r[0], source_id=r[1], voice=r[2], title=r[3], lead=r[4] or "", text=r[5], url=r[6],
+                 language=r[7], matched=list(r[8] or []), kind=r[9])
+        for r in rows
+    ]  # fmt: skip
+
+
+# -- models, scores, labels ----------------------------------------------------------------------
+
+
+def register_model(db: Database, model_id: str, backend: str, description: str = "",
+                   dev_macro_f1: float | None = None, active: bool = True) -> None:  # fmt: skip
+    with db.transaction():
+        if active:
+            db.execute("UPDATE models SET active = FALSE WHERE active AND id <> ?", [model_id])
+        db.execute(
+            """INSERT INTO models VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET backend = excluded.backend, description = excluded.description,
+                 dev_macro_f1 = coalesce(excluded.dev_macro_f1, models.dev_macro_f1), active = excluded.active""",
+            [model_id, backend, description, dev_macro_f1, active, _now()],
+        )
+
+
+def save_scores(db: Database, scores: Sequence[Score]) -> int:
+    """Store (or replace) one row per (document, model); other models' rows are never touched."""
+    if not scores:
+        return 0
+    now = _now()
+    with db.transaction():
+        db.con.executemany(
+            """INSERT OR REPLACE INTO scores (document_id, model, tone, label, p_negative, p_neutral, p_positive,
+                                              passage, n_passages, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [[s.document_id, s.model, s.tone, s.label, s.p_negative, s.p_neutral, s.p_positive, s.passage,
+              s.n_passages, now] for s in scores],
+        )  # fmt: skip
+    return len(scores)
+
+
+def set_label(db: Database, document_id: str, label: str, labelled_by: str | None = None,
+              note: str | None = None) -> None:  # fmt: skip
+    from tonevakt.errors import TonevaktError
+
+    label = label.strip().lower()
+    if label not in TONE_LABELS:
+        raise TonevaktError(f"label must be one of {', '.join(TONE_LABELS)} (got {label!r})")
+    if not db.scalar("SELECT count(*) FROM documents WHERE id = ?", [document_id]):
+        raise TonevaktError(f"no document with id {document_id!r}")
+    db.execute(
+        """INSERT INTO labels VALUES (?, ?, ?, ?, ?) ON CONFLICT (document_id) DO UPDATE SET
+             label = excluded.label, labelled_by = excluded.labelled_by, note = excluded.note,
+             labelled_at = excluded.labelled_at""",
+        [document_id, label, labelled_by, note, _now()],
+    )
+
+
+def status_counts(db: Database) -> dict[str, int]:
+    return {
+        "documents": db.scalar("SELECT count(*) FROM documents"),
+        "relevant": db.scalar("SELECT count(*) FROM documents WHERE relevant"),
+        "scored": db.scalar("SELECT count(DISTINCT document_id) FROM scores"),
+        "sources": db.scalar("SELECT count(*) FROM sources"),
+    }
+
+
+__all__ = [
+    "FetchStatus",
+    "existing_ids",
+    "file_imported",
+    "insert_documents",
+    "record_fetch",
+    "register_model",
+    "save_scores",
+    "set_label",
+    "source_health",
+    "source_state",
+    "store_batch",
+    "sync_sources",
+]
