@@ -21,6 +21,7 @@ class Enricher:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.always_relevant = {s.id for s in settings.sources if s.relevance == "always"}
 
     @cached_property
     def relevance(self) -> RelevanceMatcher:
@@ -53,6 +54,8 @@ class Enricher:
             if d.relevant is None:
                 d.matched = self.relevance.match(full)
                 d.relevant = bool(d.matched)
+                if not d.relevant and d.source_id in self.always_relevant:
+                    d.relevant, d.matched = True, ["(source: always relevant)"]
             d.topics, d.regions = self.tagger.tag(full)
             if d.region and d.region not in d.regions:
                 d.regions = [*d.regions, d.region]
