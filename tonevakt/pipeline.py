@@ -71,6 +71,9 @@ def import_file(settings: Settings, path: Path, source_id: str, voice: str | Non
     docs = rows_to_documents(fr, source, voice=voice)
     if not docs:
         raise ImportFileError(f"{path}: no row has any text")
+    if source.relevance == "always":
+        for d in docs:
+            d.relevant, d.matched = True, ["(source: always relevant)"]
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
         if source_id not in {s["id"] for s in db.rows("SELECT id FROM sources")}:
             repo.sync_sources(db, [*settings.source_records(), source])
