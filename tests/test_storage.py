@@ -1,0 +1,186 @@
+"""Storage: migrations, idempotent and transactional writes, read-only SQL, snapshot, lock handling."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tonevakt.errors import DatabaseLockedError, ReadOnlyQueryError
+from tonevakt.models import Document, FetchLogEntry, FetchStatus, Score, Source
+from tonevakt.storage import repository as repo
+from tonevakt.storage.db import Database, migrations, open_database, open_for_reading
+from tonevakt.storage.query import check_read_only, run_read_only
+from tonevakt.storage.snapshot import export_parquet, publish_snapshot
+
+
+def _doc(i: int, **kw: object) -> Document:
+    base = dict(source_id="nrk", voice="media", title=f"Helseplattformen sak {i}", text=f"Tekst {i} om æøå.",
+                url=f"https://www.nrk.no/trondelag/sak-{i}?utm_source=rss", relevant=True,
+                published_at=datetime(2026, 11, 17, 10, tzinfo=UTC) + timedelta(hours=i))  # fmt: skip
+    base.update(kw)
+    return Document(**base)  # type: ignore[arg-type]
+
+
+def test_migrations_applied_once_and_rerunnable(tmp_path: Path) -> None:
+    path = tmp_path / "t.duckdb"
+    db = open_database(path)
+    versions = [m.version for m in migrations()]
+    assert db.applied_migrations() == versions
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    db.close()
+    db = open_database(path)
+    assert db.migrate() == []
+    assert db.scalar("SELECT count(*) FROM schema_migrations") == len(versions)
+    db.close()
+
+
+def test_insert_is_idempotent_by_canonical_url(fresh_db: Database) -> None:
+    assert len(repo.insert_documents(fresh_db, [_doc(1), _doc(2)])) == 2
+    again = _doc(1, url="http://nrk.no/trondelag/sak-1/#kommentarer", title="Annen tittel")
+    assert repo.insert_documents(fresh_db, [again, _doc(2)]) == []
+    assert fresh_db.scalar("SELECT count(*) FROM documents") == 2
+    # Without a URL the id comes from the content (and source).
+    a = Document(source_id="inbox", voice="patient", title="", text="Fin  app")
+    b = Document(source_id="inbox", voice="patient", title="", text="fin app")
+    assert a.id == b.id and a.id.startswith("c")
+
+
+def test_batch_is_all_or_nothing(fresh_db: Database) -> None:
+    repo.sync_sources(fresh_db, [Source(id="nrk", kind="rss", voice="media", url="https://www.nrk.no/x.rss")])
+    entry = FetchLogEntry(source_id="nrk", url="https://www.nrk.no/x.rss", status=FetchStatus.OK,
+                          started_at=datetime.now(UTC))  # fmt: skip
+    good = [_doc(i) for i in range(5)]
+    broken = _doc(99)
+    broken.title = None  # type: ignore[assignment]  # NOT NULL violation in the middle of the batch
+    with pytest.raises(duckdb.Error):
+        repo.store_batch(fresh_db, [*good, broken], [(entry, 60)])
+    assert fresh_db.scalar("SELECT count(*) FROM documents") == 0
+    assert fresh_db.scalar("SELECT count(*) FROM fetch_log") == 0
+    assert len(repo.store_batch(fresh_db, good, [(entry, 60)])) == 5
+    assert fresh_db.scalar("SELECT count(*) FROM fetch_log") == 1
+
+
+def test_source_health_and_backoff(fresh_db: Database) -> None:
+    repo.sync_sources(fresh_db, [Source(id="s", kind="rss", voice="media", url="https://x.no/rss")])
+    t0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    for i in range(3):
+        e = FetchLogEntry(source_id="s", url="https://x.no/rss", status=FetchStatus.TEMPORARY,
+                          reason="HTTP 503 Service Unavailable", started_at=t0 + timedelta(minutes=i))  # fmt: skip
+        repo.record_fetch(fresh_db, e, interval_minutes=30)
+    row = repo.source_health(fresh_db)[0]
+    assert row["consecutive_failures"] == 3
+    assert row["failing_since"] == t0
+    assert row["last_error"] == "HTTP 503 Service Unavailable"
+    assert row["next_due_at"] - (t0 + timedelta(minutes=2)) == timedelta(minutes=30 * 8)
+    ok = FetchLogEntry(source_id="s", url="https://x.no/rss", status=FetchStatus.OK, etag='"abc"',
+                       started_at=t0 + timedelta(hours=5))  # fmt: skip
+    repo.record_fetch(fresh_db, ok, interval_minutes=30)
+    row = repo.source_state(fresh_db)["s"]
+    assert row["consecutive_failures"] == 0 and row["failing_since"] is None and row["etag"] == '"abc"'
+
+
+def test_weekly_tone_matches_independent_computation(fresh_db: Database) -> None:
+    docs = [_doc(i) for i in range(6)]
+    docs.append(_doc(50, voice="patient", source_id="app"))
+    docs[5].story_id = docs[4].id  # a syndicated copy: counted once
+    repo.insert_documents(fresh_db, docs)
+    repo.register_model(fresh_db, "m1", "embedded")
+    tones = [0.5, -0.2, 0.1, -0.9, 0.3, 0.3, 0.8]
+    scores = [Score(d.id, "m1", t, "positive" if t > 0.2 else "negative" if t < -0.2 else "neutral",
+                    0.1, 0.2, 0.7) for d, t in zip(docs, tones, strict=True)]  # fmt: skip
+    repo.save_scores(fresh_db, scores)
+    repo.set_label(fresh_db, docs[1].id, "Negative")  # a human label overrides the model: -1.0
+    rows = {r["voice"]: r for r in fresh_db.rows("SELECT * FROM weekly_tone")}
+    media = [0.5, -1.0, 0.1, -0.9, 0.3]
+    mean = sum(media) / 5
+    sd = math.sqrt(sum((x - mean) ** 2 for x in media) / 4)
+    assert rows["media"]["week"] == "2026-W47"
+    assert rows["media"]["n"] == 5
+    assert rows["media"]["tone"] == pytest.approx(mean)
+    assert rows["media"]["ci_low"] == pytest.approx(mean - 1.96 * sd / math.sqrt(5))
+    assert rows["media"]["share_negative"] == pytest.approx(2 / 5)
+    assert rows["media"]["thin"] is False
+    assert rows["patient"]["n"] == 1 and rows["patient"]["ci_low"] is None and rows["patient"]["thin"] is True
+    # Rescoring with another model keeps the old scores; the active model decides the views.
+    repo.register_model(fresh_db, "m2", "transformers")
+    repo.save_scores(fresh_db, [Score(docs[0].id, "m2", -0.5, "negative", 0.6, 0.3, 0.1)])
+    assert fresh_db.scalar("SELECT count(*) FROM scores") == 8
+    assert fresh_db.scalar("SELECT n FROM weekly_tone WHERE voice = 'media'") == 1
+
+
+@pytest.mark.parametrize("sql", ["delete from documents", "DROP TABLE scores", "insert into labels values (1)",
+                                 "update documents set title = ''", "select 1; delete from documents",
+                                 "copy documents to '/tmp/x.csv'", "attach 'x.duckdb'", "create table x (a int)"])  # fmt: skip
+def test_sql_refuses_writes(sql: str) -> None:
+    with pytest.raises(ReadOnlyQueryError, match="refused"):
+        check_read_only(sql)
+
+
+def test_sql_reads(fresh_db: Database) -> None:
+    repo.insert_documents(fresh_db, [_doc(1)])
+    cols, rows = run_read_only(fresh_db, "SELECT title FROM documents")
+    assert cols == ["title"] and rows == [("Helseplattformen sak 1",)]
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    con = duckdb.connect(sys.argv[1])
+    con.execute("SELECT 1").fetchall()
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+    con.close()
+    """
+)
+
+
+def _hold(path: Path, seconds: float) -> subprocess.Popen[str]:
+    p = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline().strip() == "holding"
+    return p
+
+
+def test_snapshot_readable_while_another_process_holds_the_database(tmp_path: Path) -> None:
+    main, snap = tmp_path / "main.duckdb", tmp_path / "analyst.duckdb"
+    db = open_database(main)
+    repo.insert_documents(db, [_doc(1), _doc(2)])
+    publish_snapshot(db, snap)
+    files = export_parquet(db, tmp_path / "exports")
+    db.close()
+    assert {f.name for f in files} >= {"documents.parquet", "weekly_tone.parquet"}
+    holder = _hold(main, 4)
+    try:
+        t0 = time.monotonic()
+        reader = open_for_reading(main, snap, lock_timeout_s=0.5)
+        assert reader.path == snap
+        assert reader.scalar("SELECT count(*) FROM documents") == 2
+        reader.close()
+        assert time.monotonic() - t0 < 3
+        with pytest.raises(DatabaseLockedError, match="locked by another process"):
+            open_database(main, lock_timeout_s=0.5)
+    finally:
+        holder.wait(timeout=10)
+    con = duckdb.connect(str(tmp_path / "exports" / "x.duckdb"))
+    n = con.execute(f"SELECT count(*) FROM '{tmp_path / 'exports' / 'documents.parquet'}'").fetchone()
+    assert n == (2,)
+
+
+def test_writer_waits_for_a_lock_then_proceeds(tmp_path: Path) -> None:
+    main = tmp_path / "main.duckdb"
+    open_database(main).close()
+    holder = _hold(main, 1.5)
+    t0 = time.monotonic()
+    db = open_database(main, lock_timeout_s=30)
+    waited = time.monotonic() - t0
+    repo.insert_documents(db, [_doc(1)])
+    db.close()
+    holder.wait(timeout=10)
+    assert 0.5 < waited < 15
