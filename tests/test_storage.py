@@ -113,7 +113,8 @@ def test_weekly_tone_matches_independent_computation(fresh_db: Database) -> None
     repo.register_model(fresh_db, "m2", "transformers")
     repo.save_scores(fresh_db, [Score(docs[0].id, "m2", -0.5, "negative", 0.6, 0.3, 0.1)])
     assert fresh_db.scalar("SELECT count(*) FROM scores") == 8
-    assert fresh_db.scalar("SELECT n FROM weekly_tone WHERE voice = 'media'") == 1
+    # doc 0 scored by m2, doc 1 carried by its human label
+    assert fresh_db.scalar("SELECT n FROM weekly_tone WHERE voice = 'media'") == 2
 
 
 @pytest.mark.parametrize("sql", ["delete from documents", "DROP TABLE scores", "insert into labels values (1)",
