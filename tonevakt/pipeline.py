@@ -11,16 +11,18 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from tonevakt import spool
 from tonevakt.collectors.base import SourceOutcome
 from tonevakt.collectors.dedup import assign_stories
 from tonevakt.collectors.files import read_rows, rows_to_documents
 from tonevakt.config import Settings
-from tonevakt.errors import ImportFileError
+from tonevakt.errors import DatabaseLockedError, ImportFileError
 from tonevakt.models import Document, PassSummary, Source
 from tonevakt.nlp.enrich import Enricher
 from tonevakt.storage import repository as repo
-from tonevakt.storage.db import database
+from tonevakt.storage.db import Database, database, open_for_reading
 from tonevakt.storage.snapshot import export_parquet, publish_snapshot
 
 logger = logging.getLogger(__name__)
@@ -43,25 +45,63 @@ def store_documents(
     docs: list[Document],
     enricher: Enricher | None = None,
     outcomes: Sequence[SourceOutcome] = (),
+    spool_on_lock: bool = False,
 ) -> list[str]:
-    """Enrich, group into stories and store documents (+ fetch log rows) atomically. Returns new ids."""
+    """Enrich, group into stories and store documents (+ fetch log rows) atomically. Returns new ids.
+
+    With `spool_on_lock`, a batch that cannot get into the database (another process holds it longer than
+    database.lock_timeout_s) is buffered in the spool and written at the next successful open (tonevakt/spool.py).
+    """
     enricher = enricher or Enricher(settings)
     enricher.enrich(docs)
-    with database(settings.db_path, settings.database.lock_timeout_s) as db:
-        recent = repo.recent_story_keys(db, datetime.now(UTC) - STORY_WINDOW)
-        assign_stories(docs, recent)
-        ids = {d.id for d in docs}
-        known = repo.existing_ids(db, list(ids))
-        fetches = []
-        for o in outcomes:
-            n_new = len({d.id for d in o.documents} - known)
-            for i, f in enumerate(o.fetches):
-                if i == 0:
-                    f.new_documents = n_new
-                fetches.append((f, o.source.interval_minutes))
-        files = [f for o in outcomes for f in o.imported_files]
-        new = repo.store_batch(db, docs, fetches, files)
-    return new
+    try:
+        with database(settings.db_path, settings.database.lock_timeout_s) as db:
+            _replay_spool(settings, db)
+            return _write_batch(db, docs, list(outcomes))
+    except DatabaseLockedError:
+        if not spool_on_lock:
+            raise
+        spool.write_batch(spool.spool_dir(settings.db_path), docs, outcomes)
+        return []
+
+
+def _write_batch(db: Database, docs: list[Document], outcomes: list[SourceOutcome]) -> list[str]:
+    """Group into stories and store one batch (documents, fetch log rows, imported files) in one transaction."""
+    recent = repo.recent_story_keys(db, datetime.now(UTC) - STORY_WINDOW)
+    assign_stories(docs, recent)
+    ids = {d.id for d in docs}
+    known = repo.existing_ids(db, list(ids))
+    fetches = []
+    for o in outcomes:
+        n_new = len({d.id for d in o.documents} - known)
+        for i, f in enumerate(o.fetches):
+            if i == 0:
+                f.new_documents = n_new
+            fetches.append((f, o.source.interval_minutes))
+    files = [f for o in outcomes for f in o.imported_files]
+    return repo.store_batch(db, docs, fetches, files)
+
+
+def _replay_spool(settings: Settings, db: Database) -> None:
+    """Write batches buffered while the database was busy (oldest first), before anything newer."""
+    spool.replay(db, spool.spool_dir(settings.db_path), _write_batch)
+
+
+def _state_from_snapshot(settings: Settings) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """Source state and imported files when the database is busy: the snapshot plus the spool."""
+    folder = spool.spool_dir(settings.db_path)
+    state: dict[str, dict[str, Any]] = {}
+    known_files: set[str] = set()
+    if settings.snapshot_path.exists():
+        snap = open_for_reading(settings.snapshot_path, lock_timeout_s=settings.database.lock_timeout_s)
+        try:
+            state = repo.source_state(snap)
+            known_files = {r[0] for r in snap.fetchall("SELECT content_hash FROM imported_files")}
+        finally:
+            snap.close()
+    logger.warning("database %s is busy: reading source state from the snapshot %s", settings.db_path,
+                   settings.snapshot_path)  # fmt: skip
+    return spool.overlay_state(state, folder), known_files | spool.buffered_files(folder)
 
 
 def import_file(settings: Settings, path: Path, source_id: str, voice: str | None = None) -> tuple[int, int, list[str]]:
@@ -115,10 +155,14 @@ def collect(settings: Settings, source_ids: Sequence[str] | None = None, progres
             raise ConfigError(f"unknown source id(s): {', '.join(sorted(unknown))}")
         sources = [s for s in settings.source_records() if s.id in source_ids]
         force = True
-    with database(settings.db_path, settings.database.lock_timeout_s) as db:
-        repo.sync_sources(db, settings.source_records())
-        state = repo.source_state(db)
-        known_files = {r[0] for r in db.fetchall("SELECT content_hash FROM imported_files")}
+    try:
+        with database(settings.db_path, settings.database.lock_timeout_s) as db:
+            _replay_spool(settings, db)
+            repo.sync_sources(db, settings.source_records())
+            state = repo.source_state(db)
+            known_files = {r[0] for r in db.fetchall("SELECT content_hash FROM imported_files")}
+    except DatabaseLockedError:
+        state, known_files = _state_from_snapshot(settings)
     enricher = Enricher(settings)
     outcomes = collect_sources(
         sources, state, settings, is_candidate=enricher.is_candidate, known_files=known_files,
@@ -134,7 +178,7 @@ def collect(settings: Settings, source_ids: Sequence[str] | None = None, progres
         else:
             summary.sources_ok += 1
     summary.documents_seen = len(docs)
-    new = store_documents(settings, docs, enricher, outcomes)
+    new = store_documents(settings, docs, enricher, outcomes, spool_on_lock=True)
     summary.documents_new = len(new)
     summary.duration_s = time.monotonic() - t0
     return summary
@@ -159,6 +203,7 @@ def score(settings: Settings, rescore: bool = False, progress: Progress | None =
 def publish(settings: Settings) -> Path:
     """Publish the analyst snapshot and the Parquet exports."""
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
+        _replay_spool(settings, db)
         publish_snapshot(db, settings.snapshot_path)
         export_parquet(db, settings.exports_path)
     return settings.snapshot_path

@@ -1,0 +1,326 @@
+"""`tonevakt run`: the long-running daemon (APScheduler 3.x) that runs collection, scoring, the weekly
+report and snapshot publishing on the schedule of `config.yaml`, in `schedule.timezone`.
+
+- Jobs never overlap: one instance per job, missed runs coalesced, a misfire grace; and one process-wide
+  lock around every job, because every job opens the database and DuckDB allows one writer per file.
+- SIGTERM/SIGINT: no new job starts; the running one finishes (its writes are one transaction) within a
+  grace period, or the process leaves it and exits 0 — an unfinished transaction is rolled back by DuckDB,
+  and what it had fetched is fetched again at the next pass (sources advance only with their documents).
+- One log line per job saying what it did; journald adds the timestamps (see `cli._setup_logging`).
+- Each source's own polling interval and failure backoff live in the database (`sources.next_due_at`);
+  the collect job runs often and the collectors skip the sources that are not due.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from types import FrameType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from tonevakt.config import IntervalOrCron, Settings
+from tonevakt.errors import ConfigError, DatabaseLockedError, TonevaktError
+
+logger = logging.getLogger(__name__)
+
+JOBS = ("collect", "score", "report", "snapshot")
+STOP_GRACE_S = 25.0  # systemd's TimeoutStopSec is 30 s: leave a margin
+REPORT_HOUR = 7  # the weekly report is due on Mondays from 07:00 (schedule.report says exactly when)
+
+# crontab weekdays are 0-7 with 0 and 7 = Sunday; APScheduler's numbers start at Monday = 0, so numbers are
+# translated into names, which mean the same in both.
+_DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_NUMERIC_DOW = re.compile(r"^(\d)(?:-(\d))?(?:/(\d+))?$")
+
+
+def _crontab_weekdays(field: str) -> str:
+    if field in ("*", "?"):
+        return "*"
+    names: list[str] = []
+    for part in field.split(","):
+        m = _NUMERIC_DOW.match(part)
+        if not m:
+            names.append(part.lower())  # names (mon-fri) and '*/2' mean the same in APScheduler
+            continue
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        step = int(m.group(3) or 1)
+        if lo > 7 or hi > 7 or lo > hi or step < 1:
+            raise ConfigError(f"bad weekday field in cron expression: {field!r}")
+        for n in range(lo, hi + 1, step):
+            if _DOW_NAMES[n] not in names:
+                names.append(_DOW_NAMES[n])
+    return ",".join(names)
+
+
+def cron_trigger(expr: str, timezone: str) -> CronTrigger:
+    """A crontab expression (minute hour day month weekday) with crontab's weekday numbering."""
+    parts = expr.split()
+    if len(parts) != 5:
+        raise ConfigError(f"cron expression needs five fields (minute hour day month weekday): {expr!r}")
+    minute, hour, day, month, dow = parts
+    try:
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_crontab_weekdays(dow),
+                           timezone=ZoneInfo(timezone))  # fmt: skip
+    except ValueError as e:
+        raise ConfigError(f"bad cron expression {expr!r}: {e}") from e
+
+
+def build_trigger(spec: IntervalOrCron, timezone: str) -> BaseTrigger:
+    """The trigger of one job from its `schedule` entry (a crontab line or an interval in seconds)."""
+    if spec.cron is not None:
+        return cron_trigger(spec.cron, timezone)
+    assert spec.interval_seconds is not None
+    return IntervalTrigger(seconds=spec.interval_seconds, timezone=ZoneInfo(timezone))
+
+
+def report_week(when: datetime, timezone: str = "Europe/Oslo") -> str:
+    """The ISO week a weekly report made at `when` is about: the last complete week (Monday–Sunday, local
+    time) before `when`, e.g. Monday 2026-11-23 07:00 → '2026-W47'."""
+    local = when.astimezone(ZoneInfo(timezone)) if when.tzinfo else when.replace(tzinfo=ZoneInfo(timezone))
+    last_sunday = local.date() - timedelta(days=local.weekday() + 1)
+    year, week, _ = last_sunday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_start(week: str) -> date:
+    year, _, num = week.partition("-W")
+    return date.fromisocalendar(int(year), int(num), 1)
+
+
+# -- the jobs ------------------------------------------------------------------------------------
+
+
+class Daemon:
+    """The scheduler, its jobs and the shutdown logic. `run()` blocks until SIGTERM/SIGINT."""
+
+    def __init__(self, settings: Settings, stop_grace_s: float = STOP_GRACE_S) -> None:
+        self.settings = settings
+        self.tz = settings.schedule.timezone
+        self.stop_grace_s = stop_grace_s
+        self.stopping = threading.Event()
+        self._db_lock = threading.Lock()  # one job at a time touches the database
+        self._idle = threading.Event()
+        self._idle.set()
+        self._running: str | None = None
+        self._signals = 0
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=len(JOBS))},
+            job_defaults={"coalesce": True, "max_instances": 1,
+                          "misfire_grace_time": settings.schedule.misfire_grace_s},
+            timezone=ZoneInfo(self.tz),
+        )  # fmt: skip
+        self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+
+    # -- scheduling ------------------------------------------------------------------------------
+    def add_jobs(self) -> None:
+        sched = self.settings.schedule
+        jobs: dict[str, Callable[[], None]] = {
+            "collect": self.collect, "score": self.score, "report": self.report, "snapshot": self.snapshot,
+        }  # fmt: skip
+        for name, fn in jobs.items():
+            spec: IntervalOrCron = getattr(sched, name)
+            trigger = build_trigger(spec, self.tz)
+            kwargs: dict[str, Any] = {}
+            if name == "collect":
+                # Pick up where the last run stopped: one pass (and the spool) right away.
+                kwargs["next_run_time"] = datetime.now(ZoneInfo(self.tz))
+            self.scheduler.add_job(self._guarded(name, fn), trigger, id=name, name=name, **kwargs)
+            if spec.cron is not None and _touches_dst_hour(spec.cron):
+                logger.warning("schedule.%s (%r) runs between 02:00 and 03:00, which DST skips or repeats",
+                               name, spec.cron)  # fmt: skip
+        if self._report_overdue():
+            self.scheduler.add_job(self._guarded("report", self.report), id="report-catch-up", name="report")
+
+    def _on_event(self, event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_MISSED:
+            logger.warning("%s: missed its run at %s (the process was busy or down); coalesced", event.job_id,
+                           event.scheduled_run_time)  # fmt: skip
+        else:
+            logger.info("%s: still running, this run is skipped", event.job_id)
+
+    def _guarded(self, name: str, fn: Callable[[], None]) -> Callable[[], None]:
+        def job() -> None:
+            if self.stopping.is_set():
+                return
+            waited = time.monotonic()
+            with self._db_lock:
+                if self.stopping.is_set():
+                    return
+                waited = time.monotonic() - waited
+                if waited > 1.0:
+                    logger.debug("%s: waited %.1fs for the %s job", name, waited, self._running)
+                self._running = name
+                self._idle.clear()
+                try:
+                    fn()
+                except DatabaseLockedError as e:
+                    logger.warning("%s: database busy, will retry at the next run: %s", name, e)
+                except TonevaktError as e:
+                    logger.error("%s: failed: %s", name, e)
+                except Exception:
+                    logger.exception("%s: failed with an unexpected error", name)
+                finally:
+                    self._running = None
+                    self._idle.set()
+
+        job.__name__ = f"tonevakt_{name}"
+        return job
+
+    def collect(self) -> None:
+        from tonevakt import pipeline
+        from tonevakt.spool import pending, spool_dir
+
+        t0 = time.monotonic()
+        s = pipeline.collect(self.settings)
+        failed = f" ({', '.join(sid for sid, _ in s.failures)})" if s.failures else ""
+        buffered = len(pending(spool_dir(self.settings.db_path)))
+        tail = f"; {buffered} batches buffered until the database is free" if buffered else ""
+        logger.info(
+            "collect: sources ok %d, failed %d%s, not due %d; documents seen %d, new %d%s; %.1fs",
+            s.sources_ok, s.sources_failed, failed, s.sources_skipped, s.documents_seen, s.documents_new, tail,
+            time.monotonic() - t0,
+        )  # fmt: skip
+
+    def score(self) -> None:
+        from tonevakt import pipeline
+
+        t0 = time.monotonic()
+        n = pipeline.score(self.settings)
+        logger.info("score: scored %d documents; %.1fs", n, time.monotonic() - t0)
+
+    def snapshot(self) -> None:
+        from tonevakt import pipeline
+
+        t0 = time.monotonic()
+        path = pipeline.publish(self.settings)
+        logger.info("snapshot: published %s and the Parquet exports; %.1fs", path, time.monotonic() - t0)
+
+    def report(self) -> None:
+        t0 = time.monotonic()
+        week = report_week(datetime.now(ZoneInfo(self.tz)), self.tz)
+        try:
+            from tonevakt.reports.weekly import write_weekly
+        except ImportError as e:
+            logger.error("report: week %s not written: the weekly report module is missing (%s)", week, e)
+            return
+        params = inspect.signature(write_weekly).parameters
+        result = write_weekly(self.settings, week=week) if "week" in params else write_weekly(self.settings)
+        logger.info("report: week %s: %s; %.1fs", week, _describe(result), time.monotonic() - t0)
+
+    def _report_overdue(self) -> bool:
+        """Was last week's report due while the daemon was down (and not written)? Then write it now."""
+        spec = self.settings.schedule.report
+        if spec.cron is None:
+            return False
+        now = datetime.now(ZoneInfo(self.tz))
+        week = report_week(now, self.tz)
+        trigger = cron_trigger(spec.cron, self.tz)
+        start = datetime.combine(week_start(week) + timedelta(days=7), datetime.min.time(), ZoneInfo(self.tz))
+        due = trigger.get_next_fire_time(None, start)
+        if due is None or due > now or now - due < timedelta(seconds=self.settings.schedule.misfire_grace_s):
+            return False  # not due yet, or the scheduler's misfire grace still covers it
+        try:
+            written = report_written(self.settings, week)
+        except TonevaktError as e:
+            logger.warning(
+                "report: cannot tell whether week %s was written (%s); leaving it to schedule", week, e
+            )
+            return False
+        if not written:
+            logger.info("report: week %s was due at %s and is not written: writing it now", week, due)
+        return not written
+
+    # -- running and stopping --------------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            logger.warning("second %s: stopping now", signal.Signals(signum).name)
+            _hard_exit(0)
+        logger.info("%s: stopping (the running job may finish first)", signal.Signals(signum).name)
+        self.stopping.set()
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        self.add_jobs()
+        self.scheduler.start()
+        jobs = ", ".join(
+            f"{j.id} next {j.next_run_time:%Y-%m-%d %H:%M:%S %Z}" for j in self.scheduler.get_jobs()
+        )
+        logger.info("daemon started (pid %d, time zone %s): %s", os.getpid(), self.tz, jobs)
+        while not self.stopping.wait(1.0):
+            pass
+        return self.stop()
+
+    def stop(self) -> int:
+        self.stopping.set()
+        t0 = time.monotonic()
+        self.scheduler.shutdown(wait=False)
+        running = self._running
+        if not self._idle.wait(self.stop_grace_s):
+            logger.warning("stopped after %.0fs: the %s job did not finish; its unfinished writes are rolled "
+                           "back and its sources fetched again at the next start", self.stop_grace_s, running)  # fmt: skip
+            _hard_exit(0)
+        logger.info("stopped%s in %.1fs", f" after the {running} job finished" if running else "",
+                    time.monotonic() - t0)  # fmt: skip
+        return 0
+
+
+def _hard_exit(code: int) -> None:
+    """Leave without waiting for a worker thread stuck in the network: like a crash, DuckDB discards the
+    unfinished transaction; logs are flushed first."""
+    logging.shutdown()
+    os._exit(code)
+
+
+def _touches_dst_hour(expr: str) -> bool:
+    hour = expr.split()[1]
+    if hour == "*" or "/" in hour:
+        return False  # hourly jobs simply run once less/more on the DST night: harmless
+    for part in hour.split(","):
+        lo, _, hi = part.partition("-")
+        if lo.isdigit() and int(lo) <= 2 <= int(hi or lo):
+            return True
+    return False
+
+
+def _describe(result: Any) -> str:
+    if result is None:
+        return "done"
+    if isinstance(result, list | tuple) and all(isinstance(x, str | os.PathLike) for x in result):
+        return "wrote " + ", ".join(str(x) for x in result) if result else "nothing to do (already written)"
+    return str(result)
+
+
+def report_written(settings: Settings, week: str) -> bool:
+    """Is the weekly report of `week` recorded as written (reads the snapshot when the database is busy)?"""
+    from tonevakt.storage.db import open_for_reading
+
+    if not settings.db_path.exists():
+        return False
+    db = open_for_reading(settings.db_path, settings.snapshot_path)
+    try:
+        return bool(db.scalar("SELECT count(*) FROM reports WHERE week = ? AND kind = 'written'", [week]))
+    finally:
+        db.close()
+
+
+def run_daemon(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit code (0 after a clean stop)."""
+    return Daemon(settings).run()
