@@ -223,12 +223,12 @@ class Daemon:
         result = write_weekly(self.settings, week=week) if "week" in params else write_weekly(self.settings)
         logger.info("report: week %s: %s; %.1fs", week, _describe(result), time.monotonic() - t0)
 
-    def _report_overdue(self) -> bool:
+    def _report_overdue(self, now: datetime | None = None) -> bool:
         """Was last week's report due while the daemon was down (and not written)? Then write it now."""
         spec = self.settings.schedule.report
         if spec.cron is None:
             return False
-        now = datetime.now(ZoneInfo(self.tz))
+        now = (now or datetime.now(ZoneInfo(self.tz))).astimezone(ZoneInfo(self.tz))
         week = report_week(now, self.tz)
         trigger = cron_trigger(spec.cron, self.tz)
         start = datetime.combine(week_start(week) + timedelta(days=7), datetime.min.time(), ZoneInfo(self.tz))
