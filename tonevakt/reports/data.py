@@ -1,0 +1,375 @@
+"""Gathering one week's figures through storage into typed records. Reports never score: every tone here is
+a row of `weekly_tone` or of the views in migration 0003 (or, for single stories, of `story_tone`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tonevakt.config import Settings
+from tonevakt.models import VOICES
+from tonevakt.reports import weeks as wk
+from tonevakt.storage.db import Database
+
+logger = logging.getLogger(__name__)
+
+SYNTHETIC_PREFIX = "syntetisk-"  # the demo's sources: every report and dashboard says the data is synthetic
+EXCERPT_CHARS = 240
+
+
+@dataclass
+class ToneCell:
+    """One row of weekly_tone (or of a per-topic/per-region view)."""
+
+    week: str
+    voice: str
+    n: int
+    tone: float
+    ci_low: float | None
+    ci_high: float | None
+    share_negative: float | None = None
+    share_positive: float | None = None
+    thin: bool = False
+
+
+@dataclass
+class Headline:
+    voice: str
+    now: ToneCell | None
+    previous: ToneCell | None
+    avg4: float | None  # pooled over the 4 weeks before: sum(n*tone)/sum(n)
+    avg4_n: int
+
+    @property
+    def change_previous(self) -> float | None:
+        return None if self.now is None or self.previous is None else self.now.tone - self.previous.tone
+
+    @property
+    def change_avg4(self) -> float | None:
+        return None if self.now is None or self.avg4 is None else self.now.tone - self.avg4
+
+
+@dataclass
+class Story:
+    document_id: str
+    voice: str
+    title: str
+    outlet: str
+    url: str | None
+    published_at: datetime
+    tone: float
+    label: str
+    passage: str
+    human_label: bool = False
+    paywalled: bool = False
+    copies: int = 1
+    rating: int | None = None
+
+
+@dataclass
+class Volume:
+    week: str
+    voice: str
+    stories: int
+    documents: int
+
+
+@dataclass
+class GroupRow:
+    """Tone and volume of one topic or region this week: pooled ('all') and per voice."""
+
+    key: str
+    label: str
+    all: ToneCell | None
+    voices: dict[str, ToneCell] = field(default_factory=dict)
+
+
+@dataclass
+class Rating:
+    source_id: str
+    source_name: str
+    source_kind: str | None
+    n: int
+    mean_rating: float
+    tone: float
+
+
+@dataclass
+class Alert:
+    kind: str  # 'volume' | 'tone'
+    voice: str
+    value: float
+    baseline: float
+    n: int
+
+
+@dataclass
+class SourceProblem:
+    id: str
+    name: str
+    voice: str
+    status: str | None
+    failing_since: datetime | None
+    consecutive_failures: int
+    last_error: str | None
+    last_success_at: datetime | None
+
+
+@dataclass
+class Method:
+    model_id: str | None
+    model_description: str | None
+    backend: str | None
+    dev_macro_f1: float | None
+    labels_total: int
+    labels_week: int
+    agreement: float | None  # share of human labels the active model agrees with
+    agreement_n: int
+    paywalled_week: int
+    documents_week: int
+
+
+@dataclass
+class ReportData:
+    week: str
+    weeks: list[str]  # the chart window, oldest first, ending with `week`
+    generated_at: datetime
+    min_n: int
+    baseline_weeks: int
+    spike_factor: float
+    tone_drop: float
+    synthetic: bool
+    series: dict[str, list[ToneCell | None]]
+    volume: dict[str, list[Volume | None]]
+    headline: dict[str, Headline]
+    negative: list[Story]
+    positive: list[Story]
+    union: list[Story]
+    patient_n: int
+    patient_documents: int
+    ratings: list[Rating]
+    excerpts: list[Story]
+    topics: list[GroupRow]
+    regions: list[GroupRow]
+    alerts: list[Alert]
+    failing: list[SourceProblem]
+    sources_enabled: int
+    method: Method
+
+    @property
+    def gap(self) -> float | None:
+        """Media tone minus patient tone this week."""
+        m, p = self.headline["media"].now, self.headline["patient"].now
+        return None if m is None or p is None else m.tone - p.tone
+
+    @property
+    def gap_previous(self) -> float | None:
+        m, p = self.headline["media"].previous, self.headline["patient"].previous
+        return None if m is None or p is None else m.tone - p.tone
+
+
+def _cell(r: dict[str, Any], min_n: int, voice_key: str = "voice") -> ToneCell:
+    return ToneCell(
+        week=r["week"], voice=r[voice_key], n=int(r["n"]), tone=float(r["tone"]), ci_low=r["ci_low"],
+        ci_high=r["ci_high"], share_negative=r.get("share_negative"), share_positive=r.get("share_positive"),
+        thin=int(r["n"]) < min_n,
+    )  # fmt: skip
+
+
+def is_synthetic(settings: Settings) -> bool:
+    """The demo configuration: every source id starts with 'syntetisk-'."""
+    return bool(settings.sources) and all(s.id.startswith(SYNTHETIC_PREFIX) for s in settings.sources)
+
+
+def _excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
+    text = " ".join((text or "").split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut + " …"
+
+
+_STORY_SQL = """
+    SELECT st.document_id, st.voice, st.title, coalesce(st.outlet, s.name, st.source_id) AS outlet, st.url,
+           st.published_at, st.tone, st.label, coalesce(st.passage, d.lead, d.text) AS passage, st.human_label,
+           st.paywalled, st.rating,
+           (SELECT count(*) FROM document_tone c WHERE c.voice = st.voice
+              AND coalesce(c.story_id, c.document_id) = coalesce(st.story_id, st.document_id)) AS copies
+    FROM story_tone st
+    JOIN documents d ON d.id = st.document_id
+    LEFT JOIN sources s ON s.id = st.source_id
+    WHERE st.week = ? AND st.voice = ?
+"""
+
+
+def _stories(db: Database, week: str, voice: str, order: str, limit: int, where: str = "") -> list[Story]:
+    rows = db.rows(f"{_STORY_SQL} {where} ORDER BY {order} LIMIT {int(limit)}", [week, voice])
+    return [
+        Story(
+            document_id=r["document_id"],
+            voice=r["voice"],
+            title=r["title"],
+            outlet=r["outlet"] or "",
+            url=r["url"],
+            published_at=r["published_at"],
+            tone=float(r["tone"]),
+            label=r["label"],
+            passage=_excerpt(r["passage"]),
+            human_label=bool(r["human_label"]),
+            paywalled=bool(r["paywalled"]),
+            copies=int(r["copies"]),
+            rating=r["rating"],
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+def _groups(
+    db: Database, view: str, key: str, week: str, labels: dict[str, str], min_n: int
+) -> list[GroupRow]:
+    rows = db.rows(f"SELECT * FROM {view} WHERE week = ? ORDER BY {key}, voice", [week])
+    out: dict[str, GroupRow] = {}
+    for r in rows:
+        k = r[key]
+        g = out.setdefault(k, GroupRow(key=k, label=labels.get(k, k), all=None))
+        cell = _cell(r, min_n)
+        if r["voice"] == "all":
+            g.all = cell
+        else:
+            g.voices[r["voice"]] = cell
+    order = list(labels)
+    return sorted(out.values(), key=lambda g: (order.index(g.key) if g.key in order else len(order), g.key))
+
+
+def _pooled(db: Database, voice: str, weeks: list[str]) -> tuple[float | None, int]:
+    """Tone pooled over weeks (every story weighs the same): sum(n*tone)/sum(n), and sum(n)."""
+    row = db.fetchone(
+        "SELECT sum(n * tone) / sum(n), coalesce(sum(n), 0) FROM weekly_tone WHERE voice = ? AND week IN "
+        "(SELECT unnest(?))",
+        [voice, weeks],
+    )
+    return (row[0], int(row[1])) if row else (None, 0)
+
+
+def _alerts(db: Database, data_week: str, settings: Settings, cells: dict[str, ToneCell]) -> list[Alert]:
+    cfg = settings.report
+    base_weeks = [wk.shift(data_week, -i) for i in range(cfg.baseline_weeks, 0, -1)]
+    alerts = []
+    for voice in VOICES:
+        cell = cells.get(voice)
+        n = cell.n if cell else 0
+        total = db.scalar(
+            "SELECT coalesce(sum(n), 0) FROM weekly_tone WHERE voice = ? AND week IN (SELECT unnest(?))",
+            [voice, base_weeks],
+        )
+        mean_n = float(total) / cfg.baseline_weeks
+        if n >= cfg.min_n and n >= cfg.spike_factor * mean_n:
+            alerts.append(Alert("volume", voice, float(n), mean_n, n))
+        base_tone, base_n = _pooled(db, voice, base_weeks)
+        thin = n < cfg.min_n or base_n < cfg.min_n
+        if cell and not thin and base_tone is not None and cell.tone <= base_tone - cfg.tone_drop:
+            alerts.append(Alert("tone", voice, cell.tone, base_tone, n))
+    return alerts
+
+
+def _method(db: Database, week: str) -> Method:
+    model = db.rows("SELECT * FROM models WHERE active LIMIT 1")
+    m = model[0] if model else {}
+    agree = db.fetchone(
+        """SELECT count(*), avg(CASE WHEN s.label = l.label THEN 1.0 ELSE 0.0 END) FROM labels l
+           JOIN scores s ON s.document_id = l.document_id AND s.model = (SELECT id FROM models WHERE active LIMIT 1)"""
+    )
+    return Method(
+        model_id=m.get("id"), model_description=m.get("description"), backend=m.get("backend"),
+        dev_macro_f1=m.get("dev_macro_f1"),
+        labels_total=int(db.scalar("SELECT count(*) FROM labels")),
+        labels_week=int(db.scalar("SELECT count(*) FROM story_tone WHERE week = ? AND human_label", [week])),
+        agreement=agree[1] if agree and agree[0] else None, agreement_n=int(agree[0]) if agree else 0,
+        paywalled_week=int(db.scalar("SELECT count(*) FROM story_tone WHERE week = ? AND paywalled", [week])),
+        documents_week=int(db.scalar("SELECT count(*) FROM story_tone WHERE week = ?", [week])),
+    )  # fmt: skip
+
+
+def _failing(db: Database) -> tuple[list[SourceProblem], int]:
+    rows = db.rows(
+        """SELECT id, coalesce(nullif(name, ''), id) AS name, voice, last_status, failing_since,
+                  consecutive_failures, last_error, last_success_at
+           FROM sources WHERE enabled AND consecutive_failures > 0 ORDER BY failing_since NULLS LAST, id"""
+    )
+    enabled = int(db.scalar("SELECT count(*) FROM sources WHERE enabled"))
+    return [
+        SourceProblem(
+            id=r["id"],
+            name=r["name"],
+            voice=r["voice"],
+            status=r["last_status"],
+            failing_since=r["failing_since"],
+            consecutive_failures=int(r["consecutive_failures"]),
+            last_error=r["last_error"],
+            last_success_at=r["last_success_at"],
+        )  # fmt: skip
+        for r in rows
+    ], enabled
+
+
+def gather(db: Database, settings: Settings, week: str, now: datetime | None = None) -> ReportData:
+    """Everything the report shows for `week`, read from the views."""
+    wk.parse_week(week)
+    cfg = settings.report
+    window = wk.weeks_ending(week, cfg.weeks)
+    rows = db.rows("SELECT * FROM weekly_tone WHERE week IN (SELECT unnest(?))", [window])
+    by = {(r["week"], r["voice"]): _cell(r, cfg.min_n) for r in rows}
+    series = {v: [by.get((w, v)) for w in window] for v in VOICES}
+    vol_rows = db.rows("SELECT * FROM weekly_volume WHERE week IN (SELECT unnest(?))", [window])
+    vols = {(r["week"], r["voice"]): Volume(r["week"], r["voice"], int(r["stories"]), int(r["documents"]))
+            for r in vol_rows}  # fmt: skip
+    volume = {v: [vols.get((w, v)) for w in window] for v in VOICES}
+
+    prev = wk.shift(week, -1)
+    prev_rows = db.rows("SELECT * FROM weekly_tone WHERE week = ?", [prev])
+    prev_cells = {r["voice"]: _cell(r, cfg.min_n) for r in prev_rows}
+    now_cells = {v: by[(week, v)] for v in VOICES if (week, v) in by}
+    four = [wk.shift(week, -i) for i in range(4, 0, -1)]
+    headline = {}
+    for v in VOICES:
+        avg4, avg4_n = _pooled(db, v, four)
+        headline[v] = Headline(v, now_cells.get(v), prev_cells.get(v), avg4, avg4_n)
+
+    patient_now = now_cells.get("patient")
+    patient_docs = db.scalar("SELECT coalesce(sum(documents), 0) FROM weekly_volume WHERE week = ? AND voice = 'patient'",
+                             [week])  # fmt: skip
+    rating_rows = db.rows(
+        """SELECT r.*, coalesce(nullif(s.name, ''), r.source_id) AS source_name FROM weekly_rating r
+           LEFT JOIN sources s ON s.id = r.source_id WHERE r.week = ? ORDER BY r.source_id""",
+        [week],
+    )
+    ratings = [Rating(r["source_id"], r["source_name"], r["source_kind"], int(r["n"]), float(r["mean_rating"]),
+                      float(r["tone"])) for r in rating_rows]  # fmt: skip
+    low = _stories(db, week, "patient", "st.tone, st.published_at", 3)
+    high = _stories(db, week, "patient", "st.tone DESC, st.published_at", 3)
+    seen: set[str] = set()
+    excerpts = []
+    for s in sorted(low + high, key=lambda s: s.tone):
+        if s.document_id not in seen:
+            seen.add(s.document_id)
+            excerpts.append(s)
+
+    failing, enabled = _failing(db)
+    return ReportData(
+        week=week, weeks=window, generated_at=now or datetime.now(UTC), min_n=cfg.min_n,
+        baseline_weeks=cfg.baseline_weeks, spike_factor=cfg.spike_factor, tone_drop=cfg.tone_drop,
+        synthetic=is_synthetic(settings), series=series, volume=volume, headline=headline,
+        negative=_stories(db, week, "media", "st.tone, st.published_at", 5, "AND st.tone < 0"),
+        positive=_stories(db, week, "media", "st.tone DESC, st.published_at", 5, "AND st.tone > 0"),
+        union=_stories(db, week, "union", "st.published_at, st.document_id", 10),
+        patient_n=patient_now.n if patient_now else 0, patient_documents=int(patient_docs), ratings=ratings,
+        excerpts=excerpts,
+        topics=_groups(db, "weekly_topic_tone", "topic", week, {k: t.label for k, t in settings.topics.items()},
+                       cfg.min_n),
+        regions=_groups(db, "weekly_region_tone", "region", week,
+                        {k: t.label for k, t in settings.regions.items()}, cfg.min_n),
+        alerts=_alerts(db, week, settings, now_cells), failing=failing, sources_enabled=enabled,
+        method=_method(db, week),
+    )  # fmt: skip

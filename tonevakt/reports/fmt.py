@@ -1,0 +1,127 @@
+"""Norwegian number and date formats for the report: decimal comma, narrow no-break space between
+thousands, a real minus sign (−0,12), dates like «23. november 2026» and weeks like «uke 47»."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from tonevakt.dates import OSLO
+
+MINUS = "\u2212"
+THIN_NBSP = "\u202f"  # narrow no-break space: the thousands separator
+NBSP = "\u00a0"
+
+MONTHS = ("januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
+          "november", "desember")  # fmt: skip
+MONTHS_SHORT = (
+    "jan.",
+    "feb.",
+    "mars",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "aug.",
+    "sep.",
+    "okt.",
+    "nov.",
+    "des.",
+)
+
+VOICE_LABELS = {"media": "Medier", "union": "Fagforeninger", "patient": "Pasienter", "official": "Offisielle",
+                "all": "Alle stemmer"}  # fmt: skip
+VOICE_SINGULAR = {"media": "medietonen", "union": "fagforeningstonen", "patient": "pasienttonen",
+                  "official": "den offisielle tonen"}  # fmt: skip
+
+
+def _group(digits: str) -> str:
+    out = []
+    while len(digits) > 3:
+        out.insert(0, digits[-3:])
+        digits = digits[:-3]
+    out.insert(0, digits)
+    return THIN_NBSP.join(out)
+
+
+def number(value: float | int | None, decimals: int = 0, sign: bool = False, missing: str = "–") -> str:
+    """1234.5 → '1 234,5' (narrow no-break space), -0.12 → '−0,12'; sign=True gives '+0,12'."""
+    if value is None:
+        return missing
+    v = round(float(value), decimals)
+    if v == 0:
+        v = 0.0  # no '−0,00'
+    text = f"{abs(v):.{decimals}f}"
+    whole, _, frac = text.partition(".")
+    out = _group(whole) + ("," + frac if frac else "")
+    if v < 0:
+        return MINUS + out
+    return ("+" + out) if sign and v > 0 else out
+
+
+def tone(value: float | None, sign: bool = False) -> str:
+    """A tone in [−1, 1] with two decimals."""
+    return number(value, 2, sign=sign)
+
+
+def change(value: float | None) -> str:
+    """A signed change: '+0,05', '−0,12', '0,00'."""
+    return number(value, 2, sign=True)
+
+
+def percent(share: float | None, decimals: int = 0) -> str:
+    """0.253 → '25 %' (no-break space before the sign, as Norwegian typography wants)."""
+    if share is None:
+        return "–"
+    return number(share * 100, decimals) + NBSP + "%"
+
+
+def interval(low: float | None, high: float | None) -> str:
+    """'−0,31 til −0,05'; '–' when the interval is undefined (n < 2)."""
+    if low is None or high is None:
+        return "–"
+    return f"{tone(low)} til {tone(high)}"
+
+
+def long_date(value: date | datetime | None) -> str:
+    """'23. november 2026' (Oslo time for datetimes)."""
+    if value is None:
+        return "–"
+    if isinstance(value, datetime):
+        value = value.astimezone(OSLO).date() if value.tzinfo else value.date()
+    return f"{value.day}. {MONTHS[value.month - 1]} {value.year}"
+
+
+def short_date(value: date | datetime | None) -> str:
+    """'23. nov.' (Oslo time for datetimes)."""
+    if value is None:
+        return "–"
+    if isinstance(value, datetime):
+        value = value.astimezone(OSLO).date() if value.tzinfo else value.date()
+    return f"{value.day}. {MONTHS_SHORT[value.month - 1]}"
+
+
+def date_time(value: datetime | None) -> str:
+    """'23. november 2026 kl. 07.00' in Oslo time."""
+    if value is None:
+        return "–"
+    local = value.astimezone(OSLO) if value.tzinfo else value
+    return f"{long_date(local)} kl.{NBSP}{local:%H.%M}"
+
+
+def week_label(week: str) -> str:
+    """'2026-W47' → 'uke 47'."""
+    return "uke " + str(int(week.split("-W")[1]))
+
+
+def week_label_year(week: str) -> str:
+    """'2026-W47' → 'uke 47, 2026'."""
+    year, _, w = week.partition("-W")
+    return f"uke {int(w)}, {year}"
+
+
+def voice_label(voice: str) -> str:
+    return VOICE_LABELS.get(voice, voice)
+
+
+def plural(n: int, one: str, many: str) -> str:
+    return f"{number(n)} {one if n == 1 else many}"

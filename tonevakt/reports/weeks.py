@@ -1,0 +1,55 @@
+"""ISO weeks in Europe/Oslo: parsing '2026-W47', the last complete week, and the weeks before a week."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+from tonevakt.dates import OSLO
+from tonevakt.errors import ReportError
+
+_WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+def parse_week(week: str) -> tuple[int, int]:
+    """'2026-W47' → (2026, 47); anything else is a ReportError that shows the expected form."""
+    m = _WEEK_RE.match(week.strip())
+    if not m:
+        raise ReportError(f"week must look like 2026-W47 (got {week!r})")
+    year, num = int(m.group(1)), int(m.group(2))
+    try:
+        date.fromisocalendar(year, num, 1)
+    except ValueError as e:
+        raise ReportError(f"{week!r} is not an ISO week: {e}") from e
+    return year, num
+
+
+def week_of(d: date) -> str:
+    y, w, _ = d.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def monday(week: str) -> date:
+    year, num = parse_week(week)
+    return date.fromisocalendar(year, num, 1)
+
+
+def sunday(week: str) -> date:
+    return monday(week) + timedelta(days=6)
+
+
+def shift(week: str, weeks: int) -> str:
+    """The week `weeks` weeks after (negative: before) `week`."""
+    return week_of(monday(week) + timedelta(weeks=weeks))
+
+
+def weeks_ending(week: str, count: int) -> list[str]:
+    """The `count` weeks up to and including `week`, oldest first."""
+    return [shift(week, -i) for i in range(count - 1, -1, -1)]
+
+
+def last_complete_week(now: datetime | None = None) -> str:
+    """The last ISO week (Monday–Sunday, Europe/Oslo) that has ended by `now`."""
+    now = now or datetime.now(UTC)
+    local = now.astimezone(OSLO) if now.tzinfo else now
+    return week_of(local.date() - timedelta(days=7))
