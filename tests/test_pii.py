@@ -1,0 +1,168 @@
+"""Personal data redaction: unit cases and the synthetic patient-comment corpus (tests/fixtures/pii/)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import FIXTURES
+from tonevakt.nlp.pii import (
+    PLACEHOLDER_DNR,
+    PLACEHOLDER_EMAIL,
+    PLACEHOLDER_FNR,
+    PLACEHOLDER_PHONE,
+    identity_number_kind,
+    redact,
+)
+
+CORPUS = FIXTURES / "pii" / "comments.jsonl"
+PLACEHOLDERS = ("[fødselsnummer]", "[d-nummer]", "[h-nummer]", "[telefon]", "[e-post]")
+
+
+def _with_check_digits(first9: str) -> str | None:
+    w1, w2 = (3, 7, 6, 1, 8, 9, 4, 5, 2), (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+    k1 = (11 - sum(a * int(b) for a, b in zip(w1, first9, strict=True)) % 11) % 11
+    if k1 == 10:
+        return None
+    k2 = (11 - sum(a * int(b) for a, b in zip(w2, first9 + str(k1), strict=True)) % 11) % 11
+    return None if k2 == 10 else first9 + str(k1) + str(k2)
+
+
+def test_identity_number_checksums() -> None:
+    assert identity_number_kind("15099947613") == "fnr"
+    assert identity_number_kind("54114911987") == "dnr"  # day 54 = 14 + 40
+    hnr = _with_check_digits("015290123")  # month 52 = 12 + 40
+    assert hnr is not None and identity_number_kind(hnr) == "hnr"
+    assert identity_number_kind("15099947614") is None  # last check digit off by one
+    assert identity_number_kind("15099947603") is None  # first check digit wrong
+    bad_date = _with_check_digits("310290123")  # 31 February
+    assert bad_date is None or identity_number_kind(bad_date) is None
+    assert identity_number_kind("1509994761") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("fnr 15099947613.", f"fnr {PLACEHOLDER_FNR}."),
+        ("fnr 150999 47613.", f"fnr {PLACEHOLDER_FNR}."),
+        ("fnr 150999.47613.", f"fnr {PLACEHOLDER_FNR}."),
+        ("fnr 150999-47613.", f"fnr {PLACEHOLDER_FNR}."),
+        ("D-nr 54114911987", f"D-nr {PLACEHOLDER_DNR}"),
+        ("ring 922 33 444", f"ring {PLACEHOLDER_PHONE}"),
+        ("ring 73 86 80 00 i dag", f"ring {PLACEHOLDER_PHONE} i dag"),
+        ("ring +47 922 33 444", f"ring {PLACEHOLDER_PHONE}"),
+        ("ring +4792233444", f"ring {PLACEHOLDER_PHONE}"),
+        ("ring 0047 73 86 80 00", f"ring {PLACEHOLDER_PHONE}"),
+        ("ring (+47) 9223 3444", f"ring {PLACEHOLDER_PHONE}"),
+        ("mobil 92233444", f"mobil {PLACEHOLDER_PHONE}"),
+        ("tlf: 73868000", f"tlf: {PLACEHOLDER_PHONE}"),
+        ("skriv til ola.nordmann@example.no!", f"skriv til {PLACEHOLDER_EMAIL}!"),
+        ("skriv til kari [at] example.com", f"skriv til {PLACEHOLDER_EMAIL}"),
+    ],
+)
+def test_redacts(text: str, expected: str) -> None:
+    out, n = redact(text)
+    assert out == expected
+    assert n == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ordrenummer 15099947614",  # 11 digits, bad checksum
+        "ordrenummer 91234567",  # 8 digits after an order cue
+        "landline-like 73868000 without a cue",
+        "kostet 12 500 000 kr",
+        "1,2 milliarder kroner",
+        "12 500 kr",
+        "møte 12.03.2024 kl. 08.15",
+        "7030 Trondheim",
+        "i 2023 og 2024",
+        "sak 2023/14587",
+        "org.nr. 974 749 025",
+        "1 234 567 oppslag",
+        "ring 113 eller 116 117",
+        "https://helsenorge.no/@konto og @StOlavs",
+        "150999476131",  # 12 digits: not an identity number, not a phone number
+        "",
+    ],
+)
+def test_keeps(text: str) -> None:
+    assert redact(text) == (text, 0)
+
+
+def test_redaction_is_idempotent_and_fast() -> None:
+    text = "Kari (fnr 15099947613, tlf 922 33 444, kari@example.no) betalte 12 500 kr. " * 1500
+    t0 = time.perf_counter()
+    once, n = redact(text)
+    elapsed = time.perf_counter() - t0
+    assert n == 3 * 1500
+    assert redact(once) == (once, 0)
+    assert elapsed < 2.0, f"redacting 18,000 words took {elapsed:.2f}s"
+
+
+def _kind(item: str) -> str | None:
+    digits = item.replace(" ", "").replace(".", "").replace("-", "")
+    return identity_number_kind(digits) if digits.isdigit() and len(digits) == 11 else None
+
+
+def _corpus() -> list[dict]:
+    return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def measure_corpus() -> dict[str, int]:
+    """found / missed / wrongly redacted over the synthetic corpus."""
+    figures = {"comments": 0, "planted": 0, "found": 0, "missed": 0, "near_misses": 0, "wrongly_redacted": 0}
+    for rec in _corpus():
+        out, n = redact(rec["text"])
+        figures["comments"] += 1
+        figures["planted"] += len(rec["personal"])
+        figures["near_misses"] += len(rec["keep"])
+        missed = [p for p in rec["personal"] if p in out]
+        figures["missed"] += len(missed)
+        figures["found"] += len(rec["personal"]) - len(missed)
+        kept_wrong = [k for k in rec["keep"] if k not in out]
+        # Anything redacted beyond the planted items is a wrong redaction too, listed or not.
+        figures["wrongly_redacted"] += max(len(kept_wrong), n - (len(rec["personal"]) - len(missed)))
+    return figures
+
+
+def test_corpus_is_big_enough_and_well_formed() -> None:
+    recs = _corpus()
+    assert len(recs) >= 60
+    assert len({r["id"] for r in recs}) == len(recs)
+    kinds = " ".join(p for r in recs for p in r["personal"])
+    assert "@" in kinds and "+47" in kinds and "0047" in kinds
+    assert sum(1 for r in recs for p in r["personal"] if _kind(p) == "dnr") >= 5
+    assert sum(1 for r in recs for p in r["personal"] if _kind(p) == "fnr") >= 12
+    assert sum(len(r["keep"]) for r in recs) >= 40
+    for r in recs:
+        for item in (*r["personal"], *r["keep"]):
+            assert item in r["text"], (r["id"], item)
+
+
+def test_corpus_nothing_missed_nothing_wrongly_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    figures = measure_corpus()
+    with capsys.disabled():
+        print("\nPII corpus:", ", ".join(f"{k} {v}" for k, v in figures.items()))
+    assert figures["missed"] == 0, figures
+    assert figures["wrongly_redacted"] == 0, figures
+    assert figures["found"] == figures["planted"] >= 45
+
+
+def test_corpus_placeholders_name_the_kind() -> None:
+    for rec in _corpus():
+        out, _ = redact(rec["text"])
+        for p in rec["personal"]:
+            kind = _kind(p)
+            if kind == "fnr":
+                assert PLACEHOLDER_FNR in out
+            elif kind == "dnr":
+                assert PLACEHOLDER_DNR in out
+            elif "@" in p or "(at)" in p:
+                assert PLACEHOLDER_EMAIL in out
+            else:
+                assert PLACEHOLDER_PHONE in out, (rec["id"], out)
+        assert any(ph in out for ph in PLACEHOLDERS) == bool(rec["personal"])
