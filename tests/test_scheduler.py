@@ -168,3 +168,21 @@ def test_a_missed_weekly_report_is_written_after_a_restart(settings: Settings) -
     with database(settings.db_path) as db:
         db.execute("INSERT INTO reports VALUES ('2026-W47', 'written', 'reports/2026-W47', NULL, now())")
     assert not daemon._report_overdue(monday_0700 + timedelta(days=2))  # already written: never twice
+
+
+def test_report_job_writes_a_week_once(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    s = make_settings(report={"pdf": False, "out_dir": "reports"})
+    pipeline.init(s)
+    daemon = Daemon(s)
+    week = report_week(datetime.now(OSLO))
+    with caplog.at_level("INFO", logger="tonevakt.scheduler"):
+        daemon.report()
+        daemon.report()
+    with database(s.db_path) as db:
+        rows = db.fetchall("SELECT week, kind FROM reports")
+    assert rows == [(week, "written")]
+    lines = [r.getMessage() for r in caplog.records if r.name == "tonevakt.scheduler"]
+    assert lines[0].startswith(f"report: week {week}: wrote ")
+    assert lines[1] == f"report: week {week} was already written; nothing to do"

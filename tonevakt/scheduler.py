@@ -219,6 +219,10 @@ class Daemon:
         except ImportError as e:
             logger.error("report: week %s not written: the weekly report module is missing (%s)", week, e)
             return
+        if report_done(self.settings, week):
+            sent = " and sent" if self.settings.report.smtp else ""
+            logger.info("report: week %s was already written%s; nothing to do", week, sent)
+            return
         params = inspect.signature(write_weekly).parameters
         result = write_weekly(self.settings, week=week) if "week" in params else write_weekly(self.settings)
         logger.info("report: week %s: %s; %.1fs", week, _describe(result), time.monotonic() - t0)
@@ -236,15 +240,15 @@ class Daemon:
         if due is None or due > now or now - due < timedelta(seconds=self.settings.schedule.misfire_grace_s):
             return False  # not due yet, or the scheduler's misfire grace still covers it
         try:
-            written = report_written(self.settings, week)
+            done = report_done(self.settings, week)
         except TonevaktError as e:
             logger.warning(
                 "report: cannot tell whether week %s was written (%s); leaving it to schedule", week, e
             )
             return False
-        if not written:
-            logger.info("report: week %s was due at %s and is not written: writing it now", week, due)
-        return not written
+        if not done:
+            logger.info("report: week %s was due at %s and is not done: doing it now", week, due)
+        return not done
 
     # -- running and stopping --------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -303,22 +307,28 @@ def _touches_dst_hour(expr: str) -> bool:
 def _describe(result: Any) -> str:
     if result is None:
         return "done"
+    folder = getattr(result, "folder", None)
+    if folder is not None:
+        sent = getattr(result, "sent_to", None)
+        return f"wrote {folder}" + (f", e-mailed to {len(sent)} recipients" if sent else "")
     if isinstance(result, list | tuple) and all(isinstance(x, str | os.PathLike) for x in result):
         return "wrote " + ", ".join(str(x) for x in result) if result else "nothing to do (already written)"
     return str(result)
 
 
-def report_written(settings: Settings, week: str) -> bool:
-    """Is the weekly report of `week` recorded as written (reads the snapshot when the database is busy)?"""
+def report_done(settings: Settings, week: str) -> bool:
+    """Is the weekly report of `week` recorded as written (and sent, when e-mail is configured)? Reads the
+    snapshot when the database is busy."""
     from tonevakt.storage.db import open_for_reading
 
     if not settings.db_path.exists():
         return False
     db = open_for_reading(settings.db_path, settings.snapshot_path)
     try:
-        return bool(db.scalar("SELECT count(*) FROM reports WHERE week = ? AND kind = 'written'", [week]))
+        kinds = {r[0] for r in db.fetchall("SELECT kind FROM reports WHERE week = ?", [week])}
     finally:
         db.close()
+    return "written" in kinds and (settings.report.smtp is None or "sent" in kinds)
 
 
 def run_daemon(settings: Settings) -> int:
