@@ -261,6 +261,13 @@ def run(c: Context, once: bool) -> None:
             return
         from tonevakt.scheduler import run_daemon
 
+        root = logging.getLogger()
+        if root.level > logging.INFO and not click.get_current_context().find_root().params.get("quiet"):
+            # The daemon logs one line per job by default (journald); -v adds every module's info lines.
+            for name in ("tonevakt.scheduler", "tonevakt.spool"):
+                logging.getLogger(name).setLevel(logging.INFO)
+        if root.level > logging.DEBUG:
+            logging.getLogger("apscheduler").setLevel(logging.WARNING)  # "Running job ..." twice per job
         code = run_daemon(s)
     sys.exit(code)
 
