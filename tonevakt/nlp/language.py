@@ -14,7 +14,7 @@ from collections import defaultdict
 
 LANGUAGES: tuple[str, ...] = ("nb", "nn", "en", "da", "sv", "de")
 UNDETERMINED = "und"
-MIN_EVIDENCE = 1.5  # summed weight the winner needs; below it the text is 'und'
+MIN_EVIDENCE = 1.0  # summed weight the winner needs; below it the text is 'und'
 MAX_TOKENS = 600
 
 _WORDS: dict[str, str] = {
@@ -33,6 +33,8 @@ _WORDS: dict[str, str] = {
         mer mest mye nesten lenge lang lange kort skrev skriver mener mente viser vist tatt gitt ting måte
         fått bruke bruker brukerne brukere mulig egentlig vanskelig heller henne ham timer time legen lege
         fastlegen pårørende avdeling avdelingen direktør styret regjeringen millioner milliarder kroner
+        hun han finne ha søke kjøpe lage kjenne sende hente heter hvilken hvilke nei ja mann kvinne barn
+        syk syke sykdom tilbake fram fremover mindre nemlig kun frem
         """,
     "nn": """
         og i det er som ein eit ei på til av for med har dei ikkje om men var eg me vi kan seg å den skal vil
@@ -66,6 +68,8 @@ _WORDS: dict[str, str] = {
         længe lang lange kort skrev skriver mener mente viser vist taget givet ting måde fået bruge bruger
         brugerne brugere mulig egentlig svært vanskelig hellere hende ham timer lige kun rigtig rigtigt
         derefter endnu nemlig omkring regeringen millioner milliarder kroner region regionen borgere borgerne
+        finde have søge købe lave kende sende hente hedder jer mindre frem fremover tilbage
+        sygdom syg syge hvorfor hvilken hvilke nej ja mand kvinde børn barn
         """,
     "sv": """
         och i det är som en ett på till av för med har de inte om men var jag vi kan sig att från blev blir
@@ -105,6 +109,42 @@ _WORDS: dict[str, str] = {
         """,
 }
 
+# Frequent Bokmål words (the most frequent lower-case words of NoReC_sentence train that no list above has,
+# minus a few shared with Danish or English): weak evidence, weight NB_EXTRA_WEIGHT each.
+NB_EXTRA_WEIGHT = 0.25
+_NB_EXTRA = """
+    du denne litt før filmen gir beste langt spillet rundt står tar annet sett låter blant rett tillegg
+    spiller faktisk gamle tidligere annen lett gjøre norsk verden skjermen kom først historien eksempel
+    fire fungerer bak finnes lite laget historie hvert si bandet kjent handler ligger minst gode gjort
+    serien plass føles stort liten slags samtidig komme ville akkurat musikk finner spesielt forhold
+    imidlertid virker norske grunn fleste livet bør mennesker sitter minutter virkelig holder lar ofte
+    unge folk spill eneste enda små la slett vei selvsagt telefonen fall musikken tallet bilder klart
+    følger neste stedet gjorde albumet full skrevet klarer spille aller liker gjerne tiden satt tross
+    foran gjelder største tydelig derimot vanlig riktig ute skjer trenger synes plate setter slutten
+    holde videre ulike samt gangen ene viktig bruk én begynner møter scenen filmens forskjellige særlig
+    lenger sette enkelt publikum kveld gammel uansett spennende forteller lever fremst snart inne filmer
+    følelser høy låtene spilt tok ønsker rekke selve voksne stemme skrive større ekstra snakker
+    amerikanske sanger nærmest versjonen hatt direkte basert forsøker skuespillere testet imponerende
+    menn låt veien årene sesong øyeblikk meste verken versjon hånd lagt rette fort tro vite byr navn
+    kommet kvinner best velge bærer familien skaper fantastisk nettopp klar løpet bilen merke tvil høyt
+    sider måter lille absolutt interessant slutt skape holdt enkel rollen sjelden selvfølgelig nær følge
+    tider utgangspunktet deler sterk valg tredje død roman amerikansk havner skjerm bilde alene sønn
+    starter raskt senere ferd dessuten minner kjenner ung solid passe høres leverer årets begge fjor din
+    filmene betyr romanen kjærlighet varme familie utmerket greit kameraet plassert regissør fremstår
+    jobb perfekt naturlig snakke forsøk tilsynelatende mørke stemmer hjelper ingenting gått stund enkle
+    hører boken åpenbart verdens teksten svart vise hodet følelse måten høre opplevelse sist relativt
+    legger hundre seks landet fortelling vakre følelsen handlingen britiske mangler resten helst moderne
+    dine sterke konserten kvalitet navnet barna scener knapper lys typisk maskinen steder prøver
+    muligens min boksen føler fast kamera møte personlig legge boka skuespillerne krigen konsert
+    inspirert tekst verdt dukker hjemme stykke mannen overbevisende tidlig politisk stå grep riktignok
+    tekster enkelte ekte kampen bildene hvite stede felles hørt synger fjerde lyd språk utenfor våpen
+    leve figurer serie disken kjente jobber menyen dermed galt krever penger tunge bort komedie talt bor
+    indre manus dypt platen sangene underholdende foregår tenke spilte heldigvis års behov fortalt borte
+    skolen prosent musikalsk bygger gitar inneholder sterkt døde forgjengeren voksen tilgjengelig kraft
+    øvrig tempo evne trommer drar menneske bærbare overraskende lager fantastiske brukes valgt maten
+    fint sak kraftig gjengen lese dårligere nærheten skikkelig opplever ellers bokstavelig
+"""
+
 # (compiled ending/character cue, {language: weight}) for every token, known or not.
 _CUES: list[tuple[re.Pattern[str], dict[str, float]]] = [
     (re.compile(r"[æø]"), {"nb": 0.3, "nn": 0.3, "da": 0.3}),
@@ -120,7 +160,10 @@ _CUES: list[tuple[re.Pattern[str], dict[str, float]]] = [
     (re.compile(r"\w{3,}het$"), {"nb": 0.4, "sv": 0.3}),
     (re.compile(r"\w{3,}hed$"), {"da": 0.6}),
     (re.compile(r"\w{3,}heden$"), {"da": 0.6}),
-    (re.compile(r"\w{3,}erne$"), {"da": 0.6}),
+    (re.compile(r"\w{3,}erne$"), {"da": 0.35, "nb": 0.15}),
+    (re.compile(r"^op[^p]\w{3,}"), {"da": 0.5}),
+    (re.compile(r"^opp\w{3,}"), {"nb": 0.3, "nn": 0.3}),
+    (re.compile(r"^ud\w{3,}"), {"da": 0.4}),
     (re.compile(r"\w{3,}erna$"), {"sv": 0.6}),
     (re.compile(r"\w{3,}ene$"), {"nb": 0.3, "nn": 0.1}),
     (re.compile(r"\w{3,}inga$"), {"nn": 0.5}),
@@ -140,6 +183,8 @@ _CUES: list[tuple[re.Pattern[str], dict[str, float]]] = [
 ]
 
 _TOKEN_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;«»\"“”()\-–—]\s*)$")
+NAME_WEIGHT = 0.3  # capitalised words inside a sentence are mostly names and titles (often English)
 
 
 def _build_lexicon() -> dict[str, dict[str, float]]:
@@ -147,7 +192,10 @@ def _build_lexicon() -> dict[str, dict[str, float]]:
     for lang, words in _WORDS.items():
         for w in words.split():
             where[w.casefold()].add(lang)
-    return {w: {lang: 1.0 / len(langs) for lang in langs} for w, langs in where.items()}
+    lexicon = {w: {lang: 1.0 / len(langs) for lang in langs} for w, langs in where.items()}
+    for w in _NB_EXTRA.split():
+        lexicon.setdefault(w.casefold(), {"nb": NB_EXTRA_WEIGHT})
+    return lexicon
 
 
 _LEXICON = _build_lexicon()
@@ -156,14 +204,20 @@ _LEXICON = _build_lexicon()
 def language_scores(text: str) -> dict[str, float]:
     """Evidence per language (summed weights); exposed for tests and diagnostics."""
     scores = dict.fromkeys(LANGUAGES, 0.0)
-    tokens = _TOKEN_RE.findall(text.casefold())[:MAX_TOKENS]
-    for tok in tokens:
+    for n, m in enumerate(_TOKEN_RE.finditer(text)):
+        if n >= MAX_TOKENS:
+            break
+        raw = m.group(0)
+        tok = raw.casefold()
+        factor = 1.0
+        if raw[0].isupper() and not _SENTENCE_START.search(text[max(0, m.start() - 3) : m.start()]):
+            factor = NAME_WEIGHT
         for lang, weight in _LEXICON.get(tok, {}).items():
-            scores[lang] += weight
+            scores[lang] += weight * factor
         for pattern, weights in _CUES:
             if pattern.search(tok):
                 for lang, weight in weights.items():
-                    scores[lang] += weight
+                    scores[lang] += weight * factor
     return scores
 
 
@@ -176,6 +230,8 @@ def detect_language(text: str) -> str:
     (best, top), (_, second) = ranked[0], ranked[1]
     if top < MIN_EVIDENCE:
         return UNDETERMINED
-    if top == second and {best, ranked[1][0]} != {"nb", "nn"}:
+    if top == second and best not in ("nb", "nn"):
+        # A tie with Bokmål or Nynorsk on top goes to them (the order of LANGUAGES): the sources are
+        # Norwegian, and a tie means no Danish or Swedish evidence either.
         return UNDETERMINED
     return best
