@@ -383,3 +383,58 @@ def model_info(c: Context, as_json: bool) -> None:
 
 
 # -- report commands (issue 4: report, dashboard, trend) -----------------------------------------
+
+
+@main.command()
+@click.option("--week", help="ISO week, e.g. 2026-W47 (default: the last complete week, Europe/Oslo).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for <week>/ (default: config).")
+@click.option("--pdf/--no-pdf", default=None, help="Write the PDF too (default report.pdf).")
+@pass_ctx
+def report(c: Context, week: str | None, out_dir: Path | None, pdf: bool | None) -> None:
+    """Write the weekly report: HTML, PDF, and the week's figures as CSV and JSON."""
+    from tonevakt.reports import write_report
+
+    with _errors():
+        paths = write_report(c.settings, week, out_dir=out_dir, pdf=pdf)
+    click.echo(f"report for {paths.week} in {paths.folder}")
+    for p in paths.files():
+        click.echo(f"  {p}")
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for index.html (default: config).")
+@pass_ctx
+def dashboard(c: Context, out_dir: Path | None) -> None:
+    """Write the dashboard: one static page with every weekly report and filterable trend charts."""
+    from tonevakt.reports.dashboard import write_dashboard
+
+    with _errors():
+        path = write_dashboard(c.settings, out_dir)
+    click.echo(f"dashboard: {path}")
+
+
+@main.command()
+@click.option("--weeks", "n_weeks", type=int, default=12, show_default=True, help="Weeks to show.")
+@click.option("--voice", "voices", multiple=True, type=click.Choice(["media", "union", "patient", "official"]),
+              help="Only this voice (repeatable).")  # fmt: skip
+@click.option("--topic", help="Only stories with this topic id (from config: topics).")
+@click.option("--week", help="Last week shown (default: the last complete week, Europe/Oslo).")
+@pass_ctx
+def trend(c: Context, n_weeks: int, voices: tuple[str, ...], topic: str | None, week: str | None) -> None:
+    """Tone per voice over the last weeks: sparklines and week-over-week change."""
+    from rich.console import Console
+
+    from tonevakt.reports import weeks as wk
+    from tonevakt.reports.trend import trend_rows, trend_table
+    from tonevakt.storage.db import open_for_reading
+
+    with _errors():
+        s = c.settings
+        until = week or wk.last_complete_week()
+        wk.parse_week(until)
+        db = open_for_reading(s.db_path, s.snapshot_path)
+        try:
+            rows = trend_rows(db, until, n_weeks, voices, topic, s.report.min_n)
+        finally:
+            db.close()
+    Console().print(trend_table(rows, wk.weeks_ending(until, n_weeks), topic, s.report.min_n))
