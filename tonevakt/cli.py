@@ -267,7 +267,8 @@ def run(c: Context, once: bool) -> None:
             for name in ("tonevakt.scheduler", "tonevakt.spool"):
                 logging.getLogger(name).setLevel(logging.INFO)
         if root.level > logging.DEBUG:
-            logging.getLogger("apscheduler").setLevel(logging.WARNING)  # "Running job ..." twice per job
+            # "Running job ..." lines, and skip/misfire warnings that tonevakt.scheduler logs itself
+            logging.getLogger("apscheduler").setLevel(logging.ERROR)
         code = run_daemon(s)
     sys.exit(code)
 
