@@ -152,7 +152,7 @@ class Daemon:
             logger.warning("%s: missed its run at %s (the process was busy or down); coalesced", event.job_id,
                            event.scheduled_run_time)  # fmt: skip
         else:
-            logger.info("%s: still running, this run is skipped", event.job_id)
+            logger.debug("%s: still running (or waiting for another job), this run is skipped", event.job_id)
 
     def _guarded(self, name: str, fn: Callable[[], None]) -> Callable[[], None]:
         def job() -> None:
