@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 HOST = "127.0.0.1"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FEED_TYPE = "application/rss+xml; charset=utf-8"
 
 
@@ -221,8 +222,18 @@ class LocalServer:
             self._served.pop(path, None)
         return self.url(path)
 
-    def add_file(self, path: str, file: Path, content_type: str | None = None, **kwargs: object) -> str:
-        return self.add(path, Route(body=Path(file).read_bytes(), content_type=content_type, **kwargs))  # type: ignore[arg-type]
+    def add_file(self, path: str, file: Path | str, content_type: str | None = None, **kwargs: object) -> str:
+        """Serve a fixture file; `{BASE}` in it becomes this server's base URL (http://127.0.0.1:PORT)
+        and `{SEARCH}` the same server under the name localhost (a second host for redirect tests)."""
+        file = Path(file)
+        if not file.is_absolute():
+            file = FIXTURES / file
+        body = (
+            file.read_bytes()
+            .replace(b"{BASE}", self.url("").encode())
+            .replace(b"{SEARCH}", self.url("", host="localhost").encode())
+        )
+        return self.add(path, Route(body=body, content_type=content_type, **kwargs))  # type: ignore[arg-type]
 
     def remove(self, path: str) -> None:
         with self._lock:
@@ -266,6 +277,87 @@ class LocalServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# -- the fixture site: a dozen Norwegian feeds, a news-search feed, a union site and broken sources --------
+
+RSS = "application/rss+xml"
+GOOD_FEEDS: dict[str, tuple[str, str, dict[str, object]]] = {
+    # name: (path, fixture file, route options)
+    "nrk-trondelag": ("/feeds/nrk-trondelag.xml", "feeds/nrk_trondelag.xml",
+                      {"content_type": f"{RSS}; charset=utf-8", "etag": '"nrk-trd-1"'}),
+    "nrk-more-og-romsdal": ("/feeds/nrk-mr.xml", "feeds/nrk_more_og_romsdal.xml",
+                            {"content_type": RSS, "last_modified": "Wed, 25 Nov 2026 16:00:00 GMT"}),
+    "adresseavisen": ("/feeds/adresseavisen.xml", "feeds/adresseavisen_paywalled.xml", {"content_type": RSS}),
+    "sunnmorsposten": ("/feeds/smp.xml", "feeds/smp_latin1_declared.xml", {"content_type": RSS}),
+    "romsdals-budstikke": ("/feeds/rbnett.xml", "feeds/rbnett_latin1_http_charset.xml",
+                           {"content_type": f"{RSS}; charset=ISO-8859-1"}),
+    "dagens-medisin": ("/feeds/dagensmedisin.xml", "feeds/dagensmedisin_latin1_undeclared.xml",
+                       {"content_type": "application/xml"}),
+    "sykepleien": ("/feeds/sykepleien.atom", "feeds/sykepleien_atom.xml", {"content_type": "application/atom+xml"}),
+    "digi": ("/feeds/digi.xml", "feeds/digi_duplicates_nodates.xml", {"content_type": RSS, "gzip": True}),
+    "helse-midt-norge": ("/feeds/helse-midt.xml", "feeds/helse_midt_malformed.xml", {"content_type": RSS}),
+}  # fmt: skip
+NEWS_SEARCH = ("/search/rss?q=Helseplattformen&hl=no", "feeds/news_search_helseplattformen.xml")
+PAGES: dict[str, str] = {
+    "/trondelag/ansatte-ved-st.-olavs-melder-om-nye-feil-i-helseplattformen-1.17012345":
+        "pages/nrk_article_legemiddellister.html",
+    "/nyheter/i/Xy7Ab2/leger-helseplattformen-stjeler-tid": "pages/adresseavisen_paywalled_article.html",
+    "/ta/nyheter/kommunene-vil-ut-av-helseplattformen": "pages/publisher_article_kommunene.html",
+    "/nyheter/": "pages/legeforeningen_listing.html",
+    "/nyheter/2026/tillitsvalgte-krever-handling-helseplattformen/": "pages/legeforeningen_article_helseplattformen.html",
+    "/nyheter/2026/legeforeningen-om-statsbudsjettet/": "pages/legeforeningen_article_budsjett.html",
+}  # fmt: skip
+SEARCH_REDIRECTS = {
+    "/rss/articles/CBMiXWh0dHBzOi8vd3d3LnQtYS5ubw": "/ta/nyheter/kommunene-vil-ut-av-helseplattformen",
+    "/rss/articles/CBMiTmh0dHBzOi8vd3d3Lm5yay5ubw": "/nrk/helsami-pasientene-leser-journalen",  # 404 there
+    "/rss/articles/CBMiQWRyZXNzYS1YeTdBYjI": "/nyheter/i/Xy7Ab2/leger-helseplattformen-stjeler-tid",
+    # CBMiUnVzdGFudC1kZXRoYWduYXQ: no route, the search service answers 404: the link stays unresolved
+}
+BROKEN: dict[str, tuple[str, Route]] = {
+    "html-instead": (
+        "/feeds/trondheim24.xml",
+        Route(content_type="text/html; charset=utf-8"),
+    ),  # body set below
+    "gone": ("/feeds/gone.xml", Route(status=410, body="<html><body>Gone</body></html>")),
+    "missing": ("/feeds/missing.xml", Route(status=404, body="<html><body>Fant ikke siden</body></html>")),
+    "server-error": ("/feeds/error.xml", Route(status=500, body="<html><body>Internal error</body></html>")),
+    "rate-limited": ("/feeds/busy.xml", Route(status=429, headers={"Retry-After": "3600"})),
+    "stalled": ("/feeds/stalled.xml", Route(body="<rss/>", stall_s=60)),
+    "oversized": ("/feeds/huge.xml", Route(stream_bytes=12_000_000, content_type=RSS)),
+    "gzip-bomb": ("/feeds/bomb.xml", Route(body=b"", headers={"Content-Encoding": "gzip"}, content_type=RSS)),
+    "redirect-loop": ("/feeds/loop.xml", Route(redirect_to="/feeds/loop2.xml")),
+}
+
+
+def mount_fixture_site(srv: LocalServer, broken: bool = True) -> dict[str, str]:
+    """Serve every fixture feed and page on `srv`; returns source name → URL (see tests/fixtures/README.md).
+
+    The news-search feed is served under the host name `localhost` (its redirect links point there) and
+    redirects to publisher pages on 127.0.0.1, as a search service redirects to other sites."""
+    urls = {}
+    for name, (path, file, opts) in GOOD_FEEDS.items():
+        urls[name] = srv.add_file(path, file, **opts)
+    srv.add_file(NEWS_SEARCH[0], NEWS_SEARCH[1], content_type=f"{RSS}; charset=utf-8")
+    urls["news-search"] = srv.url(NEWS_SEARCH[0], host="localhost")
+    for path, file in PAGES.items():
+        srv.add_file(path, file, content_type="text/html; charset=utf-8")
+    for path, target in SEARCH_REDIRECTS.items():
+        srv.add(path, Route(redirect_to=srv.url(target), status=302))
+    urls["legeforeningen"] = srv.url("/nyheter/")
+    if broken:
+        for name, (path, route) in BROKEN.items():
+            srv.add(path, route)
+            urls[name] = srv.url(path)
+        srv.add_file(
+            BROKEN["html-instead"][0],
+            "pages/frontpage_not_a_feed.html",
+            content_type="text/html; charset=utf-8",
+        )
+        srv.add("/feeds/loop2.xml", Route(redirect_to="/feeds/loop.xml"))
+        srv.add("/feeds/bomb.xml", Route(body=gzip_bomb(50_000_000), headers={"Content-Encoding": "gzip"},
+                                         content_type=RSS))  # fmt: skip
+    return urls
 
 
 @pytest.fixture

@@ -1,0 +1,242 @@
+"""RSS/Atom feeds: feedparser on bytes we fetched (with the response headers, so the HTTP charset counts).
+
+feedparser's dicts stop here: entries become `FeedEntry` records and then `Document`s. A broken (bozo) feed
+keeps what feedparser recovered and records a warning; an HTML page served instead of a feed is an error
+that says so. Article pages are fetched for full text only for relevant candidates (or `full_text: always`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import html
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+from tonevakt.collectors.base import SourceOutcome
+from tonevakt.collectors.fulltext import extract_article, wants_full_text
+from tonevakt.collectors.http import HttpClient
+from tonevakt.dates import parse_date
+from tonevakt.models import Document, FetchLogEntry, FetchResult, FetchStatus, Source
+from tonevakt.urls import canonical_url
+
+logger = logging.getLogger(__name__)
+
+FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+MAX_ARTICLES_PER_PASS = 40  # article pages fetched per source and pass (the rest wait for the next pass)
+_TAG = re.compile(r"<[^>]+>")
+_BLOCK = re.compile(r"</?(?:p|br|div|li|h[1-6]|blockquote|tr)\b[^>]*>", re.I)
+_HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
+
+
+@dataclass
+class FeedEntry:
+    """One feed entry, converted from feedparser's dict at the edge."""
+
+    key: str  # guid, else link, else title: duplicates within a feed are dropped by this key
+    title: str
+    link: str | None
+    summary: str  # plain text, no HTML
+    published_at: datetime | None
+    author: str | None = None
+    source_title: str | None = None  # <source> element (news-search feeds name the publisher here)
+    source_url: str | None = None
+
+
+@dataclass
+class ParsedFeed:
+    title: str = ""
+    entries: list[FeedEntry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None  # set when nothing usable came out: the fetch becomes a soft error
+    duplicates: int = 0
+
+
+def html_to_text(value: str | None) -> str:
+    """Plain text from an HTML fragment (feed summaries): tags dropped, entities decoded, spaces tidied."""
+    if not value:
+        return ""
+    text = _BLOCK.sub("\n", value)
+    text = html.unescape(_TAG.sub("", text))
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line).strip()
+
+
+def looks_like_html(body: bytes, headers: dict[str, str]) -> bool:
+    ctype = headers.get("content-type", "").lower()
+    return "text/html" in ctype or "xhtml" in ctype or bool(_HTML_START.match(body.lstrip(b"\xef\xbb\xbf")))
+
+
+def _entry_date(e: Any) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        t = e.get(key)
+        if t:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(t), UTC)
+            except (OverflowError, ValueError, TypeError):
+                continue
+    for key in ("published", "updated", "created", "dc_date"):
+        d = parse_date(e.get(key))
+        if d is not None:
+            return d
+    return None
+
+
+def _clean_link(link: str | None, base: str) -> str | None:
+    if not link:
+        return None
+    link = html.unescape(html.unescape(link.strip()))  # entity-encoded (even double-encoded) links
+    return urljoin(base, link)
+
+
+def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
+    """Parse feed bytes into typed entries."""
+    import feedparser
+
+    hdrs = dict(headers)
+    hdrs.setdefault("content-location", url)
+    d = feedparser.parse(body, response_headers=hdrs, sanitize_html=False, resolve_relative_uris=True)
+    out = ParsedFeed(title=html_to_text(d.feed.get("title", "")))
+    if not d.entries:
+        if looks_like_html(body, headers) and not d.get("version"):
+            out.error = "the server sent an HTML page, not a feed"
+        elif d.get("bozo") and not d.get("version"):
+            out.error = f"not a readable feed: {d.get('bozo_exception')}"
+        elif not d.get("version") and not body.strip():
+            out.error = "the server sent an empty body, not a feed"
+        elif not d.get("version"):
+            out.error = "not a feed (no RSS or Atom element found)"
+        return out
+    if d.get("bozo"):
+        exc = d.get("bozo_exception")
+        if type(exc).__name__ in ("CharacterEncodingOverride", "NonXMLContentType"):
+            out.warnings.append(f"character encoding: {exc}")
+        else:
+            out.warnings.append(f"malformed feed ({type(exc).__name__}: {exc}); kept the {len(d.entries)} "
+                                "entries that could be recovered")  # fmt: skip
+    seen: set[str] = set()
+    for e in d.entries:
+        link = _clean_link(e.get("link"), url)
+        title = html_to_text(e.get("title", ""))
+        key = (e.get("id") or "").strip() or link or title
+        if not key:
+            continue
+        if key in seen:
+            out.duplicates += 1
+            continue
+        seen.add(key)
+        summary = e.get("summary") or ""
+        if not summary and e.get("content"):
+            summary = e["content"][0].get("value", "")
+        src = e.get("source") or {}
+        out.entries.append(FeedEntry(
+            key=key, title=title, link=link, summary=html_to_text(summary), published_at=_entry_date(e),
+            author=html_to_text(e.get("author")) or None, source_title=html_to_text(src.get("title")) or None,
+            source_url=src.get("href") or None,
+        ))  # fmt: skip
+    if out.duplicates:
+        out.warnings.append(f"{out.duplicates} entries repeat a GUID already in the feed: kept once")
+    return out
+
+
+def log_entry(
+    source: Source, res: FetchResult, primary: bool, started: datetime, items: int = 0
+) -> FetchLogEntry:
+    return FetchLogEntry(
+        source_id=source.id, url=res.url, status=res.status, started_at=started, http_status=res.http_status,
+        reason=res.reason, duration_ms=int(res.duration_s * 1000), bytes=len(res.body), items=items,
+        etag=res.etag, last_modified=res.last_modified, body_hash=res.body_hash, primary=primary,
+    )  # fmt: skip
+
+
+def fetch_feed(source: Source, client: HttpClient, state_row: dict[str, Any] | None,
+               outcome: SourceOutcome) -> tuple[FetchResult, ParsedFeed | None]:  # fmt: skip
+    """Fetch the source's feed (conditional GET + body hash) and parse it; log the primary fetch."""
+    row = state_row or {}
+    started = datetime.now(UTC)
+    res = client.fetch(source.url or "", etag=row.get("etag"), last_modified=row.get("last_modified"),
+                       previous_hash=row.get("body_hash"), respect_robots=source.respect_robots,
+                       accept=FEED_ACCEPT)  # fmt: skip
+    if res.status is not FetchStatus.OK:
+        outcome.fetches.append(log_entry(source, res, True, started))
+        return res, None
+    parsed = parse_feed(res.body, res.headers, res.final_url or res.url)
+    entry = log_entry(source, res, True, started, items=len(parsed.entries))
+    if parsed.error:
+        entry.status, entry.reason = FetchStatus.SOFT_ERROR, parsed.error
+        entry.body_hash = None
+    elif parsed.warnings:
+        entry.reason = f"{res.reason}; {'; '.join(parsed.warnings)}"
+    outcome.warnings.extend(parsed.warnings)
+    outcome.fetches.append(entry)
+    return res, None if parsed.error else parsed
+
+
+def entry_document(source: Source, e: FeedEntry, now: datetime, *, title: str | None = None,
+                   url: str | None = None, outlet: str | None = None) -> Document:  # fmt: skip
+    title = title if title is not None else e.title
+    return Document(
+        source_id=source.id, voice=source.voice, title=title or e.summary[:120] or "(uten tittel)",
+        text=e.summary or title or "", lead=e.summary, url=url if url is not None else e.link, author=e.author,
+        outlet=outlet or source.name or source.id, published_at=e.published_at or now,
+        published_estimated=e.published_at is None, collected_at=now, region=source.region,
+        paywalled=source.paywalled, kind="article" if source.voice == "media" else "statement",
+        extra={"guid": e.key},
+    )  # fmt: skip
+
+
+def add_full_text(doc: Document, source: Source, client: HttpClient, outcome: SourceOutcome,
+                  fetched: FetchResult | None = None) -> None:  # fmt: skip
+    """Fetch (unless given) and extract the article; a paywalled or truncated page keeps the feed's lead."""
+    if fetched is None:
+        started = datetime.now(UTC)
+        fetched = client.fetch(doc.url or "", respect_robots=source.respect_robots, accept=HTML_ACCEPT)
+        outcome.fetches.append(log_entry(source, fetched, False, started))
+    if not fetched.ok:
+        doc.extra["full_text_error"] = fetched.reason
+        return
+    article = extract_article(fetched.body, fetched.final_url or fetched.url, fetched.headers, lead=doc.lead)
+    if article is None:
+        doc.extra["full_text_error"] = "no article text found on the page"
+        return
+    if doc.author is None and article.author:
+        doc.author = article.author
+    if doc.published_estimated and article.published_at is not None:
+        doc.published_at, doc.published_estimated = article.published_at, False
+    if article.paywalled:
+        doc.paywalled = True
+        doc.extra["paywall"] = article.paywall_reason
+        return
+    doc.text = article.text
+    doc.extra["full_text"] = True
+
+
+def collect_rss(source: Source, client: HttpClient, state_row: dict[str, Any] | None, *,
+                is_candidate: Callable[[str], bool], known_urls: set[str] | None = None,
+                now: datetime | None = None) -> SourceOutcome:  # fmt: skip
+    """One pass over an RSS/Atom source."""
+    outcome = SourceOutcome(source=source)
+    _, parsed = fetch_feed(source, client, state_row, outcome)
+    if parsed is None:
+        return outcome
+    now = now or datetime.now(UTC)
+    known = known_urls or set()
+    fetched_articles = 0
+    for e in parsed.entries:
+        if e.link and (canonical_url(e.link) in known or e.link in known):
+            continue
+        doc = entry_document(source, e, now)
+        if (
+            doc.url
+            and fetched_articles < MAX_ARTICLES_PER_PASS
+            and wants_full_text(source, e.title, e.summary, is_candidate)
+        ):
+            fetched_articles += 1
+            add_full_text(doc, source, client, outcome)
+        outcome.documents.append(doc)
+    return outcome

@@ -1,0 +1,145 @@
+"""One collection pass over the configured sources: due sources fetched concurrently, politely per host.
+
+Concurrency is bounded by `http.max_concurrency` (a thread pool over sources); politeness per host is the
+HTTP client's job (a lock and a minimum spacing per host). A source that is not due (its interval, or the
+backoff after failures) is skipped unless forced. A collector that raises never aborts the pass: the
+source gets a failed outcome with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tonevakt.collectors.base import SourceOutcome
+from tonevakt.collectors.http import HttpClient
+from tonevakt.config import Settings
+from tonevakt.errors import TonevaktError
+from tonevakt.models import FetchLogEntry, FetchStatus, Source
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+def is_due(state_row: dict[str, Any] | None, now: datetime) -> bool:
+    """Is the source due? (never fetched, or its next_due_at has passed)"""
+    due = (state_row or {}).get("next_due_at")
+    if due is None:
+        return True
+    if due.tzinfo is None:
+        due = due.replace(tzinfo=UTC)
+    return due <= now
+
+
+def collect_sources(
+    sources: list[Source],
+    state: dict[str, dict[str, Any]],
+    settings: Settings,
+    *,
+    is_candidate: Callable[[str], bool],
+    known_files: set[str],
+    progress: Progress | None = None,
+    force: bool = False,
+    base_dir: Path = Path("."),
+    known_urls: set[str] | None = None,
+) -> list[SourceOutcome]:
+    """Collect every due source; returns one outcome per source, in the order given."""
+    now = datetime.now(UTC)
+    outcomes: dict[str, SourceOutcome] = {}
+    due: list[Source] = []
+    for s in sources:
+        if force or is_due(state.get(s.id), now):
+            due.append(s)
+        else:
+            outcomes[s.id] = SourceOutcome(source=s, skipped=True)
+            logger.debug("%s: not due until %s", s.id, state[s.id].get("next_due_at"))
+    total = len(due)
+    known = set(known_urls or ())
+    if progress:
+        progress("collect", 0, total)
+    if due:
+        client = HttpClient(settings.http)
+        try:
+            workers = min(settings.http.max_concurrency, total)
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
+                futures = {
+                    pool.submit(collect_one, s, client, state.get(s.id), is_candidate=is_candidate,
+                                known_files=known_files, known_urls=known, base_dir=base_dir): s
+                    for s in due
+                }  # fmt: skip
+                for done, fut in enumerate(as_completed(futures), start=1):
+                    s = futures[fut]
+                    outcomes[s.id] = fut.result()  # collect_one never raises
+                    _log_outcome(outcomes[s.id])
+                    if progress:
+                        progress("collect", done, total)
+        finally:
+            client.close()
+    return [outcomes[s.id] for s in sources]
+
+
+def collect_one(source: Source, client: HttpClient, state_row: dict[str, Any] | None, *,
+                is_candidate: Callable[[str], bool], known_files: set[str], known_urls: set[str],
+                base_dir: Path = Path(".")) -> SourceOutcome:  # fmt: skip
+    """Dispatch one source to its collector; never raises."""
+    started = datetime.now(UTC)
+    try:
+        outcome = _dispatch(source, client, state_row, is_candidate, known_files, known_urls, base_dir)
+    except TonevaktError as e:
+        outcome = _failed(source, started, f"{e}")
+    except Exception as e:  # a collector bug must not abort the pass; it is recorded for the source
+        logger.exception("collector for %s crashed", source.id)
+        outcome = _failed(source, started, f"collector crashed: {type(e).__name__}: {e}")
+    return outcome
+
+
+def _dispatch(source: Source, client: HttpClient, state_row: dict[str, Any] | None,
+              is_candidate: Callable[[str], bool], known_files: set[str], known_urls: set[str],
+              base_dir: Path) -> SourceOutcome:  # fmt: skip
+    kind = source.kind
+    if kind == "rss":
+        from tonevakt.collectors.rss import collect_rss
+
+        return collect_rss(source, client, state_row, is_candidate=is_candidate, known_urls=known_urls)
+    if kind == "news_search":
+        from tonevakt.collectors.news_search import collect_news_search
+
+        return collect_news_search(
+            source, client, state_row, is_candidate=is_candidate, known_urls=known_urls
+        )
+    if kind == "web":
+        from tonevakt.collectors.web import collect_web
+
+        return collect_web(source, client, state_row, known_urls=known_urls)
+    if kind == "appstore":
+        try:
+            from tonevakt.collectors.appstore import collect_appstore
+        except ImportError as e:
+            return _failed(source, datetime.now(UTC), f"the appstore collector is not available: {e}")
+        return collect_appstore(source, client, state_row)
+    if kind == "files":
+        try:
+            from tonevakt.collectors.inbox import collect_inbox
+        except ImportError as e:
+            return _failed(source, datetime.now(UTC), f"the files (inbox) collector is not available: {e}")
+        return collect_inbox(source, known_files, base_dir)
+    return _failed(source, datetime.now(UTC), f"unknown source kind {kind!r}")
+
+
+def _failed(source: Source, started: datetime, reason: str) -> SourceOutcome:
+    entry = FetchLogEntry(source_id=source.id, url=source.url or source.path or source.app_id or "",
+                          status=FetchStatus.SOFT_ERROR, started_at=started, reason=reason, primary=True)  # fmt: skip
+    return SourceOutcome(source=source, fetches=[entry])
+
+
+def _log_outcome(o: SourceOutcome) -> None:
+    if o.failed:
+        logger.warning("source %s failed: %s", o.source.id, o.reason)
+    else:
+        logger.info("source %s: %d documents, %d fetches%s", o.source.id, len(o.documents), len(o.fetches),
+                    f" ({'; '.join(o.warnings)})" if o.warnings else "")  # fmt: skip
