@@ -1,0 +1,144 @@
+"""The fine-tuned e5-small classifier, and how its tuned parameters are packed for shipping.
+
+The encoder is the rebuilt e5-small (`convert.py`); a classifier is the encoder with every parameter but the
+word embeddings tuned, mean pooling (as e5 was trained) and a linear head. Only what tuning changed is shipped:
+each tuned matrix as an int8 delta against the rebuilt base (one fp16 scale per row), vectors and the head as
+fp16/fp32. Several classifiers (seeds) can be packed into one file and are averaged as an ensemble.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from tonevakt.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+LABELS = ("negative", "neutral", "positive")
+FROZEN = ("embeddings.word_embeddings.weight",)
+
+
+class E5Classifier(nn.Module):
+    """e5-small encoder + mean pooling + dropout + linear head over (negative, neutral, positive)."""
+
+    def __init__(self, encoder: nn.Module, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, len(LABELS))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return self.head(self.dropout(pooled))
+
+
+def load_encoder(base_dir: Path) -> nn.Module:
+    from transformers import BertModel
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return BertModel.from_pretrained(str(base_dir), add_pooling_layer=False)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def tuned_state(model: E5Classifier) -> dict[str, torch.Tensor]:
+    """Every parameter that fine-tuning changes (all but the frozen word embeddings)."""
+    return {
+        k: v.detach().clone()
+        for k, v in model.state_dict().items()
+        if not any(k == f"encoder.{f}" for f in FROZEN) and "position_ids" not in k
+    }
+
+
+def pack(states: list[dict[str, torch.Tensor]], base: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Pack tuned states (one per ensemble member) as int8 row deltas against `base` plus fp16 vectors."""
+    out: dict[str, np.ndarray] = {"n_members": np.array(len(states), dtype=np.int32)}
+    for i, st in enumerate(states):
+        for name, t in st.items():
+            key = f"m{i}/{name}"
+            t = t.float()
+            base_name = name.removeprefix("encoder.")
+            if t.ndim == 2 and name.startswith("encoder.") and base_name in base:
+                delta = t - base[base_name].float()
+                scale = delta.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
+                q = torch.round(delta / scale).clamp(-127, 127).to(torch.int8)
+                out[key + "#q8"] = q.numpy()
+                out[key + "#scale"] = scale.squeeze(1).to(torch.float16).numpy()
+            elif name.startswith("head."):
+                out[key] = t.numpy().astype(np.float32)
+            else:
+                out[key] = t.numpy().astype(np.float16)
+    return out
+
+
+def unpack(packed: dict[str, np.ndarray], base: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """Rebuild the tuned state of each member from `pack`'s arrays and the base tensors."""
+    n = int(packed["n_members"])
+    states: list[dict[str, torch.Tensor]] = [{} for _ in range(n)]
+    for key, arr in packed.items():
+        if key == "n_members" or key.endswith("#scale"):
+            continue
+        member, name = key.split("/", 1)
+        i = int(member[1:])
+        if name.endswith("#q8"):
+            name = name.removesuffix("#q8")
+            scale = torch.from_numpy(packed[f"{member}/{name}#scale"].astype(np.float32)).unsqueeze(1)
+            delta = torch.from_numpy(arr.astype(np.float32)) * scale
+            states[i][name] = base[name.removeprefix("encoder.")].float() + delta
+        else:
+            states[i][name] = torch.from_numpy(arr.astype(np.float32))
+    return states
+
+
+def load_members(weights: Path, base_dir: Path) -> list[E5Classifier]:
+    """Load every ensemble member stored in a packed weights file, ready for inference."""
+    if not weights.exists():
+        raise ModelError(f"fine-tuned weights not found: {weights}")
+    with np.load(weights) as z:
+        packed = {k: z[k] for k in z.files}
+    members = []
+    base_model = None
+    for state in unpack(packed, _base_state(base_dir)):
+        enc = load_encoder(base_dir) if base_model is None else base_model
+        base_model = None
+        clf = E5Classifier(enc)
+        missing, unexpected = clf.load_state_dict(state, strict=False)
+        missing = [m for m in missing if m.removeprefix("encoder.") not in FROZEN and "position_ids" not in m]
+        if missing or unexpected:
+            raise ModelError(f"{weights} does not fit the e5-small classifier: {missing or unexpected}")
+        members.append(clf.eval())
+    return members
+
+
+def _base_state(base_dir: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(base_dir) / "model.safetensors"))
+
+
+@torch.no_grad()
+def predict_proba(
+    members: list[E5Classifier], tokenizer, texts: list[str], max_length: int = 96, batch_size: int = 64
+) -> np.ndarray:  # noqa: ANN001
+    """Average the members' softmax probabilities; texts are batched by length."""
+    out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
+    if not texts:
+        return out
+    lengths = [len(t) for t in texts]
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        ids, mask = tokenizer.batch([texts[i] for i in idx], max_length)
+        probs = sum(torch.softmax(m(ids, mask), dim=-1) for m in members) / len(members)
+        out[idx] = probs.numpy()
+    return out
