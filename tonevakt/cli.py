@@ -314,10 +314,11 @@ def evaluate(c: Context, file: Path | None, as_json: bool, use_labels: bool) -> 
 
             db = open_for_reading(s.db_path, s.snapshot_path)
             try:
-                scorer = load_scorer(s.sentiment)
-                metrics = ev.evaluate_labels(scorer, db, progress=progress)
+                docs, gold = ev.labelled_documents(db)
             finally:
                 db.close()
+            scorer = load_scorer(s.sentiment)
+            metrics = ev.evaluate_documents(scorer, docs, gold, progress=progress)
             title = f"{scorer.model_id} against {metrics.n} human labels"
         else:
             assert file is not None

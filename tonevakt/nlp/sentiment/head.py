@@ -75,13 +75,15 @@ class Head:
 
     @classmethod
     def load(cls, path: Path) -> Head:
+        keys = ("weights", "bias", "mean", "scale", "meta")
         try:
             with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in ("weights", "bias", "mean", "scale", "meta")}
+                missing = [k for k in keys if k not in z.files]
+                if missing:
+                    raise ModelError(f"{path} is not a sentiment head: {', '.join(missing)} missing")
+                arrays = {k: z[k] for k in keys}
         except FileNotFoundError as e:
             raise ModelError(f"sentiment head not found: {path}") from e
-        except KeyError as e:
-            raise ModelError(f"{path} is not a sentiment head: {e.args[0]} is missing") from e
         except (OSError, ValueError) as e:
             raise ModelError(f"cannot read sentiment head {path}: {e}") from e
         try:
