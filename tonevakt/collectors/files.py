@@ -70,9 +70,18 @@ def _read_csv(text: str, path: Path) -> tuple[list[str], list[dict[str, Any]], l
         header = next(reader)
     except StopIteration:
         raise ImportFileError(f"{path}: the file is empty") from None
+    except csv.Error as e:
+        raise ImportFileError(f"{path}: broken CSV header: {e}") from e
     header = [h.strip() for h in header]
     rows = []
-    for lineno, rec in enumerate(reader, start=2):
+    records = enumerate(reader, start=2)
+    while True:
+        try:
+            lineno, rec = next(records)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            raise ImportFileError(f"{path}: broken CSV after line {reader.line_num}: {e}") from e
         if not any(c.strip() for c in rec):
             continue
         if len(rec) != len(header):
@@ -137,21 +146,34 @@ def _read_xlsx(data: bytes, path: Path) -> tuple[list[str], list[dict[str, Any]]
     return [h for h in header if h], rows
 
 
-def read_rows(path: Path) -> FileRows:
+def read_rows(path: Path, max_bytes: int = MAX_FILE_BYTES) -> FileRows:
     """Read a feedback file into rows of column → value."""
     path = Path(path)
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ImportFileError(f"{path}: unsupported file type '{path.suffix}' (use CSV, JSONL, JSON or XLSX)")
+    _format_of(path)
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ImportFileError(f"{path}: the file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
+        if size > max_bytes:
+            raise ImportFileError(f"{path}: the file is {size:,} bytes; the limit is {max_bytes:,}")
         data = path.read_bytes()
     except FileNotFoundError:
         raise ImportFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImportFileError(f"{path}: is a folder, not a file") from None
     except OSError as e:
         raise ImportFileError(f"{path}: cannot read: {e}") from e
+    return parse_rows(data, path)
+
+
+def _format_of(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImportFileError(f"{path}: unsupported file type '{path.suffix}' (use CSV, JSONL, JSON or XLSX)")
+    return fmt
+
+
+def parse_rows(data: bytes, path: Path) -> FileRows:
+    """Parse the bytes of a feedback file (format from the file name's extension)."""
+    fmt = _format_of(path)
     warnings: list[str] = []
     if fmt == "xlsx":
         columns, rows = _read_xlsx(data, path)
