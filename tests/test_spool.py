@@ -101,6 +101,9 @@ def test_roundtrip_keeps_every_field(tmp_path: Path) -> None:
     assert [d.id for d in back.outcomes[0].documents] == [d.id for d in docs]
     assert back.outcomes[0].imported_files == [("abc", SOURCE.id, "inbox/a.csv", 3)]
     assert spool.pending(tmp_path / "spool") == [path]
+    # A pass where no source was due has nothing to buffer.
+    assert spool.write_batch(tmp_path / "spool", [], [SourceOutcome(source=SOURCE, skipped=True)]) is None
+    assert spool.pending(tmp_path / "spool") == [path]
 
 
 def test_busy_database_buffers_then_writes_once(busy_settings: Settings) -> None:

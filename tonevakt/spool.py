@@ -126,9 +126,14 @@ def _decode_outcome(data: dict[str, Any], docs: dict[str, Document]) -> SourceOu
 # -- writing and reading -------------------------------------------------------------------------
 
 
-def write_batch(folder: Path, docs: Sequence[Document], outcomes: Sequence[SourceOutcome] = ()) -> Path:
-    """Buffer one batch atomically (temporary file, fsync, rename). Returns the spool file."""
+def write_batch(
+    folder: Path, docs: Sequence[Document], outcomes: Sequence[SourceOutcome] = ()
+) -> Path | None:
+    """Buffer one batch atomically (temporary file, fsync, rename). Returns the spool file (None when the
+    batch holds nothing to write: every source was skipped as not due)."""
     folder = Path(folder)
+    if not docs and not any(o.fetches or o.imported_files for o in outcomes):
+        return None
     now = datetime.now().astimezone()
     lines = [{"spool": SPOOL_FORMAT, "created_at": now.isoformat(), "pid": os.getpid()}]
     lines += [
@@ -261,7 +266,7 @@ def replay(db: Database, folder: Path, write: BatchWriter) -> tuple[int, int]:
         )  # fmt: skip
     if batches:
         _fsync_dir(Path(folder))
-        logger.warning("database free again: wrote %d buffered batches (%d new documents)", batches, new_docs)
+        logger.info("database free again: wrote %d buffered batches (%d new documents)", batches, new_docs)
     return batches, new_docs
 
 

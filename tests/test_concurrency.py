@@ -1,0 +1,146 @@
+"""Analysts and the daemon at the same time, as real processes: readers opening the snapshot in a loop never
+see an error, and another process holding the main database for seconds costs no document."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests import test_daemon
+from tests.localserver import LocalServer
+from tests.test_daemon import (
+    TONEVAKT,
+    ChangingFeeds,
+    DaemonProcess,
+    assert_exactly_once,
+    document_urls,
+    write_config,
+)
+from tonevakt import pipeline
+from tonevakt.config import load_config
+
+server = test_daemon.server  # fixtures shared with test_daemon.py
+daemons = test_daemon.daemons
+
+READER = """
+import json, os, sys, time, duckdb
+path, stop_file = sys.argv[1], sys.argv[2]
+ok, errors, counts = 0, [], []
+end = time.monotonic() + 120
+while time.monotonic() < end and not os.path.exists(stop_file):
+    try:
+        con = duckdb.connect(path, read_only=True)
+        try:
+            counts.append(con.execute("SELECT count(*) FROM documents").fetchall()[0][0])
+            con.execute("SELECT * FROM weekly_tone").fetchall()
+        finally:
+            con.close()
+        ok += 1
+    except Exception as e:
+        errors.append(f"{type(e).__name__}: {e}")
+    time.sleep(0.02)
+print(json.dumps({"ok": ok, "errors": errors[:10], "n_errors": len(errors), "counts": counts}))
+"""
+
+HOLDER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("SELECT count(*) FROM documents").fetchall()
+print("locked", flush=True)
+sys.stdin.readline()
+con.close()
+"""
+
+
+def test_busy_database_costs_no_document_and_snapshot_readers_never_fail(
+    tmp_path: Path, server: LocalServer, daemons: list[DaemonProcess]
+) -> None:
+    feeds = ChangingFeeds(server, n=3, every_s=0.3)
+    config = write_config(tmp_path, feeds)
+    settings = load_config(config)
+    pipeline.init(settings)  # database + first snapshot, as `tonevakt init` does
+    db_path, snapshot = settings.db_path, settings.snapshot_path
+    stop_reading = tmp_path / "stop-reading"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(snapshot), str(stop_reading)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        d = DaemonProcess(config, tmp_path / "daemon.log")
+        daemons.append(d)
+        # The first pass cannot get in: it reads state from the snapshot, fetches, and buffers the batch.
+        d.wait_for(r"database busy: buffered \d+ documents", timeout=30)
+        fetched_at = {p: feeds.request_times(p)[-1] for p in feeds.paths}
+        spool_files = list((db_path.parent / "spool").glob("*.jsonl"))
+        assert spool_files
+        # An analyst's `tonevakt sql` still answers (from the snapshot) while the database is held.
+        sql = subprocess.run([TONEVAKT, "--config", str(config), "sql", "--csv", "SELECT count(*) AS n FROM sources"],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert sql.returncode == 0, sql.stderr
+        assert sql.stdout.splitlines() == ["n", "3"]
+        time.sleep(2.0)  # several more collect jobs run while the database stays busy
+        # Buffered sources are not due again: the busy database does not make the daemon hammer the feeds.
+        assert all(len(feeds.request_times(p)) == 1 for p in feeds.paths)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(20)
+    d.wait_for(r"database free again: wrote \d+ buffered batches", timeout=30)
+    d.wait_for(r"snapshot: published", timeout=30)
+    d.signal(signal.SIGTERM)
+    assert d.wait(35) == 0, d.text()
+    feeds.stop()
+    stop_reading.touch()
+    out, _ = reader.communicate(timeout=40)
+    result = json.loads(out)
+
+    assert result["n_errors"] == 0, result["errors"]
+    assert result["ok"] > 30
+    assert result["counts"] == sorted(result["counts"])  # readers only ever see the data grow
+    assert list((db_path.parent / "spool").glob("*.jsonl")) == []
+    urls = document_urls(db_path)
+    assert_exactly_once(urls, set().union(*(feeds.urls_before(p, fetched_at[p]) for p in feeds.paths)))
+
+
+def test_kill_9_with_a_buffered_batch_then_restart_stores_it_once(
+    tmp_path: Path, server: LocalServer, daemons: list[DaemonProcess]
+) -> None:
+    feeds = ChangingFeeds(server, n=2, every_s=0.3)
+    config = write_config(tmp_path, feeds)
+    settings = load_config(config)
+    pipeline.init(settings)
+    db_path = settings.db_path
+    log = tmp_path / "daemon.log"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        a = DaemonProcess(config, log)
+        daemons.append(a)
+        a.wait_for(r"database busy: buffered \d+ documents", timeout=30)
+        fetched_at = {p: feeds.request_times(p)[-1] for p in feeds.paths}
+        a.kill()  # the batch exists only in the spool now
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(20)
+    assert len(list((db_path.parent / "spool").glob("*.jsonl"))) == 1
+    b = DaemonProcess(config, log)
+    daemons.append(b)
+    b.wait_for(r"database free again: wrote 1 buffered batches", timeout=30)
+    b.wait_for(r"^INFO tonevakt.scheduler: collect: ", timeout=30)
+    b.signal(signal.SIGTERM)
+    assert b.wait(35) == 0, b.text()
+    feeds.stop()
+    assert list((db_path.parent / "spool").glob("*.jsonl")) == []
+    urls = document_urls(db_path)
+    assert_exactly_once(urls, set().union(*(feeds.urls_before(p, fetched_at[p]) for p in feeds.paths)))
+    # The replayed fetches made the sources not due: the restart did not fetch them again.
+    assert all(len(feeds.request_times(p)) == 1 for p in feeds.paths)
