@@ -25,6 +25,18 @@ logger = logging.getLogger(__name__)
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "json", ".xlsx": "xlsx"}  # fmt: skip
 KNOWN_FIELDS = ("text", "title", "url", "published_at", "date", "rating", "author")
+# Column names recognised without a mapping (Norwegian and English exports), in order of preference.
+# Deliberately no "navn"/"name": a person's name is not an author field we want to fill by guessing.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "text": ("tekst", "kommentar", "kommentarer", "tilbakemelding", "fritekst", "svar", "comment", "content",
+             "body", "melding"),
+    "title": ("tittel", "overskrift", "emne", "subject", "headline"),
+    "url": ("lenke", "link", "adresse_url"),
+    "published_at": ("dato", "tidspunkt", "publisert", "opprettet", "published", "created", "timestamp",
+                     "datetime"),
+    "rating": ("vurdering", "karakter", "score", "stjerner", "stars", "terningkast"),
+    "author": ("forfatter", "innsender"),
+}  # fmt: skip
 MAX_FILE_BYTES = 200_000_000
 
 
@@ -200,12 +212,16 @@ def rows_to_documents(
 ) -> list[Document]:
     """Turn rows into Documents. `columns` maps our field names to the file's column names."""
     mapping = {k: k for k in KNOWN_FIELDS}
-    mapping.update(columns or source.columns or {})
-    lower = {c.lower(): c for c in fr.columns}
+    explicit = dict(columns or source.columns or {})
+    mapping.update(explicit)
+    lower = {c.lower().strip(): c for c in fr.columns}
 
     def col(fieldname: str) -> str | None:
         name = mapping.get(fieldname, fieldname)
-        return name if name in fr.columns else lower.get(name.lower())
+        found = name if name in fr.columns else lower.get(name.lower())
+        if found is None and fieldname not in explicit:
+            found = next((lower[s] for s in SYNONYMS.get(fieldname, ()) if s in lower), None)
+        return found
 
     text_col = col("text")
     if text_col is None:

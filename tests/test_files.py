@@ -1,0 +1,142 @@
+"""`tonevakt import` and the feedback-file reader: CSV (UTF-8, ISO-8859-1, `;`), JSONL, JSON, XLSX."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from tonevakt.cli import main
+from tonevakt.collectors.files import read_rows, rows_to_documents
+from tonevakt.config import Settings
+from tonevakt.errors import ImportFileError
+from tonevakt.models import Source
+
+HEADER = "dato;tekst;vurdering;avdeling"
+ROWS = [
+    "01.11.2026;Sykepleierne på Øya var fantastiske, tusen takk!;5;Ortopedi",
+    "02.11.2026;Måtte vente i tre timer før noen så på meg. Ærlig talt for dårlig.;2;Akutten",
+    "03.11.2026;Legen forklarte alt om prøvesvarene i HelsaMi på en grei måte.;4;Medisinsk",
+]
+
+
+def _import(settings: Settings, path: Path, *extra: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        main,
+        ["--config", settings.file, "import", str(path), "--source", "skjema", "--voice", "patient", *extra],
+    )
+    return result.exit_code, result.output
+
+
+def _stored(settings: Settings) -> list[tuple]:
+    con = duckdb.connect(str(settings.db_path), read_only=True)
+    try:
+        return con.execute(
+            "SELECT text, rating, published_at, extra, voice, kind FROM documents ORDER BY published_at"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "iso-8859-1"])
+def test_import_csv_semicolon(tmp_path: Path, settings: Settings, encoding: str) -> None:
+    path = tmp_path / "skjema.csv"
+    path.write_bytes(("\n".join([HEADER, *ROWS]) + "\n").encode(encoding))
+    code, out = _import(settings, path)
+    assert code == 0, out
+    assert "3 rows read, 3 new documents" in out
+    assert "kept unknown columns in documents.extra: avdeling" in out
+    rows = _stored(settings)
+    assert [r[0] for r in rows] == [line.split(";")[1] for line in ROWS]  # æøå intact
+    assert [r[1] for r in rows] == [5, 2, 4]
+    assert rows[0][2].day == 1 and rows[0][2].month == 11
+    assert json.loads(rows[0][3])["avdeling"] == "Ortopedi"
+    assert {r[4] for r in rows} == {"patient"} and {r[5] for r in rows} == {"feedback"}
+    code, out = _import(settings, path)
+    assert code == 0 and "0 new documents" in out
+    assert len(_stored(settings)) == 3
+
+
+def test_import_jsonl_json_and_xlsx(tmp_path: Path, settings: Settings) -> None:
+    records = [dict(zip(HEADER.split(";"), line.split(";"), strict=True)) for line in ROWS]
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in records[:1]) + "\n\n", encoding="utf-8"
+    )
+    as_list = tmp_path / "b.json"
+    as_list.write_text(json.dumps(records[1:2], ensure_ascii=False), encoding="utf-8")
+    xlsx = tmp_path / "c.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(HEADER.split(";"))
+    day, text, rating, dept = ROWS[2].split(";")
+    ws.append([day, text, int(rating), dept])
+    ws.append([None, None, None, None])  # an empty row is skipped
+    ws.append(["04.11.2026", '=HYPERLINK("http://example.com")', 1, "Formel"])  # a formula without a value
+    wb.save(xlsx)
+    for path, expected_new in ((jsonl, 1), (as_list, 1), (xlsx, 1)):
+        code, out = _import(settings, path)
+        assert code == 0, out
+        assert f"{expected_new} new documents" in out
+    rows = _stored(settings)
+    assert [r[0] for r in rows] == [line.split(";")[1] for line in ROWS]
+    assert [r[1] for r in rows] == [5, 2, 4]
+    assert all(json.loads(r[3])["avdeling"] for r in rows)
+    for path in (jsonl, as_list, xlsx):
+        assert "0 new documents" in _import(settings, path)[1]
+
+
+def test_import_errors_are_clear(tmp_path: Path, settings: Settings) -> None:
+    no_text = tmp_path / "feil.csv"
+    no_text.write_text("navn;alder\nKari;40\n", encoding="utf-8")
+    code, out = _import(settings, no_text)
+    assert code != 0 and "no 'text' column" in out and "navn, alder" in out
+    code, out = _import(settings, tmp_path / "finnes-ikke.csv")
+    assert code != 0 and "no such file" in out
+    odd = tmp_path / "notat.docx"
+    odd.write_bytes(b"x")
+    code, out = _import(settings, odd)
+    assert code != 0 and "unsupported file type" in out
+    broken = tmp_path / "brutt.json"
+    broken.write_text('[{"text": "a"}', encoding="utf-8")
+    code, out = _import(settings, broken)
+    assert code != 0 and "not valid JSON" in out
+
+
+def test_reader_details(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("Kommentar,Dato,Score,Ekstra\n\"Bra, men treg\",2026-11-01,\"4,0\",ja\n"
+                    "Kort linje\nFor mange,2026-11-02,3,a,b\n,2026-11-03,1,\nUkjent dato,i fjor,2,\n",
+                    encoding="utf-8")  # fmt: skip
+    fr = read_rows(path)
+    assert fr.columns == ["Kommentar", "Dato", "Score", "Ekstra"]
+    assert any("line 3 has 1 fields" in w for w in fr.warnings)
+    src = Source(id="s", kind="files", voice="patient", columns={"text": "Kommentar", "date": "Dato",
+                                                                 "rating": "Score"})  # fmt: skip
+    docs = rows_to_documents(fr, src)
+    assert [d.text for d in docs] == ["Bra, men treg", "Kort linje", "For mange", "Ukjent dato"]
+    assert docs[0].rating == 4 and docs[0].extra["Ekstra"] == "ja"
+    assert docs[1].published_estimated and docs[1].published_at is None
+    assert docs[2].extra["Ekstra"] == "a,b"  # surplus fields kept, joined
+    assert docs[3].extra["unparsed_date"] == "i fjor"
+    with pytest.raises(ImportFileError, match="empty"):
+        empty = tmp_path / "tom.csv"
+        empty.write_text("", encoding="utf-8")
+        read_rows(empty)
+    with pytest.raises(ImportFileError, match="limit"):
+        read_rows(path, max_bytes=10)
+
+
+def test_import_into_configured_source(tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(sources=[{"id": "skjema", "kind": "files", "voice": "patient", "path": "inbox",
+                                       "columns": {"text": "tekst", "rating": "vurdering"}}])  # fmt: skip
+    path = tmp_path / "s.csv"
+    path.write_text("\n".join([HEADER, *ROWS]) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", settings.file, "import", str(path), "--source", "skjema"])
+    assert result.exit_code == 0, result.output
+    assert [r[1] for r in _stored(settings)] == [5, 2, 4]
