@@ -23,6 +23,22 @@ _TRACKING_EXACT = {
     "cmpid",
     "xtor",
     "spm",
+    "_hsenc",
+    "_hsmi",
+    "wt.mc_id",
+    "wt_mc",
+    "s_cid",
+    "icid",
+    "guccounter",
+    "guce_referrer",
+    "guce_referrer_sig",
+    "vero_id",
+    "oly_enc_id",
+    "oly_anon_id",
+    "rb_clickid",
+    "twclid",
+    "ttclid",
+    "li_fat_id",
 }
 _TRACKING_PREFIX = ("utm_", "pk_", "mtm_", "at_", "ns_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -31,6 +47,16 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 def _is_tracking(key: str) -> bool:
     k = key.lower()
     return k in _TRACKING_EXACT or k.startswith(_TRACKING_PREFIX)
+
+
+def _ascii_host(host: str) -> str:
+    """IDN hosts in their ASCII (punycode) form, so 'trøndelag.no' and 'xn--trndelag-e1a.no' are one host."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
 
 
 def canonical_url(url: str) -> str:
@@ -48,7 +74,11 @@ def canonical_url(url: str) -> str:
     host = (parts.hostname or "").lower().rstrip(".")
     if host.startswith("www."):
         host = host[4:]
-    port = parts.port
+    host = _ascii_host(host)
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: keep what was given
+        port = None
     netloc = host
     if port and port not in (_DEFAULT_PORTS.values()):
         netloc = f"{host}:{port}"
