@@ -194,6 +194,15 @@ class _Server(ThreadingHTTPServer):
     owner: LocalServer
     stopping: threading.Event
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up (timeouts, size caps, keep-alive closes) are part of the tests: stay quiet."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 class LocalServer:
     """Threaded HTTP server on 127.0.0.1 serving `routes` (path → Route), changeable at runtime."""

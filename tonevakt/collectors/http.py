@@ -57,7 +57,7 @@ class _HostSlot:
 
 
 def _fmt_s(seconds: float) -> str:
-    return f"{seconds:g}s" if seconds == int(seconds) else f"{seconds:.1f}s"
+    return f"{round(seconds, 1):g}s"
 
 
 def status_phrase(code: int) -> str:
@@ -354,7 +354,7 @@ class HttpClient:
                              f"timed out after {_fmt_s(min(s.connect_timeout_s, remaining))} while connecting") from e  # fmt: skip
             except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as e:
                 raise _Abort(FetchStatus.TEMPORARY,
-                             f"timed out after {_fmt_s(time.monotonic() - t0)} waiting for the response") from e  # fmt: skip
+                             f"timed out after {_fmt_s(timeout.read or 0)} waiting for the response") from e  # fmt: skip
             except httpx.ConnectError as e:
                 raise _Abort(
                     FetchStatus.TEMPORARY, f"could not connect to {urlsplit(current).netloc}: {e}"
@@ -371,11 +371,11 @@ class HttpClient:
                                      f"too many redirects (more than {s.max_redirects})", code)  # fmt: skip
                     current = location
                     continue
-                return self._finish(url, current, response, t0, deadline, limit, read_body)
+                return self._finish(url, current, response, timeout.read or 0, deadline, limit, read_body)
             finally:
                 response.close()
 
-    def _finish(self, url: str, final_url: str, response: httpx.Response, t0: float, deadline: float, limit: int,
+    def _finish(self, url: str, final_url: str, response: httpx.Response, read_s: float, deadline: float, limit: int,
                 read_body: bool) -> FetchResult:  # fmt: skip
         code = response.status_code
         hdrs = {k.lower(): v for k, v in response.headers.items()}
@@ -399,12 +399,14 @@ class HttpClient:
         if length.isdigit() and not hdrs.get("content-encoding") and int(length) > limit:
             raise _Abort(FetchStatus.SOFT_ERROR, f"body larger than {limit:,} bytes (Content-Length {int(length):,})",
                          code)  # fmt: skip
-        result.body = self._read_body(response, hdrs.get("content-encoding", ""), t0, deadline, limit, code)
+        result.body = self._read_body(
+            response, hdrs.get("content-encoding", ""), read_s, deadline, limit, code
+        )
         result.body_hash = hashlib.sha256(result.body).hexdigest()
         result.reason = status_phrase(code)
         return result
 
-    def _read_body(self, response: httpx.Response, encoding: str, t0: float, deadline: float, limit: int,
+    def _read_body(self, response: httpx.Response, encoding: str, read_s: float, deadline: float, limit: int,
                    code: int) -> bytes:  # fmt: skip
         """Stream the body with the size cap and the total deadline. A watchdog shuts the socket down
         at the deadline so that even a read blocked inside the socket returns."""
@@ -441,7 +443,7 @@ class HttpClient:
             chunks.append(decoder.flush())
         except httpx.ReadTimeout as e:
             raise _Abort(FetchStatus.TEMPORARY,
-                         f"timed out after {_fmt_s(time.monotonic() - t0)} while reading the body", code) from e  # fmt: skip
+                         f"timed out after {_fmt_s(read_s)} while reading the body (no data)", code) from e  # fmt: skip
         except httpx.TransportError as e:
             if state["killed"] or time.monotonic() >= deadline:
                 raise _Abort(FetchStatus.TEMPORARY,

@@ -108,7 +108,10 @@ def collect_web(source: Source, client: HttpClient, state_row: dict[str, Any] | 
     now = now or datetime.now(UTC)
     known = known_urls or set()
     started = datetime.now(UTC)
-    res = client.fetch(source.url or "", respect_robots=source.respect_robots, accept=HTML_ACCEPT)
+    row = state_row or {}
+    res = client.fetch(source.url or "", etag=row.get("etag"), last_modified=row.get("last_modified"),
+                       previous_hash=row.get("body_hash"), respect_robots=source.respect_robots,
+                       accept=HTML_ACCEPT)  # fmt: skip
     primary = log_entry(source, res, True, started)
     outcome.fetches.append(primary)
     links: list[str] = []
