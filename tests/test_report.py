@@ -206,7 +206,9 @@ def test_csv_figures_and_formula_injection(seeded: Any) -> None:
             assert not (v or "").startswith("-") or re.fullmatch(r"-\d+(\.\d+)?(e-?\d+)?", v), v
     with open(paths.figures_csv, encoding="utf-8-sig", newline="") as f:
         figures = list(csv.DictReader(f))
-    media = next(r for r in figures if r["section"] == "weekly_tone" and r["week"] == WEEK and r["voice"] == "media")
+    media = next(
+        r for r in figures if r["section"] == "weekly_tone" and r["week"] == WEEK and r["voice"] == "media"
+    )
     stories = _stories(written)
     assert float(media["tone"]) == pytest.approx(statistics.fmean(stories[(WEEK, "media")]), abs=1e-9)
     assert int(media["n"]) == 16
