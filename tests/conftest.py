@@ -16,6 +16,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from tonevakt.config import Settings, load_config  # noqa: E402
 from tonevakt.storage.db import Database, memory_database  # noqa: E402
 
+# `local_server`: a real HTTP server on 127.0.0.1 (tests/localserver.py), for every test module.
+pytest_plugins = ["tests.localserver"]
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NOREC = REPO.parent / "shared" / "data" / "norec_sentence"

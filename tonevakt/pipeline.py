@@ -139,6 +139,16 @@ def _source_for_import(settings: Settings, source_id: str, voice: str | None) ->
     return Source(id=source_id, kind="files", voice=voice, name=source_id, relevance="always")
 
 
+def _known_urls(db: Database) -> set[str]:
+    """Canonical URLs already stored (plus the news-search links they came from): collectors skip them,
+    so that article pages are fetched and extracted only once."""
+    return {r[0] for r in db.fetchall(
+        """SELECT canonical_url FROM documents WHERE canonical_url IS NOT NULL
+           UNION SELECT json_extract_string(extra, '$.search_link') FROM documents
+           WHERE extra LIKE '%"search_link"%' AND json_extract_string(extra, '$.search_link') IS NOT NULL"""
+    )}  # fmt: skip
+
+
 def collect(settings: Settings, source_ids: Sequence[str] | None = None, progress: Progress | None = None,
             force: bool = False) -> PassSummary:  # fmt: skip
     """Fetch every due source (or the ones named), enrich and store what is new."""
@@ -161,12 +171,14 @@ def collect(settings: Settings, source_ids: Sequence[str] | None = None, progres
             repo.sync_sources(db, settings.source_records())
             state = repo.source_state(db)
             known_files = {r[0] for r in db.fetchall("SELECT content_hash FROM imported_files")}
+            known_urls = _known_urls(db)
     except DatabaseLockedError:
         state, known_files = _state_from_snapshot(settings)
+        known_urls = set()  # articles are fetched again; storing still keeps each document once
     enricher = Enricher(settings)
     outcomes = collect_sources(
         sources, state, settings, is_candidate=enricher.is_candidate, known_files=known_files,
-        progress=progress, force=force, base_dir=Path(settings.base_dir),
+        progress=progress, force=force, base_dir=Path(settings.base_dir), known_urls=known_urls,
     )  # fmt: skip
     docs = [d for o in outcomes for d in o.documents]
     for o in outcomes:
