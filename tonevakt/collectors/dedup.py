@@ -32,11 +32,14 @@ THRESHOLD = 0.6
 MIN_SHINGLES = 6  # shorter texts (a bare headline) are never grouped: too little to tell a copy
 MAX_WORDS = 400
 
-_PRIME = np.uint64((1 << 61) - 1)
+# Universal hashing (a*x + b) mod p with p a prime just above 2^32: x, a, b < 2^32 keep a*x + b below 2^64,
+# so it is exact in uint64 (a larger p such as 2^61 - 1 would barely wrap and make the minimum follow the
+# smallest x instead of a random permutation).
+_PRIME = np.uint64(4294967311)
 _MASK32 = (1 << 32) - 1
 _rng = np.random.default_rng(20261125)
-_A = _rng.integers(1, 1 << 31, size=NUM_PERM, dtype=np.uint64)
-_B = _rng.integers(0, 1 << 31, size=NUM_PERM, dtype=np.uint64)
+_A = _rng.integers(1, _MASK32, size=NUM_PERM, dtype=np.uint64)
+_B = _rng.integers(0, _MASK32, size=NUM_PERM, dtype=np.uint64)
 _WORD_RE = re.compile(r"[^\W_]+")
 
 
@@ -54,7 +57,7 @@ def shingles(text: str) -> set[int]:
 def signature(hashes: set[int]) -> np.ndarray:
     """MinHash signature (NUM_PERM values) of a shingle set; (a*x + b) mod p, exact in 64-bit integers."""
     x = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
-    values = (np.outer(x, _A) + _B) % _PRIME  # x < 2^32 and a < 2^31: no overflow
+    values = (np.outer(x, _A) + _B) % _PRIME
     return values.min(axis=0)
 
 
