@@ -139,7 +139,7 @@ def _failed(source: Source, started: datetime, reason: str) -> SourceOutcome:
 
 def _log_outcome(o: SourceOutcome) -> None:
     if o.failed:
-        logger.warning("source %s failed: %s", o.source.id, o.reason)
+        logger.info("source %s failed: %s", o.source.id, o.reason)  # the pass summary lists failures
     else:
         logger.info("source %s: %d documents, %d fetches%s", o.source.id, len(o.documents), len(o.fetches),
                     f" ({'; '.join(o.warnings)})" if o.warnings else "")  # fmt: skip
