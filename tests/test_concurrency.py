@@ -83,7 +83,7 @@ def test_busy_database_costs_no_document_and_snapshot_readers_never_fail(
                              capture_output=True, text=True, timeout=60)  # fmt: skip
         assert sql.returncode == 0, sql.stderr
         assert sql.stdout.splitlines() == ["n", "3"]
-        time.sleep(2.0)  # several more collect jobs run while the database stays busy
+        time.sleep(1.5)  # more collect jobs run while the database stays busy
         # Buffered sources are not due again: the busy database does not make the daemon hammer the feeds.
         assert all(len(feeds.request_times(p)) == 1 for p in feeds.paths)
     finally:

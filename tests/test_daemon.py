@@ -6,6 +6,7 @@ The helpers here (changing feeds, the daemon process, log waits) are shared with
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -26,6 +27,8 @@ import yaml
 
 from tests.conftest import BASE_CONFIG, _merge
 from tests.localserver import FEED_TYPE, LocalServer, Route
+from tonevakt import pipeline
+from tonevakt.config import load_config
 
 TONEVAKT = str(Path(sys.executable).with_name("tonevakt"))
 
@@ -44,7 +47,8 @@ class ChangingFeeds:
         self.paths = [f"/feed-{i}.xml" for i in range(n)]
         self.every_s = every_s
         self.delay_s = delay_s
-        self.published: dict[str, list[tuple[str, float]]] = {p: [] for p in self.paths}  # (url, monotonic)
+        # (url, monotonic time, wall-clock time) of every entry, per feed
+        self.published: dict[str, list[tuple[str, float, float]]] = {p: [] for p in self.paths}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         for _ in range(initial):
@@ -60,14 +64,14 @@ class ChangingFeeds:
             for i, path in enumerate(self.paths):
                 k = len(self.published[path])
                 link = self.srv.url(f"/sak/{i}-{k}")
-                self.published[path].append((link, time.monotonic()))
+                self.published[path].append((link, time.monotonic(), time.time()))
                 self.srv.add(
                     path, Route(body=self._xml(i, path), content_type=FEED_TYPE, delay_s=self.delay_s)
                 )
 
     def _xml(self, i: int, path: str) -> str:
         items = []
-        for k, (link, _) in reversed(list(enumerate(self.published[path]))):
+        for k, (link, _, _) in reversed(list(enumerate(self.published[path]))):
             items.append(
                 f"<item><title>Helseplattformen: sak {k} i kilde {i}</title><link>{link}</link>"
                 f"<guid>{link}</guid><pubDate>{format_datetime(datetime.now(UTC))}</pubDate>"
@@ -90,12 +94,17 @@ class ChangingFeeds:
 
     def all_urls(self) -> set[str]:
         with self._lock:
-            return {u for entries in self.published.values() for u, _ in entries}
+            return {u for entries in self.published.values() for u, _, _ in entries}
 
     def urls_before(self, path: str, t: float) -> set[str]:
         """Entries of `path` published before monotonic time `t` (a fetch arriving at `t` saw all of them)."""
         with self._lock:
-            return {u for u, at in self.published[path] if at < t}
+            return {u for u, at, _ in self.published[path] if at < t}
+
+    def urls_before_wall(self, path: str, t: float) -> set[str]:
+        """Entries of `path` published before wall-clock time `t` (seconds since the epoch)."""
+        with self._lock:
+            return {u for u, _, wall in self.published[path] if wall < t}
 
     def request_times(self, path: str) -> list[float]:
         return [r.at for r in list(self.srv.requests) if r.path == path]
@@ -254,3 +263,113 @@ def test_sigterm_mid_pass_exits_0_and_kill_9_then_restart_keeps_every_entry_once
         assert sum(r[2] for r in rows) == len(urls)
     finally:
         feeds.stop()
+
+
+STUCK_DAEMON = """
+import logging, sys
+from tonevakt.config import load_config
+from tonevakt.scheduler import Daemon
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+logging.getLogger("apscheduler").setLevel(logging.ERROR)
+sys.exit(Daemon(load_config(sys.argv[1]), stop_grace_s=1.0).run())
+"""
+
+
+def test_sigterm_while_a_pass_is_stuck_exits_0_after_the_grace_and_keeps_nothing_half_done(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    feeds = ChangingFeeds(server, n=2, every_s=60, delay_s=30.0)  # answers after the client's 6 s timeout
+    config = write_config(tmp_path, feeds)
+    db_path = tmp_path / "data" / "tonevakt.duckdb"
+    proc = subprocess.Popen([sys.executable, "-c", STUCK_DAEMON, str(config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not all(feeds.request_times(p) for p in feeds.paths) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(feeds.request_times(p) for p in feeds.paths)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        feeds.stop()
+    assert proc.returncode == 0, out
+    assert elapsed < 5, f"{elapsed:.1f}s"
+    assert "the collect job did not finish" in out
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM fetch_log").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM documents").fetchall() == [(0,)]
+        # The sources did not advance: the next start fetches them again.
+        assert con.execute("SELECT count(*) FROM sources WHERE next_due_at IS NULL").fetchall() == [(2,)]
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_acceptance_random_stops_and_kills_keep_every_entry_once_and_readers_never_fail(
+    tmp_path: Path, server: LocalServer, daemons: list[DaemonProcess]
+) -> None:
+    """Issue 5's acceptance: left running against changing feeds, stopped and killed at random points and
+    restarted, the database holds every published entry exactly once, and readers never saw an error."""
+    from tests.test_concurrency import READER
+
+    seed = int(time.time())
+    rng = random.Random(seed)
+    feeds = ChangingFeeds(server, n=3, every_s=0.3, delay_s=1.0)
+    config = write_config(tmp_path, feeds)
+    log = tmp_path / "daemon.log"
+    db_path = tmp_path / "data" / "tonevakt.duckdb"
+    pipeline.init(load_config(config))  # `tonevakt init`: the database and the first snapshot
+    stop_reading = tmp_path / "stop-reading"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(tmp_path / "data" / "analyst.duckdb"),
+                               str(stop_reading)], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    actions = []
+    try:
+        for cycle in range(4):
+            d = DaemonProcess(config, log)
+            daemons.append(d)
+            d.wait_for(r"daemon started", timeout=30)
+            wait = rng.uniform(0.0, 2.5)
+            time.sleep(wait)
+            if cycle % 2 == 0:
+                d.kill()
+                actions.append(f"kill -9 after {wait:.1f}s")
+            else:
+                t0 = time.monotonic()
+                d.signal(signal.SIGTERM)
+                assert d.wait(35) == 0, d.text()
+                assert time.monotonic() - t0 < 30
+                actions.append(f"SIGTERM after {wait:.1f}s")
+        last = DaemonProcess(config, log)
+        daemons.append(last)
+        last.wait_for(r"^INFO tonevakt.scheduler: collect: ", timeout=30)
+        last.wait_for(r"^INFO tonevakt.scheduler: snapshot: published", timeout=30)
+        last.signal(signal.SIGTERM)
+        assert last.wait(35) == 0, last.text()
+    finally:
+        feeds.stop()
+        stop_reading.touch()
+        out, _ = reader.communicate(timeout=60)
+    context = f"seed {seed}: {'; '.join(actions)}"
+    result = json.loads(out)
+    assert result["n_errors"] == 0, (context, result["errors"])
+    assert result["ok"] > 0, context
+
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        fetches = con.execute("SELECT source_id, url, epoch(max(started_at)), count(*), count(DISTINCT started_at) "
+                              "FROM fetch_log GROUP BY 1, 2").fetchall()  # fmt: skip
+    finally:
+        con.close()
+    assert len(fetches) == 3, context
+    expected: set[str] = set()
+    for _, url, last_fetch, n, distinct in fetches:
+        assert n == distinct, context  # no fetch recorded twice
+        path = "/" + url.rsplit("/", 1)[1]
+        expected |= feeds.urls_before_wall(path, last_fetch)
+    assert expected, context
+    assert_exactly_once(document_urls(db_path), expected)

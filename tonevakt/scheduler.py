@@ -137,8 +137,9 @@ class Daemon:
             spec: IntervalOrCron = getattr(sched, name)
             trigger = build_trigger(spec, self.tz)
             kwargs: dict[str, Any] = {}
-            if name == "collect":
-                # Pick up where the last run stopped: one pass (and the spool) right away.
+            if name == "collect" or (name == "snapshot" and not self.settings.snapshot_path.exists()):
+                # Pick up where the last run stopped: one pass (and the spool) right away; and analysts
+                # need a snapshot to open.
                 kwargs["next_run_time"] = datetime.now(ZoneInfo(self.tz))
             self.scheduler.add_job(self._guarded(name, fn), trigger, id=name, name=name, **kwargs)
             if spec.cron is not None and _touches_dst_hour(spec.cron):
