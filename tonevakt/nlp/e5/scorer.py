@@ -78,3 +78,8 @@ class FineTunedScorer(Scorer):
 
         members, tok = self._ready()
         return predict_proba(members, tok, list(texts), max_length=self.max_length, batch_size=64)
+
+
+def load(settings: object | None = None) -> FineTunedScorer:
+    """The `EMBEDDED_MODELS` factory for the shipped fine-tuned model."""
+    return FineTunedScorer.load(settings)

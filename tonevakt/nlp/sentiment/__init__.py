@@ -12,6 +12,7 @@ Adding an embedded model is one line: map its name to a factory taking the `Sent
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from tonevakt.config import SentimentSettings
@@ -32,6 +33,7 @@ def _shipped_head(name: str) -> ScorerFactory:
 
 EMBEDDED_MODELS: dict[str, ScorerFactory] = {
     "tonevakt-e5-small-norec": _shipped_head("tonevakt-e5-small-norec"),
+    "tonevakt-e5-small-norec-ft": lambda s: importlib.import_module("tonevakt.nlp.e5.scorer").load(s),
 }
 
 
