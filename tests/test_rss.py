@@ -131,9 +131,13 @@ def test_bozo_feed_keeps_recovered_entries_with_warning(site, client) -> None:
 
 
 def test_html_instead_of_feed_is_a_soft_error(site, client) -> None:
-    _, urls = site
+    srv, urls = site
     out = collect_rss(rss_source(urls["html-instead"]), client, None, is_candidate=lambda t: True)
-    assert out.failed and out.reason == "the server sent an HTML page, not a feed" and not out.documents
+    assert out.failed and not out.documents
+    assert (
+        out.reason
+        == f"the server sent an HTML page, not a feed (the page points to a feed at {srv.url('/rss/siste-nytt.xml')})"
+    )
     assert out.fetches[0].status is FetchStatus.SOFT_ERROR and out.fetches[0].body_hash is None
 
 

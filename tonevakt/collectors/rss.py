@@ -72,6 +72,17 @@ def looks_like_html(body: bytes, headers: dict[str, str]) -> bool:
     return "text/html" in ctype or "xhtml" in ctype or bool(_HTML_START.match(body.lstrip(b"\xef\xbb\xbf")))
 
 
+_FEED_LINK = re.compile(rb"""<link\b[^>]*\btype=["']application/(?:rss|atom)\+xml["'][^>]*>""", re.I)
+_HREF = re.compile(rb"""\bhref=["']([^"']+)["']""", re.I)
+
+
+def feed_link_in_html(body: bytes, base: str) -> str | None:
+    """The feed an HTML page announces (<link rel="alternate" type="application/rss+xml">), if any."""
+    m = _FEED_LINK.search(body[:200_000])
+    href = _HREF.search(m.group(0)) if m else None
+    return urljoin(base, html.unescape(href.group(1).decode("utf-8", "replace"))) if href else None
+
+
 def _entry_date(e: Any) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         t = e.get(key)
@@ -105,6 +116,9 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     if not d.entries:
         if looks_like_html(body, headers) and not d.get("version"):
             out.error = "the server sent an HTML page, not a feed"
+            hint = feed_link_in_html(body, url)
+            if hint:
+                out.error += f" (the page points to a feed at {hint})"
         elif d.get("bozo") and not d.get("version"):
             out.error = f"not a readable feed: {d.get('bozo_exception')}"
         elif not d.get("version") and not body.strip():
