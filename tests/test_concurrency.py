@@ -144,3 +144,41 @@ def test_kill_9_with_a_buffered_batch_then_restart_stores_it_once(
     assert_exactly_once(urls, set().union(*(feeds.urls_before(p, fetched_at[p]) for p in feeds.paths)))
     # The replayed fetches made the sources not due: the restart did not fetch them again.
     assert all(len(feeds.request_times(p)) == 1 for p in feeds.paths)
+
+
+def test_sigterm_while_waiting_for_a_busy_database_buffers_and_exits_0(
+    tmp_path: Path, server: LocalServer, daemons: list[DaemonProcess]
+) -> None:
+    feeds = ChangingFeeds(server, n=2, every_s=0.3)
+    config = write_config(tmp_path, feeds, database={"lock_timeout_s": 120})  # would wait two minutes
+    settings = load_config(config)
+    pipeline.init(settings)
+    db_path = settings.db_path
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        d = DaemonProcess(config, tmp_path / "daemon.log")
+        daemons.append(d)
+        d.wait_for(r"daemon started", timeout=30)
+        time.sleep(1.0)  # the first pass is waiting for the database
+        assert not any(feeds.request_times(p) for p in feeds.paths)
+        t0 = time.monotonic()
+        d.signal(signal.SIGTERM)
+        assert d.wait(35) == 0, d.text()
+        elapsed = time.monotonic() - t0
+        fetched_at = {p: feeds.request_times(p)[-1] for p in feeds.paths}
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(20)
+    assert elapsed < 15, f"{elapsed:.1f}s"
+    assert "database busy: buffered" in d.text()
+    assert len(list((db_path.parent / "spool").glob("*.jsonl"))) == 1
+    summary = pipeline.collect(settings)  # the next pass, once the database is free: the batch is written
+    feeds.stop()
+    assert summary.sources_skipped == 2  # the buffered fetches count: the sources are not due again
+    assert list((db_path.parent / "spool").glob("*.jsonl")) == []
+    urls = document_urls(db_path)
+    assert_exactly_once(urls, set().union(*(feeds.urls_before(p, fetched_at[p]) for p in feeds.paths)))

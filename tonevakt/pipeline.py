@@ -54,8 +54,9 @@ def store_documents(
     """
     enricher = enricher or Enricher(settings)
     enricher.enrich(docs)
+    opener = spool.database_unless_stopping if spool_on_lock else database
     try:
-        with database(settings.db_path, settings.database.lock_timeout_s) as db:
+        with opener(settings.db_path, settings.database.lock_timeout_s) as db:
             _replay_spool(settings, db)
             return _write_batch(db, docs, list(outcomes))
     except DatabaseLockedError:
@@ -166,7 +167,7 @@ def collect(settings: Settings, source_ids: Sequence[str] | None = None, progres
         sources = [s for s in settings.source_records() if s.id in source_ids]
         force = True
     try:
-        with database(settings.db_path, settings.database.lock_timeout_s) as db:
+        with spool.database_unless_stopping(settings.db_path, settings.database.lock_timeout_s) as db:
             _replay_spool(settings, db)
             repo.sync_sources(db, settings.source_records())
             state = repo.source_state(db)

@@ -33,6 +33,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from tonevakt import spool
 from tonevakt.config import IntervalOrCron, Settings
 from tonevakt.errors import ConfigError, DatabaseLockedError, TonevaktError
 
@@ -259,6 +260,7 @@ class Daemon:
             _hard_exit(0)
         logger.info("%s: stopping (the running job may finish first)", signal.Signals(signum).name)
         self.stopping.set()
+        spool.STOPPING.set()  # a job waiting for a busy database buffers its batch instead
 
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -20,17 +20,19 @@ import json
 import logging
 import os
 import secrets
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tonevakt.collectors.base import SourceOutcome
-from tonevakt.errors import StorageError
+from tonevakt.errors import DatabaseLockedError, StorageError
 from tonevakt.models import Document, FetchLogEntry, FetchStatus, Source
-from tonevakt.storage.db import Database
+from tonevakt.storage.db import Database, open_database
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,31 @@ _MAX_BACKOFF = timedelta(hours=24)
 
 # Writes one batch (documents + the outcomes they came from) inside an open database; returns new ids.
 BatchWriter = Callable[[Database, list[Document], list[SourceOutcome]], list[str]]
+
+
+# Set by the daemon on SIGTERM/SIGINT: a busy database is no longer waited for; the batch goes to the spool.
+STOPPING = threading.Event()
+_WAIT_SLICE_S = 1.0
+
+
+@contextmanager
+def database_unless_stopping(path: Path, lock_timeout_s: float) -> Iterator[Database]:
+    """`storage.db.database`, except that the wait for another process's lock (up to `lock_timeout_s`) ends
+    as soon as STOPPING is set, with DatabaseLockedError: a stopping daemon buffers instead of waiting."""
+    deadline = time.monotonic() + lock_timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            db = open_database(Path(path), lock_timeout_s=max(0.01, min(_WAIT_SLICE_S, remaining)))
+            break
+        except DatabaseLockedError as e:
+            if STOPPING.is_set() or time.monotonic() >= deadline:
+                why = "stopping" if STOPPING.is_set() else f"waited {lock_timeout_s:.0f}s"
+                raise DatabaseLockedError(f"database {path} is locked by another process ({why})") from e
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 @dataclass
