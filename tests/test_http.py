@@ -6,10 +6,11 @@ import gzip
 import threading
 import time
 
+import httpcore
 import pytest
 
 from tests.localserver import LocalServer, Route, gzip_bomb
-from tonevakt.collectors.http import HttpClient, address_problem, parse_retry_after
+from tonevakt.collectors.http import HttpClient, _GuardedBackend, address_problem, parse_retry_after
 from tonevakt.config import HttpSettings
 from tonevakt.models import FetchStatus
 
@@ -201,6 +202,16 @@ def test_loopback_refused_when_private_addresses_not_allowed(local_server: Local
     assert res.reason == "refused: 127.0.0.1 is a loopback address (http.allow_private_addresses is off)"
     assert res2.status is FetchStatus.HARD_ERROR and "loopback" in res2.reason
     assert local_server.hits("/feed.xml") == 0
+
+
+def test_connect_time_guard_refuses_loopback(local_server: LocalServer) -> None:
+    # The check made when the socket connects (against DNS rebinding), beside the check before each hop.
+    local_server.add("/x", Route(body="x"))
+    with pytest.raises(httpcore.ConnectError, match=r"^refused: \S+ is a loopback address"):
+        _GuardedBackend().connect_tcp("localhost", local_server.port, timeout=2)
+    assert local_server.hits("/x") == 0
+    with make_client(allow_private_addresses=False) as c:  # installed in the client's connection pool
+        assert isinstance(c._client._transport._pool._network_backend, _GuardedBackend)
 
 
 def test_address_classification_without_network() -> None:

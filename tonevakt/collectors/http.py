@@ -26,8 +26,10 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from tonevakt.config import HttpSettings
@@ -166,6 +168,25 @@ class _Decoder:
         return piece
 
 
+class _GuardedBackend(httpcore.SyncBackend):
+    """Checks the address at connect time, with the same DNS answer the socket then uses, so that a host
+    cannot pass the check with a public address and connect to a private one (DNS rebinding)."""
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:  # fmt: skip
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as e:
+            raise httpcore.ConnectError(f"could not resolve host {host!r}: {e}") from e
+        for info in infos:
+            problem = address_problem(str(info[4][0]))
+            if problem:
+                raise httpcore.ConnectError(f"refused: {problem} (http.allow_private_addresses is off)")
+        ip = str(infos[0][4][0])
+        return super().connect_tcp(ip, port, timeout=timeout, local_address=local_address,
+                                   socket_options=socket_options)  # fmt: skip
+
+
 class HttpClient:
     """Thread-safe HTTP client built from `HttpSettings`. Use as a context manager or call `close()`."""
 
@@ -174,7 +195,12 @@ class HttpClient:
         ua = settings.user_agent
         self.user_agent = f"{ua} (+{settings.contact})" if settings.contact else ua
         self.robots_agent = ua.split("/", 1)[0].split()[0] or "Tonevakt"
+        transport = httpx.HTTPTransport(retries=0)
+        pool = getattr(transport, "_pool", None)
+        if not settings.allow_private_addresses and hasattr(pool, "_network_backend"):
+            pool._network_backend = _GuardedBackend()  # type: ignore[union-attr]
         self._client = httpx.Client(
+            transport=transport,
             follow_redirects=False,
             trust_env=False,
             limits=httpx.Limits(
@@ -356,6 +382,8 @@ class HttpClient:
                 raise _Abort(FetchStatus.TEMPORARY,
                              f"timed out after {_fmt_s(timeout.read or 0)} waiting for the response") from e  # fmt: skip
             except httpx.ConnectError as e:
+                if str(e).startswith("refused: "):
+                    raise _Abort(FetchStatus.HARD_ERROR, str(e)) from e
                 raise _Abort(
                     FetchStatus.TEMPORARY, f"could not connect to {urlsplit(current).netloc}: {e}"
                 ) from e
