@@ -186,3 +186,20 @@ def test_report_job_writes_a_week_once(
     lines = [r.getMessage() for r in caplog.records if r.name == "tonevakt.scheduler"]
     assert lines[0].startswith(f"report: week {week}: wrote ")
     assert lines[1] == f"report: week {week} was already written; nothing to do"
+
+
+def test_a_failing_job_logs_one_error_line_and_the_daemon_goes_on(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    s = make_settings(sentiment={"backend": "embedded", "model": "no-such-head"})
+    pipeline.init(s)
+    daemon = Daemon(s)
+    with caplog.at_level("INFO", logger="tonevakt.scheduler"):
+        daemon._guarded("score", daemon.score)()
+        daemon._guarded("snapshot", daemon.snapshot)()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "tonevakt.scheduler"]
+    assert (
+        lines[0][0] == "ERROR" and lines[0][1].startswith("score: failed: ") and "no-such-head" in lines[0][1]
+    )
+    assert lines[1][0] == "INFO" and lines[1][1].startswith("snapshot: published ")
+    assert daemon._idle.is_set() and daemon._running is None
