@@ -6,7 +6,7 @@ same (a different headline or first paragraph, the same body) share a `story_id`
 story once (the `story_tone` view).
 
 Method: word 3-shingles of the normalised title + text (first `MAX_WORDS` words), a 128-value MinHash
-signature per document, LSH banding (32 bands of 4 rows) to find candidates without comparing all pairs,
+signature per document (cached between calls for stored documents), LSH banding (32 bands of 4 rows) to find candidates without comparing all pairs,
 and the estimated Jaccard similarity (share of equal signature values) ≥ `THRESHOLD` to accept one.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import re
-import zlib
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,33 +32,34 @@ THRESHOLD = 0.6
 MIN_SHINGLES = 6  # shorter texts (a bare headline) are never grouped: too little to tell a copy
 MAX_WORDS = 400
 
-# Universal hashing (a*x + b) mod p with p a prime just above 2^32: x, a, b < 2^32 keep a*x + b below 2^64,
-# so it is exact in uint64 (a larger p such as 2^61 - 1 would barely wrap and make the minimum follow the
-# smallest x instead of a random permutation).
-_PRIME = np.uint64(4294967311)
+# Multiply-shift hashing, one (a, b) pair per permutation: h(x) = ((a*x + b) mod 2^64) >> 32, with a odd.
+# No division (uint64 arithmetic wraps by itself), 32-bit results.
 _MASK32 = (1 << 32) - 1
 _rng = np.random.default_rng(20261125)
-_A = _rng.integers(1, _MASK32, size=NUM_PERM, dtype=np.uint64)
-_B = _rng.integers(0, _MASK32, size=NUM_PERM, dtype=np.uint64)
+_A = _rng.integers(0, np.iinfo(np.uint64).max, size=NUM_PERM, dtype=np.uint64, endpoint=True) | np.uint64(1)
+_B = _rng.integers(0, np.iinfo(np.uint64).max, size=NUM_PERM, dtype=np.uint64, endpoint=True)
+_SHIFT = np.uint64(32)
+CACHE_SIZE = 50_000  # signatures kept between calls (a long-running scheduler sees the same recent texts)
+_cache: OrderedDict[tuple[str, int], np.ndarray | None] = OrderedDict()
+_cache_lock = threading.Lock()
 _WORD_RE = re.compile(r"[^\W_]+")
 
 
 def shingles(text: str) -> set[int]:
-    """32-bit hashes of the word 3-shingles of the normalised text."""
+    """32-bit hashes of the word 3-shingles of the normalised text.
+
+    Python's own (per-process salted) string hashing: signatures are compared only within one process."""
     words = _WORD_RE.findall(text.casefold())[:MAX_WORDS]
     if len(words) < SHINGLE:
         return set()
-    return {
-        zlib.crc32(" ".join(words[i : i + SHINGLE]).encode("utf-8")) & _MASK32
-        for i in range(len(words) - SHINGLE + 1)
-    }
+    return {hash(t) & _MASK32 for t in zip(words, words[1:], words[2:], strict=False)}
 
 
 def signature(hashes: set[int]) -> np.ndarray:
-    """MinHash signature (NUM_PERM values) of a shingle set; (a*x + b) mod p, exact in 64-bit integers."""
+    """MinHash signature (NUM_PERM 32-bit values) of a shingle set."""
     x = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
-    values = (np.outer(x, _A) + _B) % _PRIME
-    return values.min(axis=0)
+    values = (np.outer(x, _A) + _B) >> _SHIFT
+    return values.min(axis=0).astype(np.uint32)
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -70,7 +71,7 @@ class StoryIndex:
     """MinHash LSH index of documents with their story ids."""
 
     def __init__(self) -> None:
-        self._buckets: list[dict[bytes, list[int]]] = [defaultdict(list) for _ in range(BANDS)]
+        self._buckets: list[dict[int, list[int]]] = [defaultdict(list) for _ in range(BANDS)]
         self._signatures: list[np.ndarray] = []
         self._stories: list[str] = []
         self._by_id: dict[str, str] = {}
@@ -106,13 +107,33 @@ class StoryIndex:
         return self._stories[best[1]], best[0]
 
 
-def _band_keys(sig: np.ndarray) -> list[bytes]:
-    return [sig[b * ROWS : (b + 1) * ROWS].tobytes() for b in range(BANDS)]
+_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _signature_of(text: str) -> np.ndarray | None:
+def _band_keys(sig: np.ndarray) -> list[int]:
+    """One 64-bit key per band (its 4 values mixed); a rare key collision only adds a candidate."""
+    pairs = np.ascontiguousarray(sig, dtype=np.uint32).reshape(BANDS, ROWS).view(np.uint64)
+    keys = pairs[:, 0]
+    for i in range(1, pairs.shape[1]):
+        keys = keys * _MIX ^ pairs[:, i]
+    return keys.tolist()
+
+
+def _signature_of(text: str, doc_id: str | None = None) -> np.ndarray | None:
+    key = (doc_id, hash(text)) if doc_id else None
+    if key is not None:
+        with _cache_lock:
+            if key in _cache:
+                _cache.move_to_end(key)
+                return _cache[key]
     hashes = shingles(text)
-    return signature(hashes) if len(hashes) >= MIN_SHINGLES else None
+    sig = signature(hashes) if len(hashes) >= MIN_SHINGLES else None
+    if key is not None:
+        with _cache_lock:
+            _cache[key] = sig
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return sig
 
 
 def document_key(doc: Document) -> str:
@@ -130,7 +151,7 @@ def assign_stories(docs: list[Document], recent: Sequence[tuple[str, str, str]])
     index = StoryIndex()
     for doc_id, story_id, text in recent:
         if index.story_of(doc_id) is None:
-            index.add(doc_id, story_id or doc_id, _signature_of(text or ""))
+            index.add(doc_id, story_id or doc_id, _signature_of(text or "", doc_id))
     grouped = 0
     for doc in docs:
         known = index.story_of(doc.id)
