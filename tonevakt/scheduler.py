@@ -151,8 +151,8 @@ class Daemon:
 
     def _on_event(self, event: JobExecutionEvent) -> None:
         if event.code == EVENT_JOB_MISSED:
-            logger.warning("%s: missed its run at %s (the process was busy or down); coalesced", event.job_id,
-                           event.scheduled_run_time)  # fmt: skip
+            logger.warning("%s: missed its run at %s by more than the misfire grace (the process was busy or "
+                           "down); the next run catches up", event.job_id, event.scheduled_run_time)  # fmt: skip
         else:
             logger.debug("%s: still running (or waiting for another job), this run is skipped", event.job_id)
 
@@ -186,12 +186,11 @@ class Daemon:
 
     def collect(self) -> None:
         from tonevakt import pipeline
-        from tonevakt.spool import pending, spool_dir
 
         t0 = time.monotonic()
         s = pipeline.collect(self.settings)
         failed = f" ({', '.join(sid for sid, _ in s.failures)})" if s.failures else ""
-        buffered = len(pending(spool_dir(self.settings.db_path)))
+        buffered = len(spool.pending(spool.spool_dir(self.settings.db_path)))
         tail = f"; {buffered} batches buffered until the database is free" if buffered else ""
         logger.info(
             "collect: sources ok %d, failed %d%s, not due %d; documents seen %d, new %d%s; %.1fs",
