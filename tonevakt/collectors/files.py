@@ -219,7 +219,7 @@ def rows_to_documents(
     def col(fieldname: str) -> str | None:
         name = mapping.get(fieldname, fieldname)
         found = name if name in fr.columns else lower.get(name.lower())
-        if found is None and fieldname not in explicit:
+        if found is None and explicit.get(fieldname, fieldname) == fieldname:  # not mapped to another name
             found = next((lower[s] for s in SYNONYMS.get(fieldname, ()) if s in lower), None)
         return found
 
