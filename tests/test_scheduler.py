@@ -203,3 +203,18 @@ def test_a_failing_job_logs_one_error_line_and_the_daemon_goes_on(
     )
     assert lines[1][0] == "INFO" and lines[1][1].startswith("snapshot: published ")
     assert daemon._idle.is_set() and daemon._running is None
+
+
+def test_the_shipped_config_schedule_builds_and_avoids_the_dst_hour() -> None:
+    from tests.conftest import REPO
+    from tonevakt.config import load_config
+
+    s = load_config(REPO / "config.yaml")
+    for name in ("collect", "score", "report", "snapshot"):
+        spec = getattr(s.schedule, name)
+        trigger = build_trigger(spec, s.schedule.timezone)
+        assert trigger.get_next_fire_time(None, datetime(2026, 10, 25, 0, 0, tzinfo=OSLO)) is not None
+        assert spec.cron is None or not _touches_dst_hour(spec.cron), name
+    report = build_trigger(s.schedule.report, s.schedule.timezone)
+    first = report.get_next_fire_time(None, datetime(2026, 10, 24, tzinfo=OSLO))
+    assert first == datetime(2026, 10, 26, 7, 0, tzinfo=OSLO)
