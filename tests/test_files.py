@@ -140,3 +140,14 @@ def test_import_into_configured_source(tmp_path: Path, make_settings: Callable[.
     result = CliRunner().invoke(main, ["--config", settings.file, "import", str(path), "--source", "skjema"])
     assert result.exit_code == 0, result.output
     assert [r[1] for r in _stored(settings)] == [5, 2, 4]
+
+
+def test_identity_mapping_still_finds_norwegian_columns(tmp_path: Path) -> None:
+    path = tmp_path / "eksport.csv"
+    path.write_text("Dato;Kommentar;Karakter\n05.11.2026;Grei app;4\n", encoding="utf-8")
+    src = Source(id="s", kind="files", voice="patient", columns={"text": "text", "rating": "rating"})
+    (doc,) = rows_to_documents(read_rows(path), src)
+    assert doc.text == "Grei app" and doc.rating == 4 and doc.published_at is not None
+    mapped_elsewhere = Source(id="s", kind="files", voice="patient", columns={"text": "Fritekst"})
+    with pytest.raises(ImportFileError, match="no 'Fritekst' column"):
+        rows_to_documents(read_rows(path), mapped_elsewhere)

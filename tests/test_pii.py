@@ -49,6 +49,9 @@ def test_identity_number_checksums() -> None:
         ("fnr 150999 47613.", f"fnr {PLACEHOLDER_FNR}."),
         ("fnr 150999.47613.", f"fnr {PLACEHOLDER_FNR}."),
         ("fnr 150999-47613.", f"fnr {PLACEHOLDER_FNR}."),
+        ("f.nr.15099947613", f"f.nr.{PLACEHOLDER_FNR}"),
+        ("(15099947613)", f"({PLACEHOLDER_FNR})"),
+        ("tlf.92233444", f"tlf.{PLACEHOLDER_PHONE}"),
         ("D-nr 54114911987", f"D-nr {PLACEHOLDER_DNR}"),
         ("ring 922 33 444", f"ring {PLACEHOLDER_PHONE}"),
         ("ring 73 86 80 00 i dag", f"ring {PLACEHOLDER_PHONE} i dag"),
@@ -86,6 +89,8 @@ def test_redacts(text: str, expected: str) -> None:
         "ring 113 eller 116 117",
         "https://helsenorge.no/@konto og @StOlavs",
         "150999476131",  # 12 digits: not an identity number, not a phone number
+        "0,15099947613 og 3.15099947613",  # decimals
+        "2026-11-23T08:14:02 og 20261123",
         "",
     ],
 )

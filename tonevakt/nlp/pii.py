@@ -30,7 +30,7 @@ _W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 
 # 6 digits, an optional single separator, 5 digits; not part of a longer number.
-_ID_RE = re.compile(r"(?<![\d.,])(?<!\d[ \u00a0-])(\d{6})[ \u00a0.\-]?(\d{5})(?!\d)(?![ \u00a0.,]\d)")
+_ID_RE = re.compile(r"(?<!\d)(?<!\d[ \u00a0.,-])(\d{6})[ \u00a0.\-]?(\d{5})(?!\d)(?![ \u00a0.,]\d)")
 
 _SP = r"[ \u00a0]"
 _PREFIX = r"\(?(?:\+|00)[ \u00a0]?47\)?[ \u00a0\-]?"
