@@ -26,6 +26,11 @@ $(STAMP): pyproject.toml
 run: install
 	$(VENV)/bin/tonevakt --config config.yaml run --once
 
+# A SYNTHETIC sample archive served on 127.0.0.1, run through the real pipeline into demo/out/ (its own
+# database and config), ending with weekly reports and the dashboard; prints where they are.
+demo: install
+	$(PY) demo/run.py
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
