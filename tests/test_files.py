@@ -151,3 +151,19 @@ def test_identity_mapping_still_finds_norwegian_columns(tmp_path: Path) -> None:
     mapped_elsewhere = Source(id="s", kind="files", voice="patient", columns={"text": "Fritekst"})
     with pytest.raises(ImportFileError, match="no 'Fritekst' column"):
         rows_to_documents(read_rows(path), mapped_elsewhere)
+
+
+def test_xlsx_zip_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tonevakt.collectors import files
+
+    path = tmp_path / "bombe.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["text"])
+    for i in range(2000):
+        ws.append([f"kommentar {i} " + "x" * 200])
+    wb.save(path)
+    assert len(read_rows(path).rows) == 2000
+    monkeypatch.setattr(files, "MAX_XLSX_UNPACKED_BYTES", path.stat().st_size * 2)  # it packs far better
+    with pytest.raises(ImportFileError, match="unpacks to"):
+        read_rows(path)

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import logging
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "author": ("forfatter", "innsender"),
 }  # fmt: skip
 MAX_FILE_BYTES = 200_000_000
+MAX_XLSX_UNPACKED_BYTES = 500_000_000  # an XLSX is a zip: its parts together may not inflate past this
 
 
 @dataclass
@@ -136,9 +138,23 @@ def _read_json(text: str, path: Path) -> list[dict[str, Any]]:
     return data
 
 
+def _check_xlsx_size(data: bytes, path: Path) -> None:
+    """Refuse a workbook whose parts would inflate past MAX_XLSX_UNPACKED_BYTES (a zip bomb)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            unpacked = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ImportFileError(f"{path}: not a readable XLSX workbook: {e}") from e
+    if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise ImportFileError(
+            f"{path}: the workbook unpacks to {unpacked:,} bytes; the limit is {MAX_XLSX_UNPACKED_BYTES:,}"
+        )
+
+
 def _read_xlsx(data: bytes, path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     import openpyxl
 
+    _check_xlsx_size(data, path)
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as e:  # openpyxl raises many kinds (zipfile, KeyError, InvalidFileException)
