@@ -285,3 +285,17 @@ def test_report_cli_writes_the_folder(seeded: Any, tmp_path: Path) -> None:
     assert str(folder) in res.output
     res = CliRunner().invoke(main, ["--config", settings.file, "report", "--week", "47"])
     assert res.exit_code == 1 and "2026-W47" in res.output
+
+
+def test_an_empty_week_still_gives_a_readable_report(make_settings: Any, tmp_path: Path) -> None:
+    from tonevakt import pipeline
+
+    settings = make_settings(sources=SOURCES)
+    pipeline.init(settings)
+    paths = write_report(settings, "2026-W01", out_dir=tmp_path, now=NOW)
+    html = paths.html.read_text(encoding="utf-8")
+    assert "ingen data" in html and "Ingen varsler" in html and "Ingen aktiv modell" in html
+    assert "Alle 5 aktive kilder svarte" not in html  # never fetched is not "answered"
+    data = json.loads(paths.json.read_text(encoding="utf-8"))
+    assert data["gap"] is None and all(c is None for c in data["series"]["media"])
+    assert paths.pdf is not None and paths.pdf.stat().st_size > 1000

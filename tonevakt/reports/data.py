@@ -155,6 +155,7 @@ class ReportData:
     regions: list[GroupRow]
     alerts: list[Alert]
     failing: list[SourceProblem]
+    never_fetched: list[str]
     sources_enabled: int
     method: Method
 
@@ -292,6 +293,12 @@ def _method(db: Database, week: str) -> Method:
     )  # fmt: skip
 
 
+def _never_fetched(db: Database) -> list[str]:
+    return [r[0] for r in db.fetchall(
+        "SELECT coalesce(nullif(name, ''), id) FROM sources WHERE enabled AND last_attempt_at IS NULL ORDER BY id"
+    )]  # fmt: skip
+
+
 def _failing(db: Database) -> tuple[list[SourceProblem], int]:
     rows = db.rows(
         """SELECT id, coalesce(nullif(name, ''), id) AS name, voice, last_status, failing_since,
@@ -370,6 +377,7 @@ def gather(db: Database, settings: Settings, week: str, now: datetime | None = N
                        cfg.min_n),
         regions=_groups(db, "weekly_region_tone", "region", week,
                         {k: t.label for k, t in settings.regions.items()}, cfg.min_n),
-        alerts=_alerts(db, week, settings, now_cells), failing=failing, sources_enabled=enabled,
+        alerts=_alerts(db, week, settings, now_cells), failing=failing, never_fetched=_never_fetched(db),
+        sources_enabled=enabled,
         method=_method(db, week),
     )  # fmt: skip
