@@ -68,7 +68,7 @@ _WORDS: dict[str, str] = {
         længe lang lange kort skrev skriver mener mente viser vist taget givet ting måde fået bruge bruger
         brugerne brugere mulig egentlig svært vanskelig hellere hende ham timer lige kun rigtig rigtigt
         derefter endnu nemlig omkring regeringen millioner milliarder kroner region regionen borgere borgerne
-        finde have søge købe lave kende sende hente hedder jer mindre frem fremover tilbage
+        sige spørge læse køre vide lægge sætte finde have søge købe lave kende sende hente hedder jer mindre frem fremover tilbage
         sygdom syg syge hvorfor hvilken hvilke nej ja mand kvinde børn barn
         """,
     "sv": """
@@ -159,6 +159,9 @@ _CUES: list[tuple[re.Pattern[str], dict[str, float]]] = [
     (re.compile(r"\w{3,}heit$"), {"nn": 0.8}),
     (re.compile(r"\w{3,}het$"), {"nb": 0.4, "sv": 0.3}),
     (re.compile(r"\w{3,}hed$"), {"da": 0.6}),
+    (re.compile(r"\w{2,}heds\w"), {"da": 0.6}),
+    (re.compile(r"\w{2,}igt$"), {"da": 0.5, "sv": 0.4}),
+    (re.compile(r"\w{3,}ede$"), {"da": 0.3}),
     (re.compile(r"\w{3,}heden$"), {"da": 0.6}),
     (re.compile(r"\w{3,}erne$"), {"da": 0.35, "nb": 0.15}),
     (re.compile(r"^op[^p]\w{3,}"), {"da": 0.5}),
