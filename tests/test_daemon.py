@@ -329,7 +329,7 @@ def test_acceptance_random_stops_and_kills_keep_every_entry_once_and_readers_nev
                                str(stop_reading)], stdout=subprocess.PIPE, text=True)  # fmt: skip
     actions = []
     try:
-        for cycle in range(4):
+        for cycle in range(3):
             d = DaemonProcess(config, log)
             daemons.append(d)
             d.wait_for(r"daemon started", timeout=30)
