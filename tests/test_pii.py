@@ -154,7 +154,7 @@ def test_corpus_nothing_missed_nothing_wrongly_redacted(capsys: pytest.CaptureFi
         print("\nPII corpus:", ", ".join(f"{k} {v}" for k, v in figures.items()))
     assert figures["missed"] == 0, figures
     assert figures["wrongly_redacted"] == 0, figures
-    assert figures["found"] == figures["planted"] >= 45
+    assert figures["found"] == figures["planted"] >= 60
 
 
 def test_corpus_placeholders_name_the_kind() -> None:
