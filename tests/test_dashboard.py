@@ -151,3 +151,27 @@ def test_dashboard_cli(dashboard: Any, tmp_path: Path) -> None:
     assert data["weeks"][-1] == max(data["weeks"]) and len(data["stories"]) > 200
     assert {r["week"] for r in data["reports"]} == {WEEK}
     assert not data["synthetic"]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (bash tools/ensure-debian-packages.sh)"
+)
+def test_topic_filter_matches_weekly_topic_tone(dashboard: Any, tmp_path: Path) -> None:
+    settings, path = dashboard
+    dom = _chromium(["--virtual-time-budget=5000", "--dump-dom", path.resolve().as_uri() + "#topic=costs&weeks=4"],
+                    tmp_path)  # fmt: skip
+    assert 'data-ready="1"' in dom.stdout and "Uncaught" not in dom.stderr
+    parsed = _Cells()
+    parsed.feed(dom.stdout)
+    assert {w for w, _ in parsed.cells} == {"2026-W44", "2026-W45", "2026-W46", WEEK}
+    db = open_for_reading(settings.db_path)
+    try:
+        rows = db.rows("SELECT week, voice, n, tone FROM weekly_topic_tone WHERE topic = 'costs' AND voice <> 'all' "
+                       "AND week >= '2026-W44' AND week <= ?", [WEEK])  # fmt: skip
+    finally:
+        db.close()
+    assert rows
+    for r in rows:
+        n, tone = parsed.cells[(r["week"], r["voice"])]
+        assert n == r["n"] and float(tone) == pytest.approx(r["tone"], abs=1e-6)

@@ -212,13 +212,28 @@
     stories(list);
   }
 
+  // A link can carry the filters: index.html#topic=costs&region=trondelag&voice=media,patient&weeks=26
+  function fromHash() {
+    const params = new URLSearchParams(window.location.hash.replace(/^#/, ""));
+    const topic = params.get("topic"), region = params.get("region"), voice = params.get("voice");
+    if (topic && DATA.topics.some((t) => t.id === topic)) state.topic = topic;
+    if (region && DATA.regions.some((t) => t.id === region)) state.region = region;
+    if (voice) {
+      const wanted = voice.split(",").filter((v) => DATA.voices.some((x) => x.id === v));
+      if (wanted.length) state.voices = new Set(wanted);
+    }
+    const weeks = parseInt(params.get("weeks") || "", 10);
+    if (!Number.isNaN(weeks) && weeks >= 0) state.range = weeks;
+  }
+
   function setup() {
+    fromHash();
     document.getElementById("min-n").textContent = String(DATA.min_n);
     const vf = document.getElementById("voice-filters");
     for (const v of DATA.voices) {
       const label = el("label", { class: "voice-option" });
       const box = el("input", { type: "checkbox", value: v.id, id: "voice-" + v.id });
-      box.checked = true;
+      box.checked = state.voices.has(v.id);
       box.addEventListener("change", () => { if (box.checked) state.voices.add(v.id); else state.voices.delete(v.id); update(); });
       label.appendChild(box);
       const sw = el("span", { class: "swatch" });
@@ -230,6 +245,7 @@
     for (const [id, items, key] of [["topic-filter", DATA.topics, "topic"], ["region-filter", DATA.regions, "region"]]) {
       const sel = document.getElementById(id);
       for (const t of items) sel.appendChild(el("option", { value: t.id }, t.label));
+      sel.value = state[key];
       sel.addEventListener("change", () => { state[key] = sel.value; update(); });
     }
     const rf = document.getElementById("range-filter");
@@ -239,6 +255,8 @@
         rf.appendChild(el("option", { value: String(n) }, label));
       }
     }
+    if (!rf.querySelector(`option[value="${state.range}"]`)) rf.appendChild(el("option", { value: String(state.range) }, `Siste ${state.range} uker`));
+    rf.value = String(state.range);
     rf.addEventListener("change", () => { state.range = parseInt(rf.value, 10); update(); });
     update();
     document.body.setAttribute("data-ready", "1");
