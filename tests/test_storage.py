@@ -144,7 +144,9 @@ HOLDER = textwrap.dedent(
 
 
 def _hold(path: Path, seconds: float) -> subprocess.Popen[str]:
-    p = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     assert p.stdout is not None and p.stdout.readline().strip() == "holding"
     return p
 
@@ -185,3 +187,21 @@ def test_writer_waits_for_a_lock_then_proceeds(tmp_path: Path) -> None:
     db.close()
     holder.wait(timeout=10)
     assert 0.5 < waited < 15
+
+
+def test_polling_adapts_to_how_often_a_source_changes(fresh_db: Database) -> None:
+    repo.sync_sources(fresh_db, [Source(id="s", kind="rss", voice="media", url="https://x.no/rss")])
+    t0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+    def fetch(i: int, new: int) -> dict:
+        e = FetchLogEntry(source_id="s", url="https://x.no/rss", status=FetchStatus.NOT_MODIFIED if not new
+                          else FetchStatus.OK, started_at=t0 + timedelta(hours=i), new_documents=new)  # fmt: skip
+        repo.record_fetch(fresh_db, e, interval_minutes=30)
+        return repo.source_state(fresh_db)["s"]
+
+    assert fetch(0, 3)["effective_interval_minutes"] == 30
+    intervals = [fetch(i, 0)["effective_interval_minutes"] for i in range(1, 9)]
+    assert intervals == [45, 60, 75, 90, 105, 120, 120, 120]  # slower, at most 4×
+    row = fetch(10, 1)
+    assert row["effective_interval_minutes"] == 30 and row["unchanged_streak"] == 0
+    assert row["next_due_at"] == t0 + timedelta(hours=10, minutes=30)

@@ -19,6 +19,13 @@ DOCUMENT_COLUMNS = (
 
 # A failing source is polled less often: its interval is multiplied by 2^failures, up to this cap.
 MAX_BACKOFF = timedelta(hours=24)
+# A source that keeps bringing nothing new is polled less often: +50 % per unchanged fetch, at most 4×.
+MAX_SLOWDOWN = 4.0
+
+
+def adapted_interval(interval_minutes: int, unchanged_streak: int) -> int:
+    """The polling interval after `unchanged_streak` fetches in a row that brought no new document."""
+    return round(interval_minutes * min(1.0 + 0.5 * unchanged_streak, MAX_SLOWDOWN))
 
 
 def _now() -> datetime:
@@ -76,13 +83,17 @@ def record_fetch(db: Database, entry: FetchLogEntry, interval_minutes: int = 60)
             [now, now, entry.status.value, entry.reason, failures, now, now + backoff, entry.source_id],
         )
     else:
+        row = db.fetchone("SELECT coalesce(unchanged_streak, 0) FROM sources WHERE id = ?", [entry.source_id])
+        streak = 0 if entry.new_documents else (row[0] if row else 0) + 1
+        effective = adapted_interval(interval_minutes, streak)
         db.execute(
             """UPDATE sources SET last_attempt_at = ?, last_success_at = ?, last_status = ?,
                  consecutive_failures = 0, failing_since = NULL, next_due_at = ?,
+                 unchanged_streak = ?, effective_interval_minutes = ?,
                  etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),
                  body_hash = coalesce(?, body_hash)
                WHERE id = ?""",
-            [now, now, entry.status.value, now + timedelta(minutes=interval_minutes), entry.etag,
+            [now, now, entry.status.value, now + timedelta(minutes=effective), streak, effective, entry.etag,
              entry.last_modified, entry.body_hash, entry.source_id],
         )  # fmt: skip
 
@@ -90,7 +101,7 @@ def record_fetch(db: Database, entry: FetchLogEntry, interval_minutes: int = 60)
 def source_health(db: Database) -> list[dict[str, Any]]:
     return db.rows(
         """SELECT id, kind, voice, region, enabled, last_status, last_success_at, last_error_at, last_error,
-                  failing_since, consecutive_failures, next_due_at,
+                  failing_since, consecutive_failures, next_due_at, effective_interval_minutes,
                   (SELECT count(*) FROM documents d WHERE d.source_id = s.id) AS documents
            FROM sources s ORDER BY id"""
     )
@@ -165,12 +176,15 @@ def recent_story_keys(db: Database, since: datetime) -> list[tuple[str, str, str
     return [
         (r[0], r[1], r[2])
         for r in db.fetchall(
-            "SELECT id, coalesce(story_id, id), title || ' ' || text FROM documents WHERE published_at >= ?", [since]
+            "SELECT id, coalesce(story_id, id), title || ' ' || text FROM documents WHERE published_at >= ?",
+            [since],
         )
     ]
 
 
-def documents_to_score(db: Database, model: str, rescore: bool = False, limit: int | None = None) -> list[Document]:
+def documents_to_score(
+    db: Database, model: str, rescore: bool = False, limit: int | None = None
+) -> list[Document]:
     """Relevant documents without a score from `model` (all relevant ones with `rescore`)."""
     sql = """SELECT id, source_id, voice, title, lead, text, url, language, matched, kind
              FROM documents d WHERE relevant"""
