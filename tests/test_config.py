@@ -61,7 +61,10 @@ def test_bad_value_in_a_source_is_located(tmp_path: Path) -> None:
         ("schedule:\n  collect: {cron: '* *'}\n", "five fields"),
         ("schedule:\n  collect: {}\n", "exactly one of"),
         ("sources:\n  - id: x\n    kind: web\n    voice: union\n    url: ftp://x/\n", "http:// or https://"),
-        ("sources:\n  - id: x\n    kind: web\n    voice: union\n    url: https://x/\n    include: '(['\n", "regular"),
+        (
+            "sources:\n  - id: x\n    kind: web\n    voice: union\n    url: https://x/\n    include: '(['\n",
+            "regular",
+        ),
         ("sentiment:\n  backend: openai\n", "sentiment.backend"),
     ],
 )

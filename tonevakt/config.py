@@ -344,5 +344,9 @@ def log_effective(settings: Settings) -> None:
     if smtp and smtp.get("username"):
         smtp["username"] = "***"
     logger.info("config %s: %s", settings.file, dump)
-    logger.info("config %s: %d sources (%d enabled)", settings.file, len(settings.sources),
-                sum(s.enabled for s in settings.sources))
+    logger.info(
+        "config %s: %d sources (%d enabled)",
+        settings.file,
+        len(settings.sources),
+        sum(s.enabled for s in settings.sources),
+    )

@@ -137,7 +137,8 @@ class Database:
                 with self.transaction():
                     self.con.execute(m.sql)
                     self.execute(
-                        "INSERT INTO schema_migrations VALUES (?, ?, ?)", [m.version, m.name, datetime.now(UTC)]
+                        "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                        [m.version, m.name, datetime.now(UTC)],
                     )
             except duckdb.Error as e:
                 raise StorageError(f"migration {m.version:04d}_{m.name} failed: {e}") from e
@@ -178,13 +179,17 @@ def open_for_reading(path: Path, snapshot: Path | None = None, lock_timeout_s: f
     path = Path(path)
     if path.exists():
         try:
-            return Database(_connect(path, read_only=True, lock_timeout_s=lock_timeout_s), path, read_only=True)
+            return Database(
+                _connect(path, read_only=True, lock_timeout_s=lock_timeout_s), path, read_only=True
+            )
         except DatabaseLockedError:
             if snapshot is None or not Path(snapshot).exists():
                 raise
             logger.warning("database %s is busy; reading the analyst snapshot %s", path, snapshot)
     if snapshot is not None and Path(snapshot).exists():
-        return Database(_connect(Path(snapshot), read_only=True, lock_timeout_s=lock_timeout_s), Path(snapshot), True)
+        return Database(
+            _connect(Path(snapshot), read_only=True, lock_timeout_s=lock_timeout_s), Path(snapshot), True
+        )
     raise StorageError(f"no database at {path} (run 'tonevakt init' or 'tonevakt run --once' first)")
 
 

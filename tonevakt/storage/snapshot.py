@@ -17,7 +17,16 @@ from tonevakt.storage.db import Database
 
 logger = logging.getLogger(__name__)
 
-EXPORT_TABLES = ("sources", "documents", "scores", "labels", "models", "fetch_log", "weekly_tone", "document_tone")
+EXPORT_TABLES = (
+    "sources",
+    "documents",
+    "scores",
+    "labels",
+    "models",
+    "fetch_log",
+    "weekly_tone",
+    "document_tone",
+)
 
 
 def publish_snapshot(db: Database, snapshot: Path) -> Path:
