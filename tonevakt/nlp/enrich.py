@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from functools import cached_property
 
 from tonevakt.config import Settings
+from tonevakt.limits import bound_document, precut
 from tonevakt.models import Document
 from tonevakt.nlp.language import detect_language
 from tonevakt.nlp.pii import redact
@@ -38,6 +39,7 @@ class Enricher:
     def enrich(self, docs: Sequence[Document]) -> None:
         redacted = 0
         for d in docs:
+            precut(d)  # absurdly long fields: bounded before redaction (tonevakt/limits.py)
             # Personal data goes first, so that nothing downstream (or stored) ever sees it.
             d.title, n1 = redact(d.title)
             d.lead, n2 = redact(d.lead)
@@ -46,6 +48,7 @@ class Enricher:
                 d.author, n4 = redact(d.author)
             else:
                 n4 = 0
+            bound_document(d)  # absurd dates and over-long fields, after redaction
             d.redactions += n1 + n2 + n3 + n4
             redacted += n1 + n2 + n3 + n4
             full = "\n".join(x for x in (d.title, d.lead, d.text) if x)
