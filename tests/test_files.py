@@ -167,3 +167,20 @@ def test_xlsx_zip_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(files, "MAX_XLSX_UNPACKED_BYTES", path.stat().st_size * 2)  # it packs far better
     with pytest.raises(ImportFileError, match="unpacks to"):
         read_rows(path)
+
+
+def test_columns_that_only_hold_personal_data_are_not_kept(tmp_path: Path) -> None:
+    path = tmp_path / "skjema.csv"
+    path.write_text("Kommentar;Fødselsnummer;Tlf.;E-post;Navn;Avdeling\n"
+                    "Bra;15099947613;922 33 444;kari@example.no;Kari Nordmann;Ortopedi\n", encoding="utf-8")  # fmt: skip
+    fr = read_rows(path)
+    (doc,) = rows_to_documents(fr, Source(id="s", kind="files", voice="patient"))
+    assert doc.extra["Avdeling"] == "Ortopedi"
+    assert not {"Fødselsnummer", "Tlf.", "E-post", "Navn"} & set(doc.extra)
+    assert any(
+        "columns with personal data not kept: E-post, Fødselsnummer, Navn, Tlf." in w for w in fr.warnings
+    )
+    # A column mapped on purpose is used, not dropped.
+    (named,) = rows_to_documents(read_rows(path), Source(id="s", kind="files", voice="patient",
+                                                         columns={"author": "Navn"}))  # fmt: skip
+    assert named.author == "Kari Nordmann" and "Navn" not in named.extra

@@ -15,6 +15,7 @@ from tonevakt.nlp.pii import (
     PLACEHOLDER_PHONE,
     identity_number_kind,
     redact,
+    redact_mapping,
 )
 
 CORPUS = FIXTURES / "pii" / "comments.jsonl"
@@ -171,3 +172,14 @@ def test_corpus_placeholders_name_the_kind() -> None:
             else:
                 assert PLACEHOLDER_PHONE in out, (rec["id"], out)
         assert any(ph in out for ph in PLACEHOLDERS) == bool(rec["personal"])
+
+
+def test_redact_mapping_for_document_extra() -> None:
+    extra = {"Telefon": 92233444, "Fnr": 15099947613.0, "Avdeling": "Ortopedi", "Notat": ["ring 922 33 444"],
+             "nested": {"epost": "kari@example.no"}, "row": 3, "ok": True, "sum": 12500, "ordre": 92622439332}  # fmt: skip
+    out, n = redact_mapping(extra)
+    assert n == 4
+    assert out == {"Telefon": PLACEHOLDER_PHONE, "Fnr": PLACEHOLDER_FNR, "Avdeling": "Ortopedi",
+                   "Notat": [f"ring {PLACEHOLDER_PHONE}"], "nested": {"epost": PLACEHOLDER_EMAIL}, "row": 3,
+                   "ok": True, "sum": 12500, "ordre": 92622439332}  # fmt: skip
+    assert redact_mapping({}) == ({}, 0)

@@ -38,6 +38,14 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "rating": ("vurdering", "karakter", "score", "stjerner", "stars", "terningkast"),
     "author": ("forfatter", "innsender"),
 }  # fmt: skip
+# Columns that can only hold personal data are not kept in `extra` (data minimisation; the values of the
+# columns that are kept are redacted like the text). Compared case-insensitively, without spaces, '-', '_', '.'.
+_PERSONAL_COLUMN_NAMES = """
+    fødselsnummer fodselsnummer foedselsnummer personnummer fnr fødselsnr fodselsnr dnummer dnr hnummer
+    telefon telefonnummer telefonnr tlf tlfnr mobil mobilnummer mobilnr phone epost epostadresse email
+    emailadresse mail navn fornavn etternavn mellomnavn name firstname lastname fullname adresse
+    gateadresse address"""
+PERSONAL_COLUMNS = frozenset(_PERSONAL_COLUMN_NAMES.split())
 MAX_FILE_BYTES = 200_000_000
 MAX_XLSX_UNPACKED_BYTES = 500_000_000  # an XLSX is a zip: its parts together may not inflate past this
 
@@ -223,6 +231,10 @@ def _text(v: Any) -> str:
     return str(v).strip()
 
 
+def _column_key(name: str) -> str:
+    return "".join(ch for ch in name.casefold() if ch not in " -_.")
+
+
 def rows_to_documents(
     fr: FileRows, source: Source, voice: str | None = None, columns: dict[str, str] | None = None
 ) -> list[Document]:
@@ -246,6 +258,10 @@ def rows_to_documents(
             "map one with the source's 'columns: {text: <column>}'"
         )
     used = {c for c in (col(f) for f in KNOWN_FIELDS) if c}
+    personal = {c for c in fr.columns if _column_key(c) in PERSONAL_COLUMNS and c not in used}
+    if personal:
+        fr.warnings.append(f"{fr.path}: columns with personal data not kept: {', '.join(sorted(personal))}")
+    used |= personal
     now = datetime.now(UTC)
     docs = []
     for i, row in enumerate(fr.rows):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 PLACEHOLDER_FNR = "[fødselsnummer]"
 PLACEHOLDER_DNR = "[d-nummer]"
@@ -165,3 +166,29 @@ def redact(text: str) -> tuple[str, int]:
         text, n = step(text)
         total += n
     return text, total
+
+
+def redact_mapping(values: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Redact every string (also inside lists and nested mappings) of a document's `extra`; keys are kept."""
+    total = 0
+
+    def walk(v: Any) -> Any:
+        nonlocal total
+        if isinstance(v, str):
+            out, n = redact(v)
+            total += n
+            return out
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        if isinstance(v, float) and v.is_integer() and 1e7 <= abs(v) < 1e11:
+            v = int(v)
+        if isinstance(v, int) and not isinstance(v, bool) and len(str(abs(v))) in (8, 11):
+            # A bare number from a spreadsheet cell or JSON: as text, so the same rules apply.
+            out, n = redact(str(v))
+            total += n
+            return out if n else v
+        return v
+
+    return walk(values), total
