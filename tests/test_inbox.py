@@ -24,9 +24,19 @@ from tonevakt.models import FetchStatus, Source
 COLUMNS = {"text": "Kommentar", "published_at": "Dato", "rating": "Score"}
 INBOX_FIXTURES = FIXTURES / "inbox"
 # Planted in tests/fixtures/inbox/*: must never reach the database, the snapshot or the exports.
-PERSONAL = ["15099947613", "150975 19444", "54114911987", "922 33 444", "73 86 80 00", "+47 415 55 123",
-            "kari.nordmann@example.no", "per.olsen@example.com"]  # fmt: skip
-KEPT = ["Ordrenummer 92622439332", "12 500 kr", "7030 Trondheim"]
+PERSONAL = [
+    "15099947613",
+    "150975 19444",
+    "54114911987",
+    "922 33 444",
+    "73 86 80 00",
+    "+47 415 55 123",
+    "kari.nordmann@example.no",
+    "per.olsen@example.com",
+    "48 12 34 56",
+    "98 76 54 32",
+]  # fmt: skip  (the last two: unmapped columns of skjema.jsonl)
+KEPT = ["Ordrenummer 92622439332", "12 500 kr", "7030 Trondheim", "Pårørende ba om å bli ringt på [telefon]"]
 
 
 def _source(path: str = "inbox") -> Source:

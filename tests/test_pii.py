@@ -183,3 +183,5 @@ def test_redact_mapping_for_document_extra() -> None:
                    "Notat": [f"ring {PLACEHOLDER_PHONE}"], "nested": {"epost": PLACEHOLDER_EMAIL}, "row": 3,
                    "ok": True, "sum": 12500, "ordre": 92622439332}  # fmt: skip
     assert redact_mapping({}) == ({}, 0)
+    link = {"search_link": "https://news.example.com/rss/articles/92233444?oc=5"}
+    assert redact_mapping(link) == (link, 0)

@@ -10,7 +10,7 @@ from tonevakt.config import Settings
 from tonevakt.limits import bound_document, precut
 from tonevakt.models import Document
 from tonevakt.nlp.language import detect_language
-from tonevakt.nlp.pii import redact
+from tonevakt.nlp.pii import redact, redact_mapping
 from tonevakt.nlp.relevance import RelevanceMatcher
 from tonevakt.nlp.topics import TopicTagger
 
@@ -48,6 +48,9 @@ class Enricher:
                 d.author, n4 = redact(d.author)
             else:
                 n4 = 0
+            if d.extra:  # unmapped file columns, feed extras: redacted like the text
+                d.extra, n5 = redact_mapping(d.extra)
+                n4 += n5
             bound_document(d)  # absurd dates and over-long fields, after redaction
             d.redactions += n1 + n2 + n3 + n4
             redacted += n1 + n2 + n3 + n4

@@ -169,12 +169,16 @@ def redact(text: str) -> tuple[str, int]:
 
 
 def redact_mapping(values: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """Redact every string (also inside lists and nested mappings) of a document's `extra`; keys are kept."""
+    """Redact every string (also inside lists and nested mappings) of a document's `extra`; keys are kept.
+
+    Bare links are left alone; integers of 8 or 11 digits (spreadsheet cells) are checked as text."""
     total = 0
 
     def walk(v: Any) -> Any:
         nonlocal total
         if isinstance(v, str):
+            if v.startswith(("http://", "https://")) and not any(c.isspace() for c in v):
+                return v  # a link (search link, feed URL): its numbers are ids, not phone numbers
             out, n = redact(v)
             total += n
             return out
