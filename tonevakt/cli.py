@@ -440,11 +440,12 @@ def model_fine_tune(c: Context, data_dir: Path | None, seeds: str, epochs: int, 
 
 @main.command()
 @click.option("--week", help="ISO week, e.g. 2026-W47 (default: the last complete week, Europe/Oslo).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for <week>/ (default: config).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for <week>/.")
 @click.option("--pdf/--no-pdf", default=None, help="Write the PDF too (default report.pdf).")
 @pass_ctx
 def report(c: Context, week: str | None, out_dir: Path | None, pdf: bool | None) -> None:
-    """Write the weekly report: HTML, PDF, and the week's figures as CSV and JSON."""
+    """Write the weekly report (HTML, PDF, the week's figures as CSV and JSON) into OUT/<week>/; OUT defaults
+    to report.out_dir."""
     from tonevakt.reports import write_report
 
     with _errors():
@@ -455,10 +456,11 @@ def report(c: Context, week: str | None, out_dir: Path | None, pdf: bool | None)
 
 
 @main.command()
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for index.html (default: config).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for index.html.")
 @pass_ctx
 def dashboard(c: Context, out_dir: Path | None) -> None:
-    """Write the dashboard: one static page with every weekly report and filterable trend charts."""
+    """Write the dashboard (one static page: every weekly report, filterable trend charts) as OUT/index.html;
+    OUT defaults to report.dashboard_dir."""
     from tonevakt.reports.dashboard import write_dashboard
 
     with _errors():
