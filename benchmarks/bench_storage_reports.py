@@ -1,0 +1,226 @@
+"""Storage and reports at 10k, 100k and 1M documents: `SELECT * FROM weekly_tone`, the weekly report
+(HTML + CSV + JSON; the PDF timed on its own) and the dashboard, and how each grows with the database.
+
+The databases are generated with DuckDB SQL (range() and a seeded random(), no Python loops): 4 voices,
+20 sources, 60 weeks of documents ending now, topics, regions, a share of syndicated copies (stories),
+star ratings on patient feedback, one score per document from the active model, a few human labels.
+Each size is measured in a fresh child process (its peak memory is the child's ru_maxrss).
+
+    python benchmarks/bench_storage_reports.py            # 10k, 100k, 1M
+    python benchmarks/bench_storage_reports.py --quick    # 10k, 100k
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, banner, footer, parser, peak_rss_mb, run_child, settings_from, timed, verdict
+
+REPORT_TARGET_S = 5.0
+WEEKS = 60
+
+SOURCES = [  # (id, kind, voice, region)
+    *[(f"media-{i}", "rss", "media", ("trondelag", "more_og_romsdal", None)[i % 3]) for i in range(8)],
+    *[(f"union-{i}", "web", "union", None) for i in range(4)],
+    ("helsami-appstore", "appstore", "patient", None),
+    *[(f"patient-{i}", "files", "patient", None) for i in range(3)],
+    *[
+        (f"official-{i}", "web", "official", ("trondelag", "more_og_romsdal", None, None)[i])
+        for i in range(4)
+    ],
+]
+
+
+def generate(path: Path, n: int, seed: float = 0.42) -> float:
+    """Create the database with the real migrations, then fill it with `n` documents. Returns seconds."""
+    from tonevakt.storage.db import open_database
+
+    t0 = time.perf_counter()
+    db = open_database(path)
+    con = db.con
+    con.execute("SELECT setseed(?)", [seed])
+    con.executemany(
+        "INSERT INTO sources (id, kind, voice, name, region, url, enabled, interval_minutes) "
+        "VALUES (?, ?, ?, ?, ?, ?, TRUE, 60)",
+        [[sid, kind, voice, f"Kilde {sid}", region, f"https://{sid}.example.no/"] for sid, kind, voice, region in SOURCES],
+    )  # fmt: skip
+    con.execute("INSERT INTO models VALUES ('bench-model', 'embedded', 'benchmark model', 0.62, TRUE, now())")
+    n_sources = len(SOURCES)
+    con.execute(
+        f"""
+        CREATE TEMP TABLE gen AS
+        SELECT i, random() AS r1, random() AS r2, random() AS r3, random() AS r4, random() AS r5
+        FROM range({n}) t(i)
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO documents (id, source_id, voice, kind, url, canonical_url, title, lead, text, outlet,
+                               published_at, published_estimated, collected_at, language, relevant, matched,
+                               topics, regions, region, paywalled, rating, story_id, redactions)
+        SELECT
+            'doc-' || g.i,
+            s.id,
+            s.voice,
+            CASE s.voice WHEN 'media' THEN 'article' WHEN 'patient' THEN 'review' ELSE 'statement' END,
+            'https://' || s.id || '.example.no/sak/' || g.i,
+            'https://' || s.id || '.example.no/sak/' || g.i,
+            'Helseplattformen: sak ' || g.i || (['', ' om ventetider', ' ved St. Olavs hospital', ' i Ålesund'])[1 + (g.i % 4)],
+            'Ingress om Helseplattformen og sak ' || g.i,
+            repeat('Helseplattformen ved St. Olavs hospital ga ansatte merarbeid denne uken, sier tillitsvalgte. '
+                   || 'Pasientene melder om bedre innsyn i HelsaMi. ', 3 + (g.i % 5)),
+            'Kilde ' || s.id,
+            now() - INTERVAL 1 SECOND * CAST(g.r1 * {WEEKS} * 7 * 86400 AS BIGINT),
+            FALSE,
+            now(),
+            CASE WHEN g.r5 < 0.9 THEN 'nb' ELSE 'nn' END,
+            g.r2 < 0.85,
+            ['helseplattform*'],
+            list_filter(['costs', 'rollout', 'patient_safety', 'faults', 'patient_access', 'staff', 'municipalities'],
+                        lambda x, k: ((g.i // k) + k) % 4 = 0),
+            list_filter(['trondelag', 'more_og_romsdal', 'national'], lambda x, k: ((g.i // 7) + k) % 3 = 0),
+            s.region,
+            s.voice = 'media' AND g.i % 5 = 0,
+            CASE WHEN s.voice = 'patient' THEN 1 + CAST(floor(g.r3 * 5) AS INTEGER) END,
+            -- as collectors/dedup.py does: a document's own id, or the story of an earlier near-copy (20 %)
+            CASE WHEN g.r4 < 0.2 THEN 'story-' || s.voice || '-' || CAST(floor(g.r4 * {max(1, n // 20)}) AS BIGINT)
+                 ELSE 'doc-' || g.i END,
+            0
+        FROM gen g JOIN (SELECT *, row_number() OVER (ORDER BY id) - 1 AS k FROM sources) s
+          ON s.k = g.i % {n_sources}
+        ORDER BY 11  -- stored in publication order, as a collecting pipeline appends them
+        """
+    )  # fmt: skip
+    con.execute(
+        """
+        INSERT INTO scores
+        SELECT d.id, 'bench-model', t.tone,
+               CASE WHEN t.tone < -0.2 THEN 'negative' WHEN t.tone > 0.2 THEN 'positive' ELSE 'neutral' END,
+               greatest(0.0, -t.tone) * 0.9 + 0.05, 1.0 - abs(t.tone) * 0.9 - 0.1, greatest(0.0, t.tone) * 0.9 + 0.05,
+               'Helseplattformen ved St. Olavs hospital ga ansatte merarbeid denne uken.', 2, now()
+        FROM documents d, LATERAL (SELECT (random() * 2 - 1) * (CASE d.voice WHEN 'patient' THEN 0.8 ELSE 1.0 END)
+                                          + (CASE d.voice WHEN 'patient' THEN 0.2 WHEN 'media' THEN -0.2 ELSE 0 END)
+                                          AS tone) t
+        WHERE d.relevant
+        """
+    )  # fmt: skip
+    con.execute(
+        "INSERT INTO labels SELECT id, 'negative', 'bench', NULL, now() FROM documents WHERE relevant "
+        "AND hash(id) % 1000 = 0"
+    )
+    con.execute("DROP TABLE gen")
+    con.execute("CHECKPOINT")
+    db.close()
+    return time.perf_counter() - t0
+
+
+def measure(db_path: Path, out: Path, pdf: bool) -> dict[str, float]:
+    """Child process: time weekly_tone, the report and the dashboard on one generated database."""
+    import duckdb
+
+    from tonevakt.reports import render
+    from tonevakt.reports import weeks as wk
+    from tonevakt.reports.dashboard import write_dashboard
+    from tonevakt.reports.weekly import read_data, write_report
+
+    settings = settings_from({"database": {"path": str(db_path), "snapshot": str(out / "analyst.duckdb"),
+                                           "exports": str(out / "exports")},
+                              "report": {"out_dir": str(out / "reports"), "dashboard_dir": str(out / "dashboard")}},
+                             out)  # fmt: skip
+    week = wk.last_complete_week()
+    res: dict[str, float] = {}
+    con = duckdb.connect(str(db_path), read_only=True)
+    with timed() as t:
+        rows = con.execute("SELECT * FROM weekly_tone").fetchall()
+    res["weekly_tone_s"], res["weekly_tone_rows"] = t[0], len(rows)
+    with timed() as t:
+        con.execute("SELECT * FROM weekly_tone").fetchall()
+    res["weekly_tone_warm_s"] = t[0]
+    res["documents"] = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+    res["stories"] = con.execute("SELECT count(*) FROM story_tone").fetchone()[0]
+    con.close()
+    with timed() as t:
+        paths = write_report(settings, week=week, pdf=False)
+    res["report_s"] = t[0]
+    res["report_html_kb"] = paths.html.stat().st_size / 1024
+    if pdf:
+        html = render.render_html(read_data(settings, week))
+        with timed() as t:
+            render.write_pdf(html, out / "report.pdf")
+        res["pdf_s"] = t[0]
+    with timed() as t:
+        dash = write_dashboard(settings)
+    res["dashboard_s"] = t[0]
+    res["dashboard_mb"] = dash.stat().st_size / 1024 / 1024
+    res["peak_rss_mb"] = peak_rss_mb()
+    return res
+
+
+def main() -> int:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--child", nargs=3, metavar=("DB", "OUT", "PDF"), help=argparse_suppress())
+    p.add_argument("--sizes", default=None, help="comma-separated document counts (default 10k,100k,1M)")
+    args = p.parse_args()
+    if args.child:
+        db, out, pdf = args.child
+        print(json.dumps(measure(Path(db), Path(out), pdf == "1")))
+        return 0
+    t_all = banner("storage and reports", args.quick)
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
+        [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])  # fmt: skip
+    work = Path(tempfile.mkdtemp(prefix="tonevakt-bench-storage-"))
+    results = []
+    try:
+        for i, n in enumerate(sizes):
+            db_path = work / f"db-{n}.duckdb"
+            gen_s = generate(db_path, n)
+            size_mb = db_path.stat().st_size / 1024 / 1024
+            out = work / f"out-{n}"
+            out.mkdir()
+            r = run_child(Path(__file__), ["--child", str(db_path), str(out), "1" if i == 0 or not args.quick else "0"],
+                          timeout=1800)  # fmt: skip
+            r.update(n=n, generate_s=gen_s, db_mb=size_mb)
+            results.append(r)
+            print(f"{n:>9,} documents ({r['stories']:,} scored stories, file {size_mb:,.0f} MB, generated in "
+                  f"{gen_s:.1f}s): weekly_tone {r['weekly_tone_s']:.3f}s ({r['weekly_tone_rows']} rows; warm "
+                  f"{r['weekly_tone_warm_s']:.3f}s), report {r['report_s']:.2f}s, "
+                  + (f"PDF {r['pdf_s']:.2f}s, " if "pdf_s" in r else "")
+                  + f"dashboard {r['dashboard_s']:.2f}s ({r['dashboard_mb']:.1f} MB), peak {r['peak_rss_mb']:,.0f} MB",
+                  flush=True)  # fmt: skip
+            shutil.rmtree(out, ignore_errors=True)
+            db_path.unlink()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("growth (time at this size / time at the previous size; documents grew by the factor in brackets):")
+    for prev, cur in zip(results, results[1:], strict=False):
+        f = cur["n"] / prev["n"]
+        parts = [
+            f"{k} ×{cur[k] / prev[k]:.1f}"
+            for k in ("weekly_tone_s", "report_s", "dashboard_s")
+            if prev[k] > 0
+        ]
+        print(f"  {prev['n']:,} → {cur['n']:,} (×{f:.0f}): " + ", ".join(parts))
+    big = results[-1]
+    print(
+        f"target: the report in ≤ {REPORT_TARGET_S:.0f}s at {big['n']:,} documents: {big['report_s']:.2f}s — "
+        f"{verdict(big['report_s'] <= REPORT_TARGET_S)}"
+        + ("" if big["n"] >= 1_000_000 else " (quick: not at 1M)")
+    )
+    footer(t_all)
+    return 0
+
+
+def argparse_suppress() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())

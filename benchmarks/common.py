@@ -1,0 +1,151 @@
+"""Shared helpers of the benchmark scripts: machine description, timing, peak memory, settings, printing.
+
+Every script prints the machine (cores, CPU model, RAM) and the load average before and after its run,
+because figures taken on a busy machine are noisy: read them beside the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python benchmarks/x.py` from the repository root: import tonevakt and tests
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+CONFIG = ROOT / "config.yaml"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def ram_gb() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def load() -> str:
+    a, b, c = os.getloadavg()
+    return f"{a:.2f} {b:.2f} {c:.2f}"
+
+
+def machine_line() -> str:
+    return (f"machine: {cores()} cores (nproc), {cpu_model()}, {ram_gb():.1f} GB RAM, Python "
+            f"{platform.python_version()}, load average (1/5/15 min) {load()}")  # fmt: skip
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="smaller sizes (make bench-quick)")
+    return p
+
+
+def banner(title: str, quick: bool) -> float:
+    print(f"== {title}{' (--quick)' if quick else ''}", flush=True)
+    print(machine_line(), flush=True)
+    return time.monotonic()
+
+
+def footer(t0: float) -> None:
+    print(f"done in {time.monotonic() - t0:.1f}s; load average now {load()}", flush=True)
+
+
+@contextmanager
+def timed() -> Iterator[list[float]]:
+    """`with timed() as t: ...` then t[0] is the wall-clock seconds."""
+    box: list[float] = []
+    t0 = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box.append(time.perf_counter() - t0)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(
+    script: Path, args: list[str], env: dict[str, str] | None = None, timeout: float = 3600
+) -> dict[str, Any]:
+    """Run `python script args` in a fresh process; its last stdout line is JSON. Adds the child's peak RSS."""
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})}, timeout=timeout)  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{script.name} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+        )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"{script.name} {' '.join(args)} printed no JSON:\n{proc.stdout[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.1f}×" if b else "n/a"
+
+
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
+
+
+def settings_from(overrides: dict[str, Any], base_dir: Path) -> Any:
+    """The real config.yaml with `overrides` merged in (dicts merged, other values replaced), rooted at
+    `base_dir` (so that database, snapshot, reports land there)."""
+    import yaml
+
+    from tonevakt.config import parse_config
+
+    data = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    merged = _merge(data, overrides)
+    return parse_config(yaml.safe_dump(merged, allow_unicode=True, sort_keys=False), file=str(base_dir / "config.yaml"),
+                        base_dir=str(base_dir))  # fmt: skip
+
+
+def write_config(overrides: dict[str, Any], base_dir: Path) -> Path:
+    """Like `settings_from`, but written to `base_dir/config.yaml` (for the `tonevakt` command)."""
+    import yaml
+
+    data = _merge(yaml.safe_load(CONFIG.read_text(encoding="utf-8")), overrides)
+    path = base_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = _merge(base.get(k), v) if k in base else v
+        return out
+    return over
