@@ -19,6 +19,7 @@ import hashlib
 import ipaddress
 import logging
 import socket
+import ssl
 import threading
 import time
 import urllib.robotparser
@@ -384,11 +385,17 @@ class HttpClient:
             except httpx.ConnectError as e:
                 if str(e).startswith("refused: "):
                     raise _Abort(FetchStatus.HARD_ERROR, str(e)) from e
+                tls = _tls_problem(e, urlsplit(current).netloc)
+                if tls is not None:
+                    raise _Abort(*tls) from e
                 raise _Abort(
                     FetchStatus.TEMPORARY, f"could not connect to {urlsplit(current).netloc}: {e}"
                 ) from e
             except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
                 raise _Abort(FetchStatus.TEMPORARY, f"connection failed: {type(e).__name__}: {e}") from e
+            except UnicodeError as e:  # a host name the IDNA codec refuses: no lookup was made
+                raise _Abort(FetchStatus.TEMPORARY,
+                             f"could not resolve host {urlsplit(current).hostname!r}: {e}") from e  # fmt: skip
             try:
                 code = response.status_code
                 if code in REDIRECT_CODES and "location" in response.headers:
@@ -486,6 +493,22 @@ class HttpClient:
                 FetchStatus.TEMPORARY, f"timed out after {_fmt_s(total)} while reading the body", code
             )
         return b"".join(chunks)
+
+
+def _tls_problem(e: BaseException, netloc: str) -> tuple[FetchStatus, str] | None:
+    """A classified outcome when a connection failed in the TLS handshake (None for other failures).
+    A certificate we do not trust needs a person (the site's or ours): hard. Other handshake failures may pass."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, ssl.SSLCertVerificationError):
+            why = cur.verify_message or cur.reason or str(cur)
+            return FetchStatus.HARD_ERROR, f"TLS certificate of {netloc} not accepted: {why}"
+        if isinstance(cur, ssl.SSLError):
+            return FetchStatus.TEMPORARY, f"TLS handshake with {netloc} failed: {cur.reason or cur}"
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 def _is_ip(host: str) -> bool:
