@@ -193,7 +193,9 @@ def _excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
 
 
 _STORY_SQL = """
-    SELECT st.document_id, st.voice, st.title, coalesce(st.outlet, s.name, st.source_id) AS outlet, st.url,
+    SELECT st.document_id, st.voice, st.title,
+           CASE WHEN st.voice = 'patient' THEN coalesce(nullif(s.name, ''), st.outlet, st.source_id)
+                ELSE coalesce(st.outlet, s.name, st.source_id) END AS outlet, st.url,
            st.published_at, st.tone, st.label, coalesce(st.passage, d.lead, d.text) AS passage, st.human_label,
            st.paywalled, st.rating,
            (SELECT count(*) FROM document_tone c WHERE c.voice = st.voice
