@@ -45,19 +45,29 @@ _cache_lock = threading.Lock()
 _WORD_RE = re.compile(r"[^\W_]+")
 
 
-def shingles(text: str) -> set[int]:
-    """32-bit hashes of the word 3-shingles of the normalised text.
+_M = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
 
-    Python's own (per-process salted) string hashing: signatures are compared only within one process."""
+
+def shingle_array(text: str) -> np.ndarray:
+    """32-bit hashes (as uint64, repeats possible) of the word 3-shingles of the normalised text.
+
+    Words are hashed with Python's own (per-process salted) string hash and combined in numpy: signatures
+    are only ever compared within one process."""
     words = _WORD_RE.findall(text.casefold())[:MAX_WORDS]
     if len(words) < SHINGLE:
-        return set()
-    return {hash(t) & _MASK32 for t in zip(words, words[1:], words[2:], strict=False)}
+        return np.empty(0, dtype=np.uint64)
+    w = np.fromiter((hash(x) for x in words), dtype=np.int64, count=len(words)).view(np.uint64)
+    return (w[:-2] * _M[0] + w[1:-1] * _M[1] + w[2:] * _M[2]) >> _SHIFT
 
 
-def signature(hashes: set[int]) -> np.ndarray:
+def shingles(text: str) -> set[int]:
+    """The set of shingle hashes of a text (see `shingle_array`)."""
+    return set(shingle_array(text).tolist())
+
+
+def signature(hashes: set[int] | np.ndarray) -> np.ndarray:
     """MinHash signature (NUM_PERM 32-bit values) of a shingle set."""
-    x = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
+    x = hashes if isinstance(hashes, np.ndarray) else np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
     values = (np.outer(x, _A) + _B) >> _SHIFT
     return values.min(axis=0).astype(np.uint32)
 
@@ -126,7 +136,9 @@ def _signature_of(text: str, doc_id: str | None = None) -> np.ndarray | None:
             if key in _cache:
                 _cache.move_to_end(key)
                 return _cache[key]
-    hashes = shingles(text)
+    hashes = shingle_array(text)
+    if MIN_SHINGLES <= len(hashes) < 4 * MIN_SHINGLES:
+        hashes = np.unique(hashes)  # short text: count distinct shingles
     sig = signature(hashes) if len(hashes) >= MIN_SHINGLES else None
     if key is not None:
         with _cache_lock:
