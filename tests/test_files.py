@@ -184,3 +184,37 @@ def test_columns_that_only_hold_personal_data_are_not_kept(tmp_path: Path) -> No
     (named,) = rows_to_documents(read_rows(path), Source(id="s", kind="files", voice="patient",
                                                          columns={"author": "Navn"}))  # fmt: skip
     assert named.author == "Kari Nordmann" and "Navn" not in named.extra
+
+
+def test_truncated_csv_keeps_what_was_written(tmp_path: Path) -> None:
+    path = tmp_path / "avbrutt.csv"
+    full = 'tekst;dato\n"Første kommentar, med komma";01.11.2026\nAndre kommentar;02.11.2026\n"Tredje kommentar som ble kut'
+    path.write_text(full, encoding="utf-8")
+    fr = read_rows(path)
+    docs = rows_to_documents(fr, Source(id="s", kind="files", voice="patient"))
+    assert [d.text for d in docs][:2] == ["Første kommentar, med komma", "Andre kommentar"]
+    assert docs[2].text.startswith("Tredje kommentar")  # the cut row is kept as far as it goes
+    # Cut in the middle of the header: no text column, a clear error (nothing half-imported).
+    head_only = tmp_path / "bare-hode.csv"
+    head_only.write_text("tek", encoding="utf-8")
+    with pytest.raises(ImportFileError, match="no 'text' column"):
+        rows_to_documents(read_rows(head_only), Source(id="s", kind="files", voice="patient"))
+
+
+@pytest.mark.parametrize("delimiter", [";", ",", "\t", "|"])
+def test_delimiter_is_detected_even_with_commas_in_comments(tmp_path: Path, delimiter: str) -> None:
+    rows = [
+        ["tekst", "vurdering"],
+        ["Bra, men treg", "4"],
+        ["Helt greit; ingen klager", "5"],
+        ["Dårlig", "1"],
+    ]
+    quote = lambda v: f'"{v}"' if delimiter in v else v  # noqa: E731
+    path = tmp_path / "x.csv"
+    path.write_text("\n".join(delimiter.join(quote(v) for v in r) for r in rows) + "\n", encoding="utf-8")
+    docs = rows_to_documents(read_rows(path), Source(id="s", kind="files", voice="patient"))
+    assert [(d.text, d.rating) for d in docs] == [
+        ("Bra, men treg", 4),
+        ("Helt greit; ingen klager", 5),
+        ("Dårlig", 1),
+    ]
