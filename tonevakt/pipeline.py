@@ -68,10 +68,11 @@ def store_documents(
 
 def _write_batch(db: Database, docs: list[Document], outcomes: list[SourceOutcome]) -> list[str]:
     """Group into stories and store one batch (documents, fetch log rows, imported files) in one transaction."""
-    recent = repo.recent_story_keys(db, datetime.now(UTC) - STORY_WINDOW)
-    assign_stories(docs, recent)
     ids = {d.id for d in docs}
     known = repo.existing_ids(db, list(ids))
+    fresh = [d for d in docs if d.id not in known]
+    if fresh:  # only new documents need a story; a pass with nothing new reads no text back
+        assign_stories(fresh, repo.recent_story_keys(db, datetime.now(UTC) - STORY_WINDOW))
     fetches = []
     for o in outcomes:
         n_new = len({d.id for d in o.documents} - known)
