@@ -87,6 +87,11 @@ def _read_csv(text: str, path: Path) -> tuple[list[str], list[dict[str, Any]], l
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    header_line = sample.split("\n", 1)[0]
+    if delimiter not in header_line:  # the sniffer guesses from the rows; commas in comments mislead it
+        in_header = max(",;\t|", key=header_line.count)
+        if header_line.count(in_header):
+            delimiter = in_header
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
@@ -96,6 +101,7 @@ def _read_csv(text: str, path: Path) -> tuple[list[str], list[dict[str, Any]], l
         raise ImportFileError(f"{path}: broken CSV header: {e}") from e
     header = [h.strip() for h in header]
     rows = []
+    last_short = False
     records = enumerate(reader, start=2)
     while True:
         try:
@@ -106,6 +112,7 @@ def _read_csv(text: str, path: Path) -> tuple[list[str], list[dict[str, Any]], l
             raise ImportFileError(f"{path}: broken CSV after line {reader.line_num}: {e}") from e
         if not any(c.strip() for c in rec):
             continue
+        last_short = len(rec) < len(header)
         if len(rec) != len(header):
             warnings.append(f"{path}: line {lineno} has {len(rec)} fields, the header has {len(header)}")
             if len(rec) < len(header):
@@ -113,6 +120,12 @@ def _read_csv(text: str, path: Path) -> tuple[list[str], list[dict[str, Any]], l
             else:
                 rec = rec[: len(header) - 1] + [delimiter.join(rec[len(header) - 1 :])]
         rows.append(dict(zip(header, rec, strict=True)))
+    if rows and not text.endswith(("\n", "\r")) and (last_short or text.rsplit("\n", 1)[-1].count('"') % 2):
+        # A file cut off mid-row (a copy still being written, a full disk): the last row is kept as far as it
+        # goes, and said so (the complete file, imported later, adds the complete row beside it).
+        warnings.append(
+            f"{path}: the file ends in the middle of a row (cut off?): its last row may be incomplete"
+        )
     return header, rows, warnings
 
 
