@@ -124,7 +124,7 @@ def test_cli_evaluate_labels(make_settings: Callable[..., Settings], tmp_path: P
     rows = [
         {"text": "HelsaMi er helt fantastisk, jeg får svar med en gang. Takk!", "label": "positive"},
         {
-            "text": "Helseplattformen er en katastrofe, alt går tregt og legene er fortvilet.",
+            "text": "Jeg er svært skuffet over Helseplattformen, den krasjer hele tiden.",
             "label": "negative",
         },
         {"text": "Helseplattformen blir tatt i bruk i Ålesund i november.", "label": "neutral"},
@@ -142,7 +142,7 @@ def test_cli_evaluate_labels(make_settings: Callable[..., Settings], tmp_path: P
     out = json.loads(res.output)
     assert out["n"] == 3 and out["source"] == "human labels"
     assert [sum(row) for row in out["confusion"]["matrix"]] == [1, 1, 1]  # one gold label of each class
-    # the two clear cases come out right with the shipped model
+    # the two plainly worded cases come out right with the shipped model
     assert out["per_class"]["positive"]["recall"] == 1.0 and out["per_class"]["negative"]["recall"] == 1.0
 
 

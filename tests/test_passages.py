@@ -91,3 +91,12 @@ def test_windows() -> None:
     assert all(len(p.split()) <= 20 for p in parts)
     assert parts[0].split()[0] == "w0" and parts[-1].split()[-1] == "w49"
     assert parts[1].split()[0] == "w15"
+
+
+def test_title_repeated_as_start_of_text_is_kept_once() -> None:
+    d = _doc("HelsaMi er fantastisk. Takk!", "", "HelsaMi er fantastisk. Takk!")
+    assert select_passages(d, target_terms(), context=1) == ["HelsaMi er fantastisk. Takk!"]
+    d2 = _doc(
+        "Helseplattformen", "Helseplattformen krasjet.", "Helseplattformen krasjet. Legene skrev på papir."
+    )
+    assert select_passages(d2, target_terms(), context=0) == ["Helseplattformen. Helseplattformen krasjet."]

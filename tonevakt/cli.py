@@ -359,7 +359,7 @@ def model_train(c: Context, data_dir: Path | None, out: Path | None, cache_dir: 
         result = train_head(data_dir, out, cache_dir=cache_dir, progress=_progress())
     meta = result.head.meta
     click.echo(f"head written to {result.path} in {result.seconds:.0f}s "
-               f"(l2 {meta['l2']:g}, class weights {meta['class_weight']}, 5-fold CV macro-F1 {meta['cv_macro_f1']:.3f})")  # fmt: skip
+               f"(l2 {meta['l2']:g}, class weights {meta['class_weight']}, CV macro-F1 {meta['cv_macro_f1']:.3f})")  # fmt: skip
     click.echo(format_report(result.dev, "NoReC_sentence dev, 3-class"))
     click.echo(format_report(result.dev_binary, "NoReC_sentence dev, binary"))
 

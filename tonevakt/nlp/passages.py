@@ -15,7 +15,76 @@ from tonevakt.nlp.query import Term, tokenize
 
 # Abbreviations after which a full stop does not end a sentence (casefolded, without the final dot).
 ABBREVIATIONS = frozenset(
-    ["st", "bl", "bl.a", "ca", "kl", "f.eks", "eks", "dvs", "osv", "mv", "m.m", "o.l", "jf", "jfr", "nr", "pga", "p.g.a", "evt", "ev", "inkl", "ekskl", "mht", "m.h.t", "tlf", "ifm", "iflg", "ift", "vs", "mrd", "mill", "dr", "prof", "adv", "ass", "avd", "sen", "kap", "pkt", "ref", "red", "sst", "stud", "tidl", "t.o.m", "f.o.m", "o.a", "ol", "mfl", "m.fl", "a.s", "asa", "nov", "des", "jan", "feb", "mar", "apr", "aug", "sep", "sept", "okt", "ordf", "jr", "sr", "mr", "mrs", "ms", "bla"]
+    [
+        "st",
+        "bl",
+        "bl.a",
+        "ca",
+        "kl",
+        "f.eks",
+        "eks",
+        "dvs",
+        "osv",
+        "mv",
+        "m.m",
+        "o.l",
+        "jf",
+        "jfr",
+        "nr",
+        "pga",
+        "p.g.a",
+        "evt",
+        "ev",
+        "inkl",
+        "ekskl",
+        "mht",
+        "m.h.t",
+        "tlf",
+        "ifm",
+        "iflg",
+        "ift",
+        "vs",
+        "mrd",
+        "mill",
+        "dr",
+        "prof",
+        "adv",
+        "ass",
+        "avd",
+        "sen",
+        "kap",
+        "pkt",
+        "ref",
+        "red",
+        "sst",
+        "stud",
+        "tidl",
+        "t.o.m",
+        "f.o.m",
+        "o.a",
+        "ol",
+        "mfl",
+        "m.fl",
+        "a.s",
+        "asa",
+        "nov",
+        "des",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "aug",
+        "sep",
+        "sept",
+        "okt",
+        "ordf",
+        "jr",
+        "sr",
+        "mr",
+        "mrs",
+        "ms",
+        "bla",
+    ]
 )
 _BOUNDARY_RE = re.compile(r"([.!?…]+)([\"'»”’)\]]*)(\s+)")
 _OPENERS = "\"'«“‘([–—-"
@@ -77,17 +146,23 @@ def select_passages(
 ) -> list[str]:
     """The passages of `doc` that speak of the target (see the module docstring)."""
     sentences: list[str] = []
-    if doc.title.strip():
-        sentences.append(doc.title.strip())
-    for part in (doc.lead, doc.text):
-        for s in split_sentences(part or ""):
+    title, lead, text = (x.strip() for x in (doc.title or "", doc.lead or "", doc.text or ""))
+    # Feeds and imports often repeat the title (or lead) as the start of the text: keep one copy.
+    if lead and _repeats(lead, text):
+        lead = ""
+    if title and _repeats(title, lead or text):
+        title = ""
+    if title:
+        sentences.append(title)
+    for part in (lead, text):
+        for s in split_sentences(part):
             if not sentences or s != sentences[-1]:
                 sentences.append(s)
     if not sentences:
         return []
     hits = [i for i, s in enumerate(sentences) if mentions(s, terms)]
     if not hits:
-        head = [x.strip() for x in (doc.title, doc.lead) if x and x.strip()]
+        head = [x for x in (title, lead) if x]
         if head:
             return [_join(head)]
         return [_join(sentences[: 1 + 2 * context])]
@@ -99,6 +174,23 @@ def select_passages(
         else:
             spans.append([lo, hi])
     return [_join(sentences[lo : hi + 1]) for lo, hi in spans[:max_passages]]
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _repeats(head: str, body: str) -> bool:
+    """Is `head` the same as the first sentence(s) of `body`?"""
+    want = _squash(head)
+    got = ""
+    for sentence in split_sentences(body)[:8]:
+        got = f"{got} {_squash(sentence)}".strip()
+        if got == want:
+            return True
+        if len(got) >= len(want):
+            return False
+    return False
 
 
 def _join(sentences: Sequence[str]) -> str:
