@@ -105,10 +105,17 @@ class Database:
         try:
             yield self
         except BaseException:
-            self.con.execute("ROLLBACK")
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # a failed write (disk full) may have ended the transaction already
             raise
         else:
-            self.con.execute("COMMIT")
+            try:
+                self.con.execute("COMMIT")
+            except duckdb.Error as e:  # e.g. the disk is full: DuckDB rolls the whole transaction back
+                raise StorageError(f"could not write to the database {self.path or ':memory:'}: {e} "
+                                   "(nothing of this batch was stored)") from e  # fmt: skip
 
     def close(self) -> None:
         self.con.close()
@@ -174,22 +181,33 @@ def database(path: Path, lock_timeout_s: float = 300.0) -> Iterator[Database]:
         db.close()
 
 
+def _connect_reading(path: Path, snapshot: Path | None, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
+    """Read-only connection; a damaged analyst snapshot is named as such, with what replaces it."""
+    try:
+        return _connect(path, read_only=True, lock_timeout_s=lock_timeout_s)
+    except DatabaseLockedError:
+        raise
+    except StorageError as e:
+        if snapshot is None or Path(path).resolve() != Path(snapshot).resolve():
+            raise
+        raise StorageError(
+            f"the analyst snapshot {path} cannot be read ({e.__cause__ or e}); it is a copy, replaced at the "
+            "next publish ('tonevakt run --once', or the daemon's next pass); the main database is not affected"
+        ) from e
+
+
 def open_for_reading(path: Path, snapshot: Path | None = None, lock_timeout_s: float = 2.0) -> Database:
     """Open read-only; if the main file is locked by a writer, fall back to the analyst snapshot."""
     path = Path(path)
     if path.exists():
         try:
-            return Database(
-                _connect(path, read_only=True, lock_timeout_s=lock_timeout_s), path, read_only=True
-            )
+            return Database(_connect_reading(path, snapshot, lock_timeout_s), path, read_only=True)
         except DatabaseLockedError:
             if snapshot is None or not Path(snapshot).exists():
                 raise
             logger.warning("database %s is busy; reading the analyst snapshot %s", path, snapshot)
     if snapshot is not None and Path(snapshot).exists():
-        return Database(
-            _connect(Path(snapshot), read_only=True, lock_timeout_s=lock_timeout_s), Path(snapshot), True
-        )
+        return Database(_connect_reading(Path(snapshot), snapshot, lock_timeout_s), Path(snapshot), True)
     raise StorageError(f"no database at {path} (run 'tonevakt init' or 'tonevakt run --once' first)")
 
 

@@ -12,6 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import duckdb
+
 from tonevakt.errors import StorageError
 from tonevakt.storage.db import Database
 
@@ -35,7 +37,12 @@ def publish_snapshot(db: Database, snapshot: Path) -> Path:
         raise StorageError("cannot snapshot an in-memory database")
     snapshot = Path(snapshot)
     snapshot.parent.mkdir(parents=True, exist_ok=True)
-    db.execute("CHECKPOINT")
+    try:
+        db.execute("CHECKPOINT")
+    except duckdb.Error as e:  # a full disk: committed batches stay in the WAL, replayed at the next open
+        raise StorageError(f"cannot publish the analyst snapshot {snapshot}: checkpoint failed: {e}") from e
+    for stale in snapshot.parent.glob(".snapshot-*.duckdb.tmp"):  # left by a publish killed mid-copy; we
+        stale.unlink(missing_ok=True)  # hold the write lock, so no other publish is running
     fd, tmp = tempfile.mkstemp(prefix=".snapshot-", suffix=".duckdb.tmp", dir=snapshot.parent)
     os.close(fd)
     try:
@@ -68,8 +75,12 @@ def export_parquet(db: Database, folder: Path) -> list[Path]:
     for name in EXPORT_TABLES:
         target = folder / f"{name}.parquet"
         tmp = folder / f".{name}.parquet.tmp"
-        db.execute(f"COPY (SELECT * FROM {name}) TO '{_sql_str(str(tmp))}' (FORMAT parquet)")
-        os.replace(tmp, target)
+        try:
+            db.execute(f"COPY (SELECT * FROM {name}) TO '{_sql_str(str(tmp))}' (FORMAT parquet)")
+            os.replace(tmp, target)
+        except (duckdb.Error, OSError) as e:  # e.g. the disk is full: the previous export file stays
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"cannot write the export {target}: {e}") from e
         out.append(target)
     logger.info("exported %d Parquet files to %s", len(out), folder)
     return out
