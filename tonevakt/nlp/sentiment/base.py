@@ -91,7 +91,9 @@ class Scorer:
             for p in self.passages(d):
                 texts.append(p)
                 owner.append(k)
-        probs = self.predict_batched(texts, progress=progress, what=f"scoring {len(docs)} documents")
+        probs = self.predict_batched(
+            texts, progress=progress, what=f"scoring passages of {len(docs)} documents"
+        )
         by_doc: dict[int, list[int]] = {}
         for row, k in enumerate(owner):
             by_doc.setdefault(k, []).append(row)
