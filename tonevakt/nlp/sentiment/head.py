@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,7 @@ class Head:
                 arrays = {k: z[k] for k in keys}
         except FileNotFoundError as e:
             raise ModelError(f"sentiment head not found: {path}") from e
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:  # a cut-off copy is a BadZipFile
             raise ModelError(f"cannot read sentiment head {path}: {e}") from e
         try:
             meta = json.loads(str(arrays["meta"]))
