@@ -76,10 +76,12 @@ def story_rows(data: ReportData) -> list[dict[str, Any]]:
 
 
 def write_csv(rows: list[dict[str, Any]], columns: tuple[str, ...], target: Path) -> Path:
-    """UTF-8 with BOM (Excel reads æøå right), '.' decimals for analysts' tools."""
+    """UTF-8 with BOM (Excel reads æøå right), '.' decimals for analysts' tools, CRLF rows."""
     extra = sorted({k for r in rows for k in r} - set(columns))
     with open(target, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=[*columns, *extra], lineterminator="\n")
+        # CRLF rows (RFC 4180): with a bare "\n" terminator the csv module leaves a lone "\r" inside a cell
+        # unquoted, which a spreadsheet reads as a new row, whose first cell can then be a formula.
+        w = csv.DictWriter(f, fieldnames=[*columns, *extra], lineterminator="\r\n")
         w.writeheader()
         for r in rows:
             w.writerow({k: neutralise(_iso(v)) for k, v in r.items()})

@@ -1,0 +1,244 @@
+"""Reliability catalogue, report rows (docs/reliability.md): script and HTML in every untrusted field (title,
+outlet, excerpt, author, URL, source name, a source's error message) and spreadsheet formulas in every text
+cell, through the real report writer (HTML, PDF, CSV), the dashboard and `tonevakt sql`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_report_seed import NOW, WEEK
+from tonevakt.config import Settings
+from tonevakt.dates import OSLO
+from tonevakt.models import Document, FetchLogEntry, FetchStatus, Score
+from tonevakt.reports import ReportPaths, write_report
+from tonevakt.reports import weeks as wk
+from tonevakt.reports.dashboard import write_dashboard
+from tonevakt.reports.export import FORMULA_START, neutralise
+from tonevakt.storage import repository as repo
+from tonevakt.storage.db import database
+
+MODEL = "test-model"
+HOSTILE = {
+    "title": '<script>alert("tittel")</script>',
+    "outlet": '<img src=x onerror=alert("kanal")>',
+    "passage": "<iframe src=\"javascript:alert('utdrag')\"></iframe>",
+    "author": '<b onmouseover=alert("forfatter")>Kari</b>',
+    "source": '<svg onload=alert("kilde")>NRK</svg>',
+    "error": '<script>alert("feil")</script> HTTP 500',
+}
+URLS = [
+    'javascript:alert("lenke")',
+    'http://127.0.0.1:9/sak" onmouseover="alert(1)',
+    "data:text/html,<script>x</script>",
+]
+FORMULAS = [
+    "=1+1",
+    "+SUM(A1:A9)",
+    "-2+3",
+    "@SUM(1)",
+    "\t=1+1",
+    "\r=1+1",
+    '=HYPERLINK("http://127.0.0.1:9/x","klikk")',
+]
+
+
+def hostile_sources() -> list[dict[str, Any]]:
+    return [
+        {"id": "nrk", "name": HOSTILE["source"], "kind": "rss", "voice": "media", "url": "http://127.0.0.1:9/nrk"},
+        {"id": "lege", "name": HOSTILE["source"] + " (fagforening)", "kind": "web", "voice": "union",
+         "url": "http://127.0.0.1:9/lege/"},
+        {"id": "helsami", "name": HOSTILE["source"] + " app", "kind": "appstore", "voice": "patient", "app_id": "1"},
+        {"id": "hmn", "name": HOSTILE["source"] + " HMN", "kind": "web", "voice": "official",
+         "url": "http://127.0.0.1:9/hmn/"},
+    ]  # fmt: skip
+
+
+def seed_hostile(settings: Settings) -> list[Document]:
+    monday = datetime.combine(wk.monday(WEEK), datetime.min.time(), tzinfo=OSLO).astimezone(UTC)
+    docs, scores = [], []
+    voices = {"media": "nrk", "union": "lege", "patient": "helsami", "official": "hmn"}
+    k = 0
+    for voice, src in voices.items():
+        for i in range(8):
+            start = FORMULAS[(i + k) % len(FORMULAS)] if i % 2 else HOSTILE["title"]
+            title = f"{start} {voice} {i}"
+            outlet = HOSTILE["outlet"] if i % 3 else FORMULAS[(i + 2) % len(FORMULAS)]
+            d = Document(
+                source_id=src, voice=voice, title=title, text=f"Helseplattformen {HOSTILE['passage']} {i}",
+                url=URLS[i % len(URLS)] if i < 3 else f"http://127.0.0.1:9/{src}/{i}", author=HOSTILE["author"],
+                outlet=outlet, published_at=monday + timedelta(days=i % 7, hours=9), language="nb", relevant=True,
+                matched=["helseplattform*"], kind="review" if voice == "patient" else "article",
+                rating=1 + i % 5 if voice == "patient" else None,
+            )  # fmt: skip
+            tone = (-0.9 + 0.25 * i) if voice != "patient" else (0.8 - 0.2 * i)
+            passage = HOSTILE["passage"] if i % 2 else FORMULAS[(i + 3) % len(FORMULAS)] + " utdrag"
+            neutral = 0.1
+            p_pos = (1 - neutral + tone) / 2
+            scores.append(Score(d.id, MODEL, tone, "negative" if tone < 0 else "positive", 1 - neutral - p_pos,
+                                neutral, p_pos, passage=passage))  # fmt: skip
+            docs.append(d)
+            k += 1
+    with database(settings.db_path) as db:
+        repo.sync_sources(db, settings.source_records())
+        repo.store_batch(
+            db,
+            docs,
+            [(FetchLogEntry(source_id="hmn", url="http://127.0.0.1:9/hmn/", status=FetchStatus.TEMPORARY,
+                            started_at=monday + timedelta(days=2, hours=h), http_status=500,
+                            reason=HOSTILE["error"]), 60) for h in range(3)],
+        )  # fmt: skip
+        repo.register_model(db, MODEL, "embedded", "testmodell", 0.6, active=True)
+        repo.save_scores(db, scores)
+    return docs
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, ReportPaths, Path]:
+    import yaml
+
+    from tests.conftest import BASE_CONFIG, _merge
+    from tonevakt.config import load_config
+
+    tmp = tmp_path_factory.mktemp("hostile")
+    (tmp / "config.yaml").write_text(
+        yaml.safe_dump(_merge(BASE_CONFIG, {"sources": hostile_sources()}), allow_unicode=True),
+        encoding="utf-8",
+    )
+    settings = load_config(tmp / "config.yaml")
+    seed_hostile(settings)
+    paths = write_report(settings, WEEK, now=NOW)
+    board = write_dashboard(settings, tmp / "tavle", now=NOW)
+    return settings, paths, board
+
+
+class Tags(HTMLParser):
+    """Every element and attribute of a page, as a browser's tokenizer sees them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.script_text: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.script_text.append(data)
+
+
+def parse(html: str) -> Tags:
+    p = Tags()
+    p.feed(html)
+    return p
+
+
+def assert_no_markup_from_data(html: str, allowed_scripts: int) -> Tags:
+    page = parse(html)
+    names = {t for t, _ in page.tags}
+    assert not names & {"img", "iframe", "object", "embed", "frame", "link", "meta-refresh"}, names
+    assert sum(t == "script" for t, _ in page.tags) == allowed_scripts
+    for tag, attrs in page.tags:
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name, value)
+            if name in ("href", "src"):
+                assert value and re.match(r"^(https?://|#|[\w./-]+$)", value), (tag, name, value)
+    return page
+
+
+def test_html_report_escapes_every_untrusted_field(written: tuple[Settings, ReportPaths, Path]) -> None:
+    _, paths, _ = written
+    html = paths.html.read_text(encoding="utf-8")
+    assert_no_markup_from_data(html, allowed_scripts=0)
+    assert "&lt;script&gt;alert(&#34;tittel&#34;)&lt;/script&gt;" in html  # the title, shown as text
+    assert "&lt;img src=x onerror=alert(&#34;kanal&#34;)&gt;" in html  # the outlet
+    assert "&lt;iframe" in html  # the excerpt
+    assert "&lt;svg onload=alert(&#34;kilde&#34;)&gt;" in html  # the source name (sources table)
+    assert "&lt;script&gt;alert(&#34;feil&#34;)&lt;/script&gt;" in html  # a failing source's error message
+    assert "javascript:" not in html.replace("&#34;javascript:alert(", "")  # never a javascript: link
+    assert 'onmouseover="alert(1)"' not in html
+
+
+def test_pdf_shows_untrusted_fields_as_text(written: tuple[Settings, ReportPaths, Path]) -> None:
+    import pypdfium2 as pdfium
+
+    _, paths, _ = written
+    assert paths.pdf is not None
+    pdf = pdfium.PdfDocument(str(paths.pdf))
+    text = "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    squeezed = re.sub(r"\s+", "", text)
+    assert re.sub(r"\s+", "", HOSTILE["title"]) in squeezed  # printed literally, not interpreted
+    assert 'onerror=alert("kanal")' in squeezed
+
+
+def test_dashboard_keeps_untrusted_fields_as_data(written: tuple[Settings, ReportPaths, Path]) -> None:
+    _, _, board = written
+    html = board.read_text(encoding="utf-8")
+    page = assert_no_markup_from_data(html, allowed_scripts=2)  # the page's own code + its JSON data
+    blocks = [t for t in page.script_text if t.lstrip().startswith("{")]
+    assert len(blocks) == 1
+    raw = blocks[0]
+    assert "<" not in raw and ">" not in raw  # no "</script>" can end the data block early
+    data = json.loads(raw)
+    titles = {s["title"] for s in data["stories"]}
+    assert any(HOSTILE["title"] in t for t in titles)  # kept intact as data; the page sets it as text
+    assert all(s["url"] is None or s["url"].startswith("http") for s in data["stories"])
+    js = (Path(__file__).resolve().parent.parent / "tonevakt/reports/templates/dashboard.js").read_text(
+        "utf-8"
+    )
+    assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function", js)
+
+
+def test_csv_exports_neutralise_formulas_in_every_text_cell(
+    written: tuple[Settings, ReportPaths, Path],
+) -> None:
+    _, paths, _ = written
+    seen_neutralised = 0
+    for target in (paths.stories_csv, paths.figures_csv):
+        with open(target, encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert rows
+        for r in rows:
+            for col, v in r.items():
+                v = v or ""
+                if re.fullmatch(r"-?\d+(\.\d+)?(e-?\d+)?", v):
+                    continue  # a number
+                assert not v.startswith(FORMULA_START), (target.name, col, v)
+                seen_neutralised += v.startswith("'") and v[1:2] in FORMULA_START
+    assert seen_neutralised >= 5  # titles, outlets and excerpts that began with = + - @ tab or CR
+
+
+@pytest.mark.parametrize("value", FORMULAS)
+def test_neutralise_every_formula_start(value: str) -> None:
+    out = neutralise(value)
+    assert out == "'" + value and not out.startswith(FORMULA_START)
+    assert neutralise(-0.25) == -0.25 and neutralise("Helseplattformen") == "Helseplattformen"
+
+
+def test_sql_csv_is_a_data_tool_and_keeps_values_as_stored(
+    written: tuple[Settings, ReportPaths, Path], make_settings: Callable[..., Settings]
+) -> None:
+    # `tonevakt sql --csv` prints stored values unchanged (for scripts and analysts' tools, not for opening in
+    # a spreadsheet); the report's CSV files are the spreadsheet exports. Documented in docs/reliability.md.
+    from click.testing import CliRunner
+
+    from tonevakt.cli import main
+
+    settings, _, _ = written
+    res = CliRunner().invoke(main, ["--config", settings.file, "sql", "--csv",
+                                    "SELECT title FROM documents WHERE title LIKE '=1+1%' LIMIT 1"])  # fmt: skip
+    assert res.exit_code == 0 and res.output.splitlines()[1].startswith("=1+1"), res.output
