@@ -87,8 +87,10 @@ def generate(path: Path, n: int, seed: float = 0.42) -> float:
             s.region,
             s.voice = 'media' AND g.i % 5 = 0,
             CASE WHEN s.voice = 'patient' THEN 1 + CAST(floor(g.r3 * 5) AS INTEGER) END,
-            -- as collectors/dedup.py does: a document's own id, or the story of an earlier near-copy (20 %)
-            CASE WHEN g.r4 < 0.2 THEN 'story-' || s.voice || '-' || CAST(floor(g.r4 * {max(1, n // 20)}) AS BIGINT)
+            -- as collectors/dedup.py does: a document's own id, or the story of a near-copy (20 % of the
+            -- documents; copies within the same 3 days, as dedup links copies only within 14 days)
+            CASE WHEN g.r4 < 0.2 THEN 'story-' || s.voice || '-' || CAST(floor(g.r1 * {WEEKS * 7 / 3}) AS BIGINT)
+                                      || '-' || CAST(floor(g.r4 * 5 * {max(1, n // 2100)}) AS BIGINT)
                  ELSE 'doc-' || g.i END,
             0
         FROM gen g JOIN (SELECT *, row_number() OVER (ORDER BY id) - 1 AS k FROM sources) s
