@@ -46,3 +46,11 @@ test: lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+
+# Benchmarks (benchmarks/README.md): each prints its figures and ratios measured side by side in one run.
+# bench-quick uses smaller sizes and finishes in under 3 minutes on 2 cores.
+bench: install
+	$(PY) benchmarks/run_all.py
+
+bench-quick: install
+	$(PY) benchmarks/run_all.py --quick

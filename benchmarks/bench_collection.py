@@ -91,11 +91,11 @@ def real_collector(settings) -> tuple[float, int, int]:  # noqa: ANN001
 
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--feeds", type=int, default=None, help="number of feeds (default 200; 60 with --quick)")
+    p.add_argument("--feeds", type=int, default=None, help="number of feeds (default 200; 40 with --quick)")
     p.add_argument("--delay", type=float, default=0.1, help="server latency per response in seconds")
     args = p.parse_args()
     t_all = banner("collection", args.quick)
-    n = args.feeds or (60 if args.quick else 200)
+    n = args.feeds or (40 if args.quick else 200)
     delay = args.delay
     from tonevakt.config import load_config
 

@@ -5,7 +5,7 @@ with config.yaml's schedule shape scaled down from 30 minutes to 2: collect ever
 "*/30"), the snapshot job a minute after each collect ("1-59/2", as "10,40"), the source polled on the same
 interval as the collect job (interval_minutes: 2, as NRK's 30). With --quick: collect and snapshot every 60 s
 (interval_seconds) and interval_minutes: 1 (the smallest allowed). The new entry is published right after
-the daemon has fetched the feed (the worst phase: it waits a whole collection interval); the snapshot
+a scheduled fetch of the feed (the worst phase: it waits a whole collection interval); the snapshot
 (data/analyst.duckdb) is polled read-only until the entry is in it.
 
 Target: latency ≤ one collection interval + 60 s.
@@ -96,8 +96,11 @@ def main() -> int:
             daemon = subprocess.Popen([TONEVAKT, "--config", str(config), "run"], stdout=log, stderr=subprocess.STDOUT,
                                       cwd=work, env=env)  # fmt: skip
             snapshot = work / "data" / "analyst.duckdb"
-            deadline = started + 120
-            while srv.hits("/feed.xml") == 0:  # the daemon's first pass fetches the feed
+            # The daemon's first pass runs at start; with cron schedules it is off the schedule's phase, so the
+            # entry is published after the first fetch made on the schedule (the second), as in a running daemon.
+            fetches = 1 if args.quick else 2
+            deadline = started + 60 + fetches * collection_interval
+            while srv.hits("/feed.xml") < fetches:
                 if time.monotonic() > deadline or daemon.poll() is not None:
                     raise SystemExit(
                         f"the daemon never fetched the feed:\n{(work / 'daemon.log').read_text()}"
@@ -107,8 +110,8 @@ def main() -> int:
             entries.append(new)
             srv.add("/feed.xml", Route(body=feed_xml(entries), content_type=FEED_TYPE))
             published = time.monotonic()
-            print(f"daemon started; feed fetched {published - started:.1f}s after start; the new entry published "
-                  "right after that fetch", flush=True)  # fmt: skip
+            print(f"daemon started; feed fetch {fetches} at {published - started:.1f}s after start; the new entry "
+                  "published right after that fetch", flush=True)  # fmt: skip
             limit = published + collection_interval + SLACK_S + 120
             while not in_snapshot(snapshot, new[1]):
                 if time.monotonic() > limit or daemon.poll() is not None:

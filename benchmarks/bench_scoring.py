@@ -63,7 +63,6 @@ def _prefix(scorer: Any) -> str:
 
 def naive_pipeline(scorer: Any) -> Any:
     """A transformers text-classification pipeline over the same encoder and head as `scorer`."""
-    import numpy as np
     import torch
     from transformers import BertConfig, PreTrainedModel, PreTrainedTokenizerFast, pipeline
     from transformers.modeling_outputs import SequenceClassifierOutput
@@ -125,8 +124,16 @@ def naive_pipeline(scorer: Any) -> Any:
     tok = E5TokenizerFast(tokenizer_file=str(base / "tokenizer.json"), model_max_length=NAIVE_MAX_TOKENS,
                           bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>")  # fmt: skip
     model = E5TextClassifier(config).eval()
-    _ = np  # (numpy: the head's arrays above)
-    return pipeline("text-classification", model=model, tokenizer=tok, device="cpu", top_k=None)
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity(
+        hf_logging.CRITICAL
+    )  # "E5TextClassifier is not a known text-classification class"
+    try:
+        return pipeline("text-classification", model=model, tokenizer=tok, device="cpu", top_k=None)
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def cpu_seconds() -> float:
@@ -265,9 +272,9 @@ PARTS = {"scorer": part_scorer, "naive": part_naive, "f1-scorer": part_f1_scorer
 
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--docs", type=int, default=None, help="articles to score (default 40; 8 with --quick)")
+    p.add_argument("--docs", type=int, default=None, help="articles to score (default 40; 5 with --quick)")
     p.add_argument(
-        "--dev", type=int, default=None, help="NoReC dev sentences (default all 1411; 150 with --quick)"
+        "--dev", type=int, default=None, help="NoReC dev sentences (default all 1411; 60 with --quick)"
     )
     p.add_argument("--part", choices=sorted(PARTS), help=__import__("argparse").SUPPRESS)
     p.add_argument("--n", type=int, default=0, help=__import__("argparse").SUPPRESS)
@@ -276,8 +283,8 @@ def main() -> int:
         print(json.dumps(PARTS[args.part](args.n or None)))
         return 0
     t_all = banner("scoring", args.quick)
-    n_docs = args.docs or (8 if args.quick else 40)
-    n_dev = args.dev if args.dev is not None else (150 if args.quick else 0)
+    n_docs = args.docs or (5 if args.quick else 40)
+    n_dev = args.dev if args.dev is not None else (60 if args.quick else 0)
     me = Path(__file__)
     mm = run_child(me, ["--part", "matmul", "--n", "1024" if args.quick else "2048"])
     print(f"matrix multiply (fp32, {mm['torch_threads']} torch threads): torch {mm['torch_gflops']:.1f} GFLOP/s, "
