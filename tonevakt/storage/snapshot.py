@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import duckdb
@@ -19,6 +20,7 @@ from tonevakt.storage.db import Database
 
 logger = logging.getLogger(__name__)
 
+STALE_COPY_S = 3600
 EXPORT_TABLES = (
     "sources",
     "documents",
@@ -41,8 +43,7 @@ def publish_snapshot(db: Database, snapshot: Path) -> Path:
         db.execute("CHECKPOINT")
     except duckdb.Error as e:  # a full disk: committed batches stay in the WAL, replayed at the next open
         raise StorageError(f"cannot publish the analyst snapshot {snapshot}: checkpoint failed: {e}") from e
-    for stale in snapshot.parent.glob(".snapshot-*.duckdb.tmp"):  # left by a publish killed mid-copy; we
-        stale.unlink(missing_ok=True)  # hold the write lock, so no other publish is running
+    _clear_stale_copies(snapshot.parent)
     fd, tmp = tempfile.mkstemp(prefix=".snapshot-", suffix=".duckdb.tmp", dir=snapshot.parent)
     os.close(fd)
     try:
@@ -62,6 +63,18 @@ def publish_snapshot(db: Database, snapshot: Path) -> Path:
             os.unlink(tmp)
     logger.info("published analyst snapshot %s", snapshot)
     return snapshot
+
+
+def _clear_stale_copies(folder: Path) -> None:
+    """Remove temporary copies left by a publish killed mid-copy (an hour old: another database's publish
+    into the same folder may be running now)."""
+    for stale in folder.glob(".snapshot-*.duckdb.tmp"):
+        try:
+            if time.time() - stale.stat().st_mtime > STALE_COPY_S:
+                stale.unlink()
+                logger.info("removed %s, left by an interrupted publish", stale)
+        except OSError:
+            pass
 
 
 def export_parquet(db: Database, folder: Path) -> list[Path]:
