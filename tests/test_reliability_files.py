@@ -247,3 +247,21 @@ def test_inbox_names_and_paths_that_climb_are_refused(tmp_path: Path) -> None:
     assert out.failed and out.fetches[0].status is FetchStatus.HARD_ERROR and out.documents == []
     assert "leaves the configuration folder" in out.reason
     assert os.listdir(tmp_path / "hemmelig") == ["x.csv"]
+
+
+# -- text a database cannot store -----------------------------------------------------------------------------
+
+
+def test_lone_surrogates_from_json_escapes_do_not_break_the_batch(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    # JSON may escape half of an emoji ("\ud83d" without its pair: a cut-off export, a broken app review);
+    # Python keeps it as a lone surrogate, which no UTF-8 database can store.
+    settings = make_settings()
+    path = tmp_path / "skjema.jsonl"
+    path.write_text('{"Kommentar": "Helseplattformen er treg \\ud83d", "Tittel": "halv \\udE00 emoji"}\n'
+                    '{"Kommentar": "HelsaMi fungerer fint \\ud83d\\ude00"}\n', encoding="utf-8")  # fmt: skip
+    rows, new, _ = imported(settings, path)
+    assert (rows, new) == (2, 2)
+    stored = texts(settings)
+    assert "Helseplattformen er treg \ufffd" in stored and "HelsaMi fungerer fint \U0001f600" in stored

@@ -8,6 +8,7 @@ redacted and `bound_document` after):
 - a publication date before `EARLIEST` or more than `FUTURE_SLACK` after collection is replaced by the
   collection time, marked as estimated (`published_estimated`), and the original kept in
   `extra["date_out_of_range"]`;
+- text that no database can store (a lone UTF-16 surrogate, from a JSON escape) gets U+FFFD in its place;
 - a field longer than its limit is cut (at a word boundary where there is one) and ends with " …"; the original
   length is kept in `extra["truncated"]` (field → characters).
 
@@ -18,7 +19,9 @@ redaction) never leaves half of an identity number behind.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tonevakt.models import Document
 
@@ -33,6 +36,10 @@ LIMITS: dict[str, int] = {
     "author": 200,
     "outlet": 200,
 }
+TEXT_FIELDS = ("title", "lead", "text", "author", "outlet", "url", "app_version")
+# A lone UTF-16 surrogate: JSON can escape one ("\ud83d", half an emoji), Python keeps it, and no UTF-8 database
+# can store it (DuckDB refuses the whole batch).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 PRECUT_MARGIN = 1_000
 ELLIPSIS = " …"
 
@@ -52,8 +59,26 @@ def _note_length(doc: Document, name: str, length: int) -> None:
     notes[name] = max(int(notes.get(name, 0)), length)
 
 
+def _clean(value: Any) -> Any:
+    """Strings with lone surrogates get U+FFFD in their place (recursively in lists and dicts)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    return value
+
+
 def precut(doc: Document) -> None:
-    """Cut absurdly long fields to their limit plus a margin (before redaction, which is linear in length)."""
+    """Replace text no database can store, and cut absurdly long fields to their limit plus a margin (before
+    redaction, which is linear in length)."""
+    for name in TEXT_FIELDS:
+        value = getattr(doc, name)
+        if isinstance(value, str) and _SURROGATE.search(value):
+            setattr(doc, name, _clean(value))
+    if doc.extra:
+        doc.extra = _clean(doc.extra)
     for name, limit in LIMITS.items():
         value = getattr(doc, name)
         if isinstance(value, str) and len(value) > limit + PRECUT_MARGIN:

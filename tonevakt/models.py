@@ -173,7 +173,7 @@ class PassSummary:
 def _digest(*parts: str) -> str:
     h = hashlib.sha256()
     for p in parts:
-        h.update(p.encode("utf-8"))
+        h.update(p.encode("utf-8", "surrogatepass"))  # a lone surrogate (from a JSON escape) must not crash
         h.update(b"\x1f")
     return h.hexdigest()[:24]
 
