@@ -90,6 +90,7 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_sources_and_export(cfg: Path, tmp_path: Path) -> None:
     assert invoke(cfg, "init").exit_code == 0
+    assert (tmp_path / "inbox").is_dir()  # a fresh install starts with an empty inbox, not an error
     res = invoke(cfg, "sources")
     assert res.exit_code == 0 and "inbox" in res.output and "never fetched" in res.output
     res = invoke(cfg, "export", "--parquet", str(tmp_path / "pq"))

@@ -31,8 +31,22 @@ Progress = Callable[[str, int, int], None]  # (what, done, total)
 STORY_WINDOW = timedelta(days=14)
 
 
+def ensure_inboxes(settings: Settings) -> None:
+    """Create the inbox folders of `files` sources, so a fresh install starts with an empty inbox, not an error."""
+    for s in settings.sources:
+        if s.kind == "files" and s.path and ".." not in Path(s.path).parts:
+            folder = settings.path(s.path)
+            if not folder.exists():
+                try:
+                    folder.mkdir(parents=True)
+                    logger.info("created the inbox folder %s for source %s", folder, s.id)
+                except OSError as e:  # the collector then reports the source as failing, with the reason
+                    logger.warning("cannot create the inbox folder %s: %s", folder, e)
+
+
 def init(settings: Settings) -> list[int]:
     """Create the database (migrations) and register the configured sources."""
+    ensure_inboxes(settings)
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
         applied = db.applied_migrations()
         repo.sync_sources(db, settings.source_records())
@@ -106,7 +120,9 @@ def _state_from_snapshot(settings: Settings) -> tuple[dict[str, dict[str, Any]],
     return spool.overlay_state(state, folder), known_files | spool.buffered_files(folder)
 
 
-def import_file(settings: Settings, path: Path, source_id: str, voice: str | None = None) -> tuple[int, int, list[str]]:
+def import_file(
+    settings: Settings, path: Path, source_id: str, voice: str | None = None
+) -> tuple[int, int, list[str]]:
     """`tonevakt import`: read a file into the database. Returns (rows read, new documents, warnings)."""
     source = _source_for_import(settings, source_id, voice)
     fr = read_rows(path)
@@ -177,6 +193,7 @@ def collect(settings: Settings, source_ids: Sequence[str] | None = None, progres
     except DatabaseLockedError:
         state, known_files = _state_from_snapshot(settings)
         known_urls = set()  # articles are fetched again; storing still keeps each document once
+    ensure_inboxes(settings)
     enricher = Enricher(settings)
     outcomes = collect_sources(
         sources, state, settings, is_candidate=enricher.is_candidate, known_files=known_files,
@@ -223,7 +240,9 @@ def publish(settings: Settings) -> Path:
     return settings.snapshot_path
 
 
-def run_once(settings: Settings, progress: Progress | None = None, score_documents: bool = True) -> PassSummary:
+def run_once(
+    settings: Settings, progress: Progress | None = None, score_documents: bool = True
+) -> PassSummary:
     """One full pass. Source failures are recorded, not raised; only a pass that cannot run raises."""
     t0 = time.monotonic()
     summary = collect(settings, progress=progress)
