@@ -244,6 +244,31 @@ def test_sql_csv_is_a_data_tool_and_keeps_values_as_stored(
     assert res.exit_code == 0 and res.output.splitlines()[1].startswith("=1+1"), res.output
 
 
+def test_terminal_output_shows_untrusted_text_without_markup_or_control_sequences(
+    make_settings: Callable[..., Settings],
+) -> None:
+    from click.testing import CliRunner
+
+    from tonevakt.cli import main
+
+    settings = make_settings(
+        sources=[{"id": "avis", "kind": "rss", "voice": "media", "url": "http://127.0.0.1:9/"}]
+    )
+    title = "[/] lukket [link=file:///etc/passwd]klikk[/link] \x1b]0;tatt\x07 \x1b[2J\x1b[31mrød\r"
+    with database(settings.db_path) as db:
+        repo.sync_sources(db, settings.source_records())
+        entry = FetchLogEntry(source_id="avis", url="http://127.0.0.1:9/", status=FetchStatus.SOFT_ERROR,
+                              started_at=datetime.now(UTC), reason="the page points to a feed at \x1b[8mskjult")  # fmt: skip
+        repo.store_batch(db, [Document(source_id="avis", voice="media", title=title, text="Helseplattformen",
+                                       url="http://127.0.0.1:9/a")], [(entry, 60)])  # fmt: skip
+    res = CliRunner().invoke(main, ["--config", settings.file, "sql", "SELECT title FROM documents"])
+    assert res.exit_code == 0, res.output  # "[/]" crashed the table (rich markup) before
+    assert "[/] lukket [link=file:///etc/passwd]klikk[/link]" in res.output
+    assert "\x1b" not in res.output and "\x07" not in res.output and "\r" not in res.output
+    res = CliRunner().invoke(main, ["--config", settings.file, "sources"])
+    assert res.exit_code == 0 and "skjult" in res.output and "\x1b" not in res.output, res.output
+
+
 # -- the catalogue itself -------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +51,15 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _safe(value: object) -> str:
+    """Untrusted text (titles, servers' reasons, file columns) for a terminal: control characters, which can
+    rewrite a terminal (ESC sequences) or a line (CR), are shown as U+FFFD."""
+    return _CONTROL.sub("\ufffd", str(value))
 
 
 @contextmanager
@@ -112,7 +122,7 @@ def import_(c: Context, file: Path, source_id: str, voice: str | None) -> None:
     with _errors():
         rows, new, warnings = pipeline.import_file(c.settings, file, source_id, voice)
     for w in warnings:
-        click.echo(f"warning: {w}", err=True)
+        click.echo(f"warning: {_safe(w)}", err=True)
     click.echo(f"{file}: {rows} rows read, {new} new documents, {rows - new} already stored or empty")
 
 
@@ -156,10 +166,13 @@ def sql(c: Context, query: str, as_json: bool, as_csv: bool, snapshot: bool) -> 
     else:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        t = Table(*cols, show_lines=False)
-        for r in rows:
-            t.add_row(*["" if v is None else str(v) for v in r])
+        t = Table(show_lines=False)
+        for c in cols:
+            t.add_column(Text(_safe(c)))
+        for r in rows:  # Text, not markup: a title like "[/]" or "[link=…]" is data
+            t.add_row(*[Text("" if v is None else _safe(v)) for v in r])
         Console().print(t)
         click.echo(f"{len(rows)} rows", err=True)
 
@@ -212,7 +225,7 @@ def sources(c: Context, as_json: bool) -> None:
             line += f" failing since {since} ({r['consecutive_failures']}×): {r['last_error']}"
         elif r["last_success_at"]:
             line += f" last ok {r['last_success_at'].strftime('%Y-%m-%d %H:%M')}"
-        click.echo(line)
+        click.echo(_safe(line))
 
 
 @main.command()
@@ -226,7 +239,7 @@ def collect(c: Context, source_ids: tuple[str, ...], force: bool) -> None:
     with _errors():
         summary = pipeline.collect(c.settings, source_ids or None, progress=_progress(), force=force)
     for sid, reason in summary.failures:
-        click.echo(f"failed: {sid}: {reason}", err=True)
+        click.echo(f"failed: {sid}: {_safe(reason)}", err=True)
     click.echo(summary.line())
 
 
@@ -255,7 +268,7 @@ def run(c: Context, once: bool) -> None:
         if once:
             summary = pipeline.run_once(s, progress=_progress())
             for sid, reason in summary.failures:
-                click.echo(f"failed: {sid}: {reason}", err=True)
+                click.echo(f"failed: {sid}: {_safe(reason)}", err=True)
             click.echo(summary.line())
             click.echo(f"database: {s.db_path}; analyst snapshot: {s.snapshot_path}")
             return
