@@ -25,15 +25,32 @@ logger = logging.getLogger("tonevakt")
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    level = (
+        logging.WARNING
+        if quiet
+        else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    )
     handler = logging.StreamHandler(sys.stderr)
     # journald adds its own timestamps; a plain terminal gets them from us.
-    fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    fmt = (
+        "%(levelname)s %(name)s: %(message)s"
+        if os.environ.get("JOURNAL_STREAM")
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     handler.setFormatter(logging.Formatter(fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "trafilatura", "htmldate", "urllib3", "filelock", "fontTools", "weasyprint"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "trafilatura",
+        "htmldate",
+        "urllib3",
+        "filelock",
+        "fontTools",
+        "weasyprint",
+    ):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
@@ -229,7 +246,9 @@ def sources(c: Context, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--source", "source_ids", multiple=True, help="Only this source (repeatable); ignores schedules.")
+@click.option(
+    "--source", "source_ids", multiple=True, help="Only this source (repeatable); ignores schedules."
+)
 @click.option("--force", is_flag=True, help="Fetch every source now, even those not due.")
 @pass_ctx
 def collect(c: Context, source_ids: tuple[str, ...], force: bool) -> None:
@@ -244,7 +263,9 @@ def collect(c: Context, source_ids: tuple[str, ...], force: bool) -> None:
 
 
 @main.command()
-@click.option("--rescore", is_flag=True, help="Score every relevant document again with the configured model.")
+@click.option(
+    "--rescore", is_flag=True, help="Score every relevant document again with the configured model."
+)
 @click.option("--limit", type=int, help="Score at most this many documents.")
 @pass_ctx
 def score(c: Context, rescore: bool, limit: int | None) -> None:
