@@ -110,21 +110,38 @@ def unpack(packed: dict[str, np.ndarray], base: dict[str, torch.Tensor]) -> list
     return states
 
 
-def load_members(weights: Path, base_dir: Path) -> list[E5Classifier]:
-    """Load every ensemble member stored in a packed weights file, ready for inference."""
+def load_members(weights: Path, base_dir: Path) -> tuple[list[E5Classifier], np.ndarray]:
+    """Load every ensemble member stored in a packed weights file, ready for inference, and the per-class
+    log-probability bias (zeros when none was calibrated)."""
     if not weights.exists():
         raise ModelError(f"fine-tuned weights not found: {weights}")
     with np.load(weights) as z:
         packed = {k: z[k] for k in z.files}
-    members = []
+    bias = packed.pop("logit_bias", np.zeros(len(LABELS), dtype=np.float32)).astype(np.float32)
+    members: list[E5Classifier] = []
     for state in unpack(packed, _base_state(base_dir)):
         clf = E5Classifier(load_encoder(base_dir))
         missing, unexpected = clf.load_state_dict(state, strict=False)
         missing = [m for m in missing if not m.startswith("encoder.")]  # the encoder's own stay as rebuilt
         if missing or unexpected:
             raise ModelError(f"{weights} does not fit the e5-small classifier: {missing or unexpected}")
+        clf.first_tuned = _first_tuned(state)
+        if members:  # what tuning left untouched is the same module in every member: share it
+            shared = min(clf.first_tuned, members[0].first_tuned)
+            if shared >= 0:
+                clf.encoder.embeddings = members[0].encoder.embeddings
+                for i in range(shared):
+                    clf.encoder.encoder.layer[i] = members[0].encoder.encoder.layer[i]
         members.append(clf.eval())
-    return members
+    return members, bias
+
+
+def _first_tuned(state: dict[str, torch.Tensor]) -> int:
+    """The lowest encoder layer a member's stored tensors change; -1 when the embeddings are tuned."""
+    layers = [int(k.split(".")[3]) for k in state if k.startswith("encoder.encoder.layer.")]
+    if any(k.startswith("encoder.embeddings.") for k in state):
+        return -1
+    return min(layers) if layers else 10**6
 
 
 def _base_state(base_dir: Path) -> dict[str, torch.Tensor]:
@@ -135,9 +152,15 @@ def _base_state(base_dir: Path) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def predict_proba(
-    members: list[E5Classifier], tokenizer, texts: list[str], max_length: int = 96, batch_size: int = 64
-) -> np.ndarray:  # noqa: ANN001
-    """Average the members' softmax probabilities; texts are batched by length."""
+    members: list[E5Classifier],
+    tokenizer,  # noqa: ANN001
+    texts: list[str],
+    max_length: int = 96,
+    batch_size: int = 64,
+    bias: np.ndarray | None = None,
+) -> np.ndarray:
+    """Average the members' softmax probabilities, then shift by the calibrated per-class log bias and
+    renormalise; texts are batched by length."""
     out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
     if not texts:
         return out
@@ -146,6 +169,37 @@ def predict_proba(
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         ids, mask = tokenizer.batch([texts[i] for i in idx], max_length)
-        probs = sum(torch.softmax(m(ids, mask), dim=-1) for m in members) / len(members)
-        out[idx] = probs.numpy()
-    return out
+        out[idx] = _ensemble_probs(members, ids, mask).numpy()
+    return apply_bias(out, bias)
+
+
+def _ensemble_probs(members: list[E5Classifier], ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the members' probabilities; the layers below the first tuned one run once for all."""
+    shared = min(getattr(m, "first_tuned", -1) for m in members)
+    n_layers = members[0].encoder.config.num_hidden_layers
+    if len(members) == 1 or shared <= 0 or shared >= n_layers:
+        return sum(torch.softmax(m(ids, mask), dim=-1) for m in members) / len(members)
+    enc = members[0].encoder
+    ext, _ = enc._create_attention_masks(
+        attention_mask=mask, encoder_attention_mask=None, embedding_output=(h := enc.embeddings(input_ids=ids)),
+        encoder_hidden_states=None, cache=None,
+    )  # fmt: skip
+    for i in range(shared):
+        h = enc.encoder.layer[i](h, ext)
+    m_ = mask.unsqueeze(-1).to(h.dtype)
+    total = torch.zeros(ids.shape[0], len(LABELS))
+    for member in members:
+        x = h
+        for i in range(shared, n_layers):
+            x = member.encoder.encoder.layer[i](x, ext)
+        pooled = (x * m_).sum(1) / m_.sum(1).clamp(min=1.0)
+        total += torch.softmax(member.head(member.dropout(pooled)), dim=-1)
+    return total / len(members)
+
+
+def apply_bias(probs: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """probs * exp(bias), renormalised per row (bias in log space, one value per class)."""
+    if bias is None or not np.any(bias):
+        return probs
+    p = probs * np.exp(np.asarray(bias, dtype=np.float64))[None, :]
+    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -49,6 +49,7 @@ class FineTunedScorer(Scorer):
         )
         self._members: list | None = None
         self._tokenizer = None
+        self._bias = None
 
     @classmethod
     def load(cls, settings: object | None = None) -> FineTunedScorer:
@@ -69,7 +70,7 @@ class FineTunedScorer(Scorer):
 
                 base = ensure_base(self.base_dir)
                 self._tokenizer = E5Tokenizer(base)
-                self._members = load_members(self.weights, base)
+                self._members, self._bias = load_members(self.weights, base)
                 logger.info("loaded %d fine-tuned e5-small members from %s", len(self._members), self.weights)
             return self._members, self._tokenizer
 
@@ -77,7 +78,9 @@ class FineTunedScorer(Scorer):
         from tonevakt.nlp.e5.model import predict_proba
 
         members, tok = self._ready()
-        return predict_proba(members, tok, list(texts), max_length=self.max_length, batch_size=64)
+        return predict_proba(
+            members, tok, list(texts), max_length=self.max_length, batch_size=64, bias=self._bias
+        )
 
 
 def load(settings: object | None = None) -> FineTunedScorer:

@@ -43,8 +43,51 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def calibrate(probs: np.ndarray, labels: list[int], step: float = 0.05, span: float = 1.0) -> np.ndarray:
+    """Per-class log bias (neutral fixed at 0) that maximises macro-F1 of `probs` on the selection split;
+    on ties the smallest shift wins."""
+    from tonevakt.nlp.e5.finetune import macro_f1
+
+    grid = np.round(np.arange(-span, span + 1e-9, step), 4)
+    logp = np.log(np.clip(probs, 1e-9, 1.0))
+    best = (macro_f1(labels, logp.argmax(1).tolist()), 0.0, 0.0)
+    for bn in grid:
+        for bp in grid:
+            f1 = macro_f1(labels, (logp + np.array([bn, 0.0, bp])).argmax(1).tolist())
+            smaller = abs(bn) + abs(bp) < abs(best[1]) + abs(best[2])
+            if f1 > best[0] + 1e-9 or (abs(f1 - best[0]) <= 1e-9 and smaller):
+                best = (f1, float(bn), float(bp))
+    return np.array([best[1], 0.0, best[2]], dtype=np.float32)
+
+
+def selection_bias(
+    checkpoints: list[Path], train_path: Path, holdout: float = 0.1
+) -> tuple[np.ndarray, dict]:
+    """Calibrate the ensemble's per-class bias on the held-out part of TRAIN (never on dev)."""
+    from tonevakt.nlp.e5.finetune import holdout_split, load_split, macro_f1
+
+    texts, labels = load_split(train_path)
+    _, sel = holdout_split(texts, labels, holdout)
+    gold = [labels[i] for i in sel]
+    probs = np.mean([np.load(p.with_name(p.name.replace("epoch", "selection_probs_epoch").replace(".pt", ".npy")))
+                     for p in checkpoints], axis=0)  # fmt: skip
+    bias = calibrate(probs, gold)
+    from tonevakt.nlp.e5.model import apply_bias
+
+    info = {
+        "selection_n": len(gold),
+        "selection_macro_f1": round(macro_f1(gold, probs.argmax(1).tolist()), 4),
+        "selection_macro_f1_calibrated": round(macro_f1(gold, apply_bias(probs, bias).argmax(1).tolist()), 4),
+    }
+    return bias, info
+
+
 def pack_runs(
-    checkpoints: list[Path], out: Path, base_dir: Path | None = None, extra: dict | None = None
+    checkpoints: list[Path],
+    out: Path,
+    base_dir: Path | None = None,
+    extra: dict | None = None,
+    bias: np.ndarray | None = None,
 ) -> Path:
     """Pack the tuned states saved by `finetune.train` (one per ensemble member) into `out` (.npz + .json)."""
     from safetensors.torch import load_file
@@ -53,6 +96,8 @@ def pack_runs(
     base_state = load_file(str(base / "model.safetensors"))
     states = [torch.load(p, map_location="cpu", weights_only=True) for p in checkpoints]
     arrays = pack(states, base_state)
+    if bias is not None:
+        arrays["logit_bias"] = np.asarray(bias, dtype=np.float32)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **arrays)
     meta = {
@@ -61,6 +106,7 @@ def pack_runs(
         "base_sha256": expected_sha256(),
         "weights_sha256": file_sha256(out),
         "checkpoints": [str(p) for p in checkpoints],
+        "logit_bias": [round(float(b), 3) for b in bias] if bias is not None else None,
         **(extra or {}),
     }
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
@@ -88,9 +134,14 @@ def measure(
 
 
 def ship(checkpoints: list[Path], data_dir: Path, out: Path | None = None, extra: dict | None = None,
-         progress: Progress | None = None) -> ShipResult:  # fmt: skip
+         progress: Progress | None = None, calibrated: bool = True) -> ShipResult:  # fmt: skip
     t0 = time.time()
     out = out or weights_path(MODEL_ID)
-    pack_runs(checkpoints, out, extra=extra)
+    bias = None
+    extra = dict(extra or {})
+    if calibrated:
+        bias, info = selection_bias(checkpoints, data_dir / "3class" / "train.json")
+        extra.update(info)
+    pack_runs(checkpoints, out, extra=extra, bias=bias)
     dev, dev_bin = measure(out, data_dir, progress)
     return ShipResult(out, out.stat().st_size, dev, dev_bin, time.time() - t0)

