@@ -74,6 +74,17 @@ class FineTunedScorer(Scorer):
                 logger.info("loaded %d fine-tuned e5-small members from %s", len(self._members), self.weights)
             return self._members, self._tokenizer
 
+    def info(self) -> dict[str, object]:
+        info = super().info()
+        dev_binary = self.meta.get("dev_binary") or {}
+        info.update(
+            weights=str(self.weights),
+            members=self.meta.get("members"),
+            dev_binary_macro_f1=dev_binary.get("macro_f1"),
+            base_sha256=self.meta.get("base_sha256"),
+        )
+        return info
+
     def predict(self, texts: list[str]) -> np.ndarray:
         from tonevakt.nlp.e5.model import predict_proba
 
