@@ -45,6 +45,7 @@ def load_encoder(base_dir: Path) -> nn.Module:
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar per load is noise in logs and journald
     try:
         return BertModel.from_pretrained(str(base_dir), add_pooling_layer=False)
     finally:

@@ -98,6 +98,9 @@ class TransformersScorer(Scorer):
         }
         if offline or local.exists():
             kwargs["local_files_only"] = True
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar per load is noise in logs and journald
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
             model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
