@@ -26,6 +26,7 @@ from tonevakt.storage.db import Database
 logger = logging.getLogger(__name__)
 
 FOCUSED = ("document_tone", "story_tone")
+OLDER_CHUNK = 2000  # ids per statement when reading older copies
 
 
 def focus_since(db: Database, since: datetime) -> bool:
@@ -35,20 +36,29 @@ def focus_since(db: Database, since: datetime) -> bool:
     try:
         for name in reversed(FOCUSED):
             db.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        # The file's own views, by catalog name: once temp.document_tone exists, "main.document_tone" is it.
+        views = '"{}".main'.format(str(db.scalar("SELECT current_database()")).replace('"', '""'))
         db.execute(
-            """CREATE TEMP TABLE document_tone AS
-               WITH recent AS (
+            f"CREATE TEMP TABLE document_tone AS SELECT * FROM {views}.document_tone WHERE published_at >= ?",
+            [since],
+        )
+        # Older copies of the stories seen since `since`: found on the documents table, then read from the view
+        # by id (a list of constants is filtered in the scan, before the view's joins: a semi-join is not).
+        older = [r[0] for r in db.fetchall(
+            """WITH recent AS (
                    SELECT DISTINCT voice, coalesce(story_id, id) AS story FROM documents WHERE published_at >= ?
                )
-               SELECT * FROM main.document_tone WHERE published_at >= ?
-               UNION ALL
-               SELECT * FROM main.document_tone t
-               WHERE t.published_at < ?
-                 AND (t.voice, coalesce(t.story_id, t.document_id)) IN (SELECT voice, story FROM recent)""",
-            [since, since, since],
-        )
-        # main.story_tone reads `document_tone`, which is now the focused table.
-        db.execute("CREATE TEMP TABLE story_tone AS SELECT * FROM main.story_tone")
+               SELECT d.id FROM documents d
+               WHERE d.published_at < ? AND (d.voice, coalesce(d.story_id, d.id)) IN (SELECT voice, story FROM recent)""",
+            [since, since],
+        )]  # fmt: skip
+        for i in range(0, len(older), OLDER_CHUNK):
+            ids = older[i : i + OLDER_CHUNK]
+            marks = ", ".join("?" * len(ids))
+            db.execute(f"INSERT INTO temp.document_tone SELECT * FROM {views}.document_tone WHERE document_id IN ({marks})",
+                       ids)  # fmt: skip
+        # The file's story_tone view reads `document_tone`, which is now the focused table.
+        db.execute(f"CREATE TEMP TABLE story_tone AS SELECT * FROM {views}.story_tone")
     except duckdb.Error as e:
         logger.warning(
             "could not focus the views on the weeks since %s (%s); reading the full views", since, e
