@@ -164,7 +164,7 @@ def encoder_flops(tokens: list[int]) -> float:
 # -- the parts, each in its own process -------------------------------------------------------------------
 
 
-def part_scorer(n_docs: int, int8: bool = False) -> dict[str, Any]:
+def part_scorer(n_docs: int, n_dev: int | None, int8: bool = False) -> dict[str, Any]:
     from corpus import corpus, sentence_count
 
     from tonevakt.models import Document
@@ -183,10 +183,12 @@ def part_scorer(n_docs: int, int8: bool = False) -> dict[str, Any]:
     tok = tokenizer_for(scorer)
     passages = [p for d in docs for p in scorer.passages(d)]
     lengths = [min(len(tok.ids(p)), scorer.max_length) for p in passages]
-    return {"model": scorer.model_id, "description": scorer.description, "seconds": seconds, "cpu": cpu, "docs": len(docs),
-            "scored": len(scores), "sentences": sum(sentence_count(x) for _, x in arts),
-            "words": sum(len(x.split()) for _, x in arts), "passages": len(passages), "tokens": sum(lengths),
-            "flops": encoder_flops(lengths), "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+    out = {"model": scorer.model_id, "description": scorer.description, "seconds": seconds, "cpu": cpu,
+           "docs": len(docs), "scored": len(scores), "sentences": sum(sentence_count(x) for _, x in arts),
+           "words": sum(len(x.split()) for _, x in arts), "passages": len(passages), "tokens": sum(lengths),
+           "flops": encoder_flops(lengths), "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+    out["f1"] = f1_of_scorer(scorer, n_dev)
+    return out
 
 
 def quantise(scorer: Any) -> bool:
@@ -212,15 +214,11 @@ def quantise(scorer: Any) -> bool:
     return True
 
 
-def part_scorer_int8(n_docs: int) -> dict[str, Any]:
-    return part_scorer(n_docs, int8=True)
+def part_scorer_int8(n_docs: int, n_dev: int | None) -> dict[str, Any]:
+    return part_scorer(n_docs, n_dev, int8=True)
 
 
-def part_f1_scorer_int8(n: int | None) -> dict[str, Any]:
-    return part_f1_scorer(n, int8=True)
-
-
-def part_naive(n_docs: int) -> dict[str, Any]:
+def part_naive(n_docs: int, n_dev: int | None) -> dict[str, Any]:
     from corpus import corpus, sentence_count
 
     scorer, _ = load_default()
@@ -233,8 +231,10 @@ def part_naive(n_docs: int) -> dict[str, Any]:
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     tok = tokenizer_for(scorer)
     lengths = [min(len(tok.ids(f"{t}\n\n{x}")), NAIVE_MAX_TOKENS) for t, x in arts]
-    return {"seconds": seconds, "cpu": cpu, "docs": len(arts), "sentences": sum(sentence_count(x) for _, x in arts),
-            "tokens": sum(lengths), "flops": encoder_flops(lengths), "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+    out = {"seconds": seconds, "cpu": cpu, "docs": len(arts), "sentences": sum(sentence_count(x) for _, x in arts),
+           "tokens": sum(lengths), "flops": encoder_flops(lengths), "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+    out["f1"] = f1_of_pipeline(pipe, n_dev)
+    return out
 
 
 def _dev(n: int | None) -> tuple[list[str], list[str]]:
@@ -247,14 +247,11 @@ def _dev(n: int | None) -> tuple[list[str], list[str]]:
     return [e.text for e in ex], [e.label for e in ex]
 
 
-def part_f1_scorer(n: int | None, int8: bool = False) -> dict[str, Any]:
+def f1_of_scorer(scorer: Any, n: int | None) -> dict[str, Any]:
+    """Macro-F1 of the scorer on NoReC dev sentences, batched as `tonevakt evaluate` does."""
     from tonevakt.nlp.evaluate import compute_metrics, predicted_labels
     from tonevakt.nlp.sentiment.base import LABELS
 
-    scorer, _ = load_default()
-    if int8 and not quantise(scorer):
-        return {"skipped": True}
-    scorer.predict(["Helseplattformen fungerer."])  # load the model (not timed)
     texts, gold = _dev(n)
     t0 = time.perf_counter()
     probs = scorer.predict_batched(texts)
@@ -263,13 +260,11 @@ def part_f1_scorer(n: int | None, int8: bool = False) -> dict[str, Any]:
     return {"macro_f1": m.macro_f1, "n": len(texts), "seconds": seconds}
 
 
-def part_f1_naive(n: int | None) -> dict[str, Any]:
+def f1_of_pipeline(pipe: Any, n: int | None) -> dict[str, Any]:
+    """Macro-F1 of the naive pipeline on the same sentences, one sentence at a time."""
     from tonevakt.nlp.evaluate import compute_metrics
     from tonevakt.nlp.sentiment.base import LABELS
 
-    scorer, _ = load_default()
-    pipe = naive_pipeline(scorer)
-    pipe("Helseplattformen fungerer.", truncation=True)  # load (not timed)
     texts, gold = _dev(n)
     t0 = time.perf_counter()
     pred = []
@@ -282,7 +277,7 @@ def part_f1_naive(n: int | None) -> dict[str, Any]:
     return {"macro_f1": m.macro_f1, "n": len(texts), "seconds": seconds}
 
 
-def part_matmul(size: int) -> dict[str, Any]:
+def part_matmul(size: int, _: int | None = None) -> dict[str, Any]:
     import numpy as np
     import torch
 
@@ -306,8 +301,7 @@ def part_matmul(size: int) -> dict[str, Any]:
     return out
 
 
-PARTS = {"scorer": part_scorer, "naive": part_naive, "f1-scorer": part_f1_scorer, "f1-naive": part_f1_naive,
-         "matmul": part_matmul, "scorer-int8": part_scorer_int8, "f1-scorer-int8": part_f1_scorer_int8}  # fmt: skip
+PARTS = {"scorer": part_scorer, "naive": part_naive, "matmul": part_matmul, "scorer-int8": part_scorer_int8}
 
 
 def main() -> int:
@@ -321,9 +315,10 @@ def main() -> int:
     )
     p.add_argument("--part", choices=sorted(PARTS), help=__import__("argparse").SUPPRESS)
     p.add_argument("--n", type=int, default=0, help=__import__("argparse").SUPPRESS)
+    p.add_argument("--dev-n", type=int, default=0, help=__import__("argparse").SUPPRESS)
     args = p.parse_args()
     if args.part:
-        print(json.dumps(PARTS[args.part](args.n or None)))
+        print(json.dumps(PARTS[args.part](args.n or None, args.dev_n or None)))
         return 0
     t_all = banner("scoring", args.quick)
     n_docs = args.docs or (4 if args.quick else 40)
@@ -333,11 +328,13 @@ def main() -> int:
     print(f"matrix multiply (fp32, {mm['torch_threads']} torch threads): torch {mm['torch_gflops']:.1f} GFLOP/s, "
           f"numpy {mm['numpy_gflops']:.1f} GFLOP/s", flush=True)  # fmt: skip
     limit = max(mm["torch_gflops"], mm["numpy_gflops"]) * 1e9
-    fast = run_child(me, ["--part", "scorer", "--n", str(n_docs)])
-    naive = run_child(me, ["--part", "naive", "--n", str(n_docs)])
+    fast = run_child(me, ["--part", "scorer", "--n", str(n_docs), "--dev-n", str(n_dev)])
+    naive = run_child(me, ["--part", "naive", "--n", str(n_docs), "--dev-n", str(n_dev)])
     print(f"corpus: {fast['docs']} articles, {fast['words'] / fast['docs']:.0f} words and "
           f"{fast['sentences'] / fast['docs']:.0f} sentences each on average", flush=True)  # fmt: skip
-    int8 = run_child(me, ["--part", "scorer-int8", "--n", str(n_docs)])
+    # The int8 experiment only in full runs (it costs a model load and a dev pass).
+    int8 = {"skipped": True} if args.quick else run_child(me, ["--part", "scorer-int8", "--n", str(n_docs),
+                                                                 "--dev-n", str(n_dev)])  # fmt: skip
     rows = [(f"scorer {fast['model']}", fast), ("naive pipeline, full text", naive)]
     if not int8.get("skipped"):
         rows.append((f"(experiment) scorer {fast['model']}, int8 per-channel Linear layers", int8))
@@ -352,9 +349,7 @@ def main() -> int:
           f"naive {naive['flops'] / naive['docs'] / 1e9:.1f} G (the full text, cut at {NAIVE_MAX_TOKENS} tokens): "
           f"{naive['flops'] / fast['flops']:.1f}× less work", flush=True)  # fmt: skip
     speedup, cpu_speedup = naive["seconds"] / fast["seconds"], naive["cpu"] / fast["cpu"]
-    f1s = run_child(me, ["--part", "f1-scorer", "--n", str(n_dev)])
-    f1n = run_child(me, ["--part", "f1-naive", "--n", str(n_dev)])
-    f1q = run_child(me, ["--part", "f1-scorer-int8", "--n", str(n_dev)])
+    f1s, f1n, f1q = fast["f1"], naive["f1"], int8.get("f1", {"skipped": True})
     loss = f1n["macro_f1"] - f1s["macro_f1"]
     subset = "all of dev" if not n_dev else f"a fixed subset of {f1s['n']}"
     print(f"NoReC_sentence dev 3-class macro-F1 ({subset}): scorer {f1s['macro_f1']:.4f} ({f1s['seconds']:.1f}s), "
