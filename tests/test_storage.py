@@ -199,9 +199,11 @@ def test_polling_adapts_to_how_often_a_source_changes(fresh_db: Database) -> Non
         repo.record_fetch(fresh_db, e, interval_minutes=30)
         return repo.source_state(fresh_db)["s"]
 
-    assert fetch(0, 3)["effective_interval_minutes"] == 30
-    intervals = [fetch(i, 0)["effective_interval_minutes"] for i in range(1, 9)]
-    assert intervals == [45, 60, 75, 90, 105, 120, 120, 120]  # slower, at most 4×
+    assert fetch(0, 3)["effective_interval_minutes"] == 15  # busy: twice as often
+    intervals = [fetch(i, 0)["effective_interval_minutes"] for i in range(1, 5)]
+    assert intervals == [30, 30, 30, 30]  # quiet: the configured interval, never slower
+    row = repo.source_state(fresh_db)["s"]
+    assert row["unchanged_streak"] == 4
     row = fetch(10, 1)
-    assert row["effective_interval_minutes"] == 30 and row["unchanged_streak"] == 0
-    assert row["next_due_at"] == t0 + timedelta(hours=10, minutes=30)
+    assert row["effective_interval_minutes"] == 15 and row["unchanged_streak"] == 0
+    assert row["next_due_at"] == t0 + timedelta(hours=10, minutes=15)

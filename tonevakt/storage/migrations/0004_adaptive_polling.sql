@@ -1,5 +1,5 @@
--- 0004: adaptive polling. A source that keeps returning nothing new is polled less often (up to 4× its
--- configured interval); one new document brings it back to the configured interval.
+-- 0004: adaptive polling. A source whose last fetch brought a new document is polled twice as often as
+-- configured; a quiet source keeps its configured interval (the freshness promise).
 
 ALTER TABLE sources ADD COLUMN unchanged_streak INTEGER DEFAULT 0;
 ALTER TABLE sources ADD COLUMN effective_interval_minutes INTEGER;
