@@ -10,7 +10,13 @@ import httpcore
 import pytest
 
 from tests.localserver import LocalServer, Route, gzip_bomb
-from tonevakt.collectors.http import HttpClient, _GuardedBackend, address_problem, parse_retry_after
+from tonevakt.collectors.http import (
+    HttpClient,
+    _GuardedBackend,
+    address_problem,
+    clear_robots_cache,
+    parse_retry_after,
+)
 from tonevakt.config import HttpSettings
 from tonevakt.models import FetchStatus
 
@@ -235,6 +241,14 @@ def test_robots_txt_honoured_and_fetched_once(local_server: LocalServer) -> None
     assert res.status is FetchStatus.HARD_ERROR and res.reason.startswith("robots.txt disallows")
     assert local_server.hits("/robots.txt") == 1
     assert local_server.hits("/privat/sak") == 1
+    # The next pass (a new client in the same process, as in the daemon) uses the cached robots.txt.
+    with make_client(respect_robots=True) as c:
+        assert c.fetch(closed_url).status is FetchStatus.HARD_ERROR
+    assert local_server.hits("/robots.txt") == 1
+    clear_robots_cache()
+    with make_client(respect_robots=True) as c:
+        assert c.fetch(open_url).ok
+    assert local_server.hits("/robots.txt") == 2
 
 
 def test_per_host_spacing_and_concurrency_across_hosts(local_server: LocalServer) -> None:

@@ -188,6 +188,17 @@ class _GuardedBackend(httpcore.SyncBackend):
                                    socket_options=socket_options)  # fmt: skip
 
 
+ROBOTS_TTL_S = 6 * 3600.0
+_ROBOTS_CACHE: dict[tuple[str, str], tuple[float, urllib.robotparser.RobotFileParser]] = {}
+_ROBOTS_CACHE_LOCK = threading.Lock()
+
+
+def clear_robots_cache() -> None:
+    """Forget every cached robots.txt (tests; a changed robots.txt is otherwise seen after ROBOTS_TTL_S)."""
+    with _ROBOTS_CACHE_LOCK:
+        _ROBOTS_CACHE.clear()
+
+
 class HttpClient:
     """Thread-safe HTTP client built from `HttpSettings`. Use as a context manager or call `close()`."""
 
@@ -257,14 +268,26 @@ class HttpClient:
         return result
 
     def robots_allowed(self, url: str) -> bool:
-        """Does robots.txt of the URL's site allow us to fetch it? (fetched once per site and cached)"""
+        """Does robots.txt of the URL's site allow us to fetch it? Fetched once per site and kept for
+        ROBOTS_TTL_S across clients (so the daemon's passes do not fetch it, and wait out the host's spacing,
+        every time); a robots.txt that could not be read is asked for again by the next client."""
         parts = urlsplit(url)
         site = f"{parts.scheme}://{parts.netloc}"
         with self._hosts_lock:
             lock = self._robots_locks.setdefault(site, threading.Lock())
         with lock:
             if site not in self._robots:
-                self._robots[site] = self._load_robots(site)
+                key = (site, self.robots_agent)
+                with _ROBOTS_CACHE_LOCK:
+                    cached = _ROBOTS_CACHE.get(key)
+                if cached and cached[0] > time.monotonic():
+                    self._robots[site] = cached[1]
+                else:
+                    parser = self._load_robots(site)
+                    self._robots[site] = parser
+                    if parser is not None:
+                        with _ROBOTS_CACHE_LOCK:
+                            _ROBOTS_CACHE[key] = (time.monotonic() + ROBOTS_TTL_S, parser)
         parser = self._robots[site]
         return True if parser is None else parser.can_fetch(self.robots_agent, url)
 
