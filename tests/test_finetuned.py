@@ -144,3 +144,21 @@ def test_indomain_check_set_stays_above_floor(base: Path) -> None:
         [e.label for e in rows], predicted_labels(probs, False), ["negative", "neutral", "positive"]
     )
     assert m.macro_f1 >= floors["indomain_macro_f1"]
+
+
+def test_cli_model_base_reports_the_pinned_hash(base: Path) -> None:
+    from click.testing import CliRunner
+
+    from tonevakt.cli import main
+
+    res = CliRunner().invoke(main, ["model", "base"])
+    assert res.exit_code == 0, res.output
+    assert convert.expected_sha256() in res.output and str(base) in res.output
+
+
+def test_members_spec_is_parsed_in_order() -> None:
+    from tonevakt.nlp.e5.finetune import parse_members
+
+    assert parse_members("4:0, 4:1,8:20") == [(4, 0), (4, 1), (8, 20)]
+    meta = json.loads(weights_path().with_suffix(".json").read_text())
+    assert len(parse_members(meta["members_spec"])) == meta["members"]
