@@ -1,9 +1,9 @@
 """Freshness: how long after an entry is published in a feed does it show up in the analyst snapshot?
 
 The daemon (`tonevakt --config X run`) runs as a subprocess against a feed on a local server (127.0.0.1)
-with config.yaml's schedule shape scaled down from 30 minutes to 2: collect every 2 minutes ("*/2", as
-"*/30"), the snapshot job a minute after each collect ("1-59/2", as "10,40"), the source polled on the same
-interval as the collect job (interval_minutes: 2, as NRK's 30). With --quick: collect and snapshot every 60 s
+with a schedule shaped like config.yaml's, scaled down to minutes: collect every 2 minutes ("*/2"), the
+snapshot job a minute after each collect ("1-59/2", as "10,40" after the collects), the sources polled on the
+collect job's own interval (interval_minutes: 2). With --quick: collect and snapshot every 60 s
 (interval_seconds) and interval_minutes: 1 (the smallest allowed). The new entry is published right after
 a scheduled fetch of the feed (the worst phase: it waits a whole collection interval); the snapshot
 (data/analyst.duckdb) is polled read-only until the entry is in it.
@@ -63,8 +63,8 @@ def in_snapshot(snapshot: Path, url: str) -> bool:
 
 class Feed:
     """One feed on the server. A busy feed gains an unrelated entry after every fetch (a news feed that changes
-    at every poll); a quiet one changes only when we publish. Adaptive polling (migration 0004) stretches the
-    interval of a source whose last polls brought nothing new, up to 4×: the quiet feed shows that cost."""
+    at every poll); a quiet one changes only when we publish. Adaptive polling (migration 0004) treats the two
+    differently, so both are measured."""
 
     def __init__(self, srv: Any, name: str, busy: bool) -> None:
         self.srv, self.path, self.busy = srv, f"/{name}.xml", busy
@@ -171,8 +171,9 @@ def main() -> int:
     print(f"collection interval {collection_interval}s (schedule {schedule}, interval_minutes {minutes})")
     for f in feeds:
         latency, seen = results.get(f.path, (float("nan"), False))
-        kind = ("busy feed (new entries at every poll)" if f.busy
-                else "quiet feed (unchanged at its last poll: adaptive polling has slowed it down)")  # fmt: skip
+        kind = (
+            "busy feed (new entries at every poll)" if f.busy else "quiet feed (unchanged at its last poll)"
+        )
         state = f"{latency:.1f}s" if seen else f"NOT in the snapshot after {latency:.1f}s"
         print(f"{kind}: publication → analyst snapshot {state}; target ≤ {target:.0f}s (interval + {SLACK_S:.0f}s): "
               f"{verdict(seen and latency <= target)}", flush=True)  # fmt: skip
