@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,8 @@ import yaml
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from tonevakt.config import Settings, load_config  # noqa: E402
+from tonevakt.collectors.http import HttpClient  # noqa: E402
+from tonevakt.config import HttpSettings, Settings, load_config  # noqa: E402
 from tonevakt.storage.db import Database, memory_database  # noqa: E402
 
 # `local_server`: a real HTTP server on 127.0.0.1 (tests/localserver.py), for every test module.
@@ -66,6 +67,15 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
+
+
+@pytest.fixture
+def client() -> Iterator[HttpClient]:
+    """The real HTTP client, allowed to reach the local test server on 127.0.0.1, quick timeouts."""
+    c = HttpClient(HttpSettings(allow_private_addresses=True, per_host_interval_s=0, read_timeout_s=2,
+                                total_timeout_s=3, respect_robots=False))  # fmt: skip
+    yield c
+    c.close()
 
 
 @pytest.fixture

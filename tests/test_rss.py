@@ -9,10 +9,9 @@ import pytest
 
 from tests.localserver import FIXTURES, LocalServer, Route, mount_fixture_site
 from tonevakt.collectors.fulltext import extract_article, paywall_marker
-from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.news_search import collect_news_search, split_publisher
 from tonevakt.collectors.rss import collect_rss, html_to_text, parse_feed
-from tonevakt.config import HttpSettings, Settings
+from tonevakt.config import Settings
 from tonevakt.models import FetchStatus, Source
 from tonevakt.nlp.enrich import Enricher
 from tonevakt.urls import canonical_url
@@ -22,14 +21,6 @@ from tonevakt.urls import canonical_url
 def site() -> Iterator[tuple[LocalServer, dict[str, str]]]:
     with LocalServer() as srv:
         yield srv, mount_fixture_site(srv)
-
-
-@pytest.fixture
-def client() -> Iterator[HttpClient]:
-    c = HttpClient(HttpSettings(allow_private_addresses=True, per_host_interval_s=0, read_timeout_s=2,
-                                total_timeout_s=3, respect_robots=False))  # fmt: skip
-    yield c
-    c.close()
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.localserver import FIXTURES, LocalServer, Route, mount_fixture_site
-from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.web import article_candidates, collect_web, listing_links, sitemap_links
-from tonevakt.config import HttpSettings
 from tonevakt.models import FetchStatus, Source
 from tonevakt.urls import canonical_url
 
@@ -21,14 +19,6 @@ INCLUDE = r"^http://127\.0\.0\.1:\d+/nyheter/\d{4}/"
 def site() -> Iterator[tuple[LocalServer, dict[str, str]]]:
     with LocalServer() as srv:
         yield srv, mount_fixture_site(srv, broken=False)
-
-
-@pytest.fixture
-def client() -> Iterator[HttpClient]:
-    c = HttpClient(HttpSettings(allow_private_addresses=True, per_host_interval_s=0, read_timeout_s=2,
-                                total_timeout_s=3, respect_robots=False))  # fmt: skip
-    yield c
-    c.close()
 
 
 def union(url: str, **kw: object) -> Source:
