@@ -24,8 +24,8 @@ from tonevakt.collectors.rss import (
     FeedEntry,
     add_full_text,
     entry_document,
-    fetch_feed,
     log_entry,
+    new_entries,
 )
 from tonevakt.models import FetchResult, Source, document_id
 from tonevakt.urls import canonical_url
@@ -61,16 +61,11 @@ def collect_news_search(source: Source, client: HttpClient, state_row: dict[str,
                         now: datetime | None = None) -> SourceOutcome:  # fmt: skip
     """One pass over a news-search feed."""
     outcome = SourceOutcome(source=source)
-    _, parsed = fetch_feed(source, client, state_row, outcome)
-    if parsed is None:
-        return outcome
     now = now or datetime.now(UTC)
     known = known_urls or set()
     search_host = _host(source.url)
     articles = 0
-    for e in parsed.entries:
-        if e.link and (canonical_url(e.link) in known or e.link in known):
-            continue  # the search link of a story we already have
+    for e in new_entries(source, client, state_row, outcome, known):  # search links of stored stories skipped
         title, publisher = split_publisher(e.title, e.source_title)
         doc = entry_document(source, e, now, title=title, outlet=publisher or source.name)
         if publisher:

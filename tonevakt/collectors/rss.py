@@ -258,20 +258,25 @@ def add_full_text(doc: Document, source: Source, client: HttpClient, outcome: So
     doc.extra["full_text"] = True
 
 
+def new_entries(source: Source, client: HttpClient, state_row: dict[str, Any] | None, outcome: SourceOutcome,
+                known_urls: set[str] | None) -> list[FeedEntry]:  # fmt: skip
+    """Fetch and parse the source's feed (logged in `outcome`); its entries whose link is not stored yet
+    (none when the fetch failed or the feed is unchanged)."""
+    _, parsed = fetch_feed(source, client, state_row, outcome)
+    if parsed is None:
+        return []
+    known = known_urls or set()
+    return [e for e in parsed.entries if not (e.link and (canonical_url(e.link) in known or e.link in known))]
+
+
 def collect_rss(source: Source, client: HttpClient, state_row: dict[str, Any] | None, *,
                 is_candidate: Callable[[str], bool], known_urls: set[str] | None = None,
                 now: datetime | None = None) -> SourceOutcome:  # fmt: skip
     """One pass over an RSS/Atom source."""
     outcome = SourceOutcome(source=source)
-    _, parsed = fetch_feed(source, client, state_row, outcome)
-    if parsed is None:
-        return outcome
     now = now or datetime.now(UTC)
-    known = known_urls or set()
     fetched_articles = 0
-    for e in parsed.entries:
-        if e.link and (canonical_url(e.link) in known or e.link in known):
-            continue
+    for e in new_entries(source, client, state_row, outcome, known_urls):
         doc = entry_document(source, e, now)
         if (
             doc.url
