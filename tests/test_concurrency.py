@@ -56,6 +56,14 @@ con.close()
 """
 
 
+def hold_database(db_path: Path) -> subprocess.Popen[str]:
+    """Another process that holds the main database (a write connection) until its stdin closes."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
 def test_busy_database_costs_no_document_and_snapshot_readers_never_fail(
     tmp_path: Path, server: LocalServer, daemons: list[DaemonProcess]
 ) -> None:
@@ -67,10 +75,8 @@ def test_busy_database_costs_no_document_and_snapshot_readers_never_fail(
     stop_reading = tmp_path / "stop-reading"
     reader = subprocess.Popen([sys.executable, "-c", READER, str(snapshot), str(stop_reading)],
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db_path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = hold_database(db_path)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         d = DaemonProcess(config, tmp_path / "daemon.log")
         daemons.append(d)
         # The first pass cannot get in: it reads state from the snapshot, fetches, and buffers the batch.
@@ -117,10 +123,8 @@ def test_kill_9_with_a_buffered_batch_then_restart_stores_it_once(
     pipeline.init(settings)
     db_path = settings.db_path
     log = tmp_path / "daemon.log"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db_path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = hold_database(db_path)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         a = DaemonProcess(config, log)
         daemons.append(a)
         a.wait_for(r"database busy: buffered \d+ documents", timeout=30)
@@ -154,10 +158,8 @@ def test_sigterm_while_waiting_for_a_busy_database_buffers_and_exits_0(
     settings = load_config(config)
     pipeline.init(settings)
     db_path = settings.db_path
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db_path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = hold_database(db_path)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         d = DaemonProcess(config, tmp_path / "daemon.log")
         daemons.append(d)
         d.wait_for(r"daemon started", timeout=30)

@@ -82,22 +82,26 @@ def interval(low: float | None, high: float | None) -> str:
     return f"{tone(low)} til {tone(high)}"
 
 
+def _oslo_date(value: date | datetime) -> date:
+    if isinstance(value, datetime):
+        return value.astimezone(OSLO).date() if value.tzinfo else value.date()
+    return value
+
+
 def long_date(value: date | datetime | None) -> str:
     """'23. november 2026' (Oslo time for datetimes)."""
     if value is None:
         return "–"
-    if isinstance(value, datetime):
-        value = value.astimezone(OSLO).date() if value.tzinfo else value.date()
-    return f"{value.day}. {MONTHS[value.month - 1]} {value.year}"
+    d = _oslo_date(value)
+    return f"{d.day}. {MONTHS[d.month - 1]} {d.year}"
 
 
 def short_date(value: date | datetime | None) -> str:
     """'23. nov.' (Oslo time for datetimes)."""
     if value is None:
         return "–"
-    if isinstance(value, datetime):
-        value = value.astimezone(OSLO).date() if value.tzinfo else value.date()
-    return f"{value.day}. {MONTHS_SHORT[value.month - 1]}"
+    d = _oslo_date(value)
+    return f"{d.day}. {MONTHS_SHORT[d.month - 1]}"
 
 
 def date_time(value: datetime | None) -> str:
