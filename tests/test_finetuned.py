@@ -82,6 +82,78 @@ def test_pack_round_trip_keeps_tuned_weights_close() -> None:
         assert (restored[name] - t).abs().max() <= tol, name
 
 
+def _tiny_classifier(seed: int = 0) -> E5Classifier:
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=50, hidden_size=64, num_hidden_layers=3, num_attention_heads=2,
+                     intermediate_size=128, max_position_embeddings=40)  # fmt: skip
+    return E5Classifier(BertModel(cfg, add_pooling_layer=False))
+
+
+def test_four_bit_packing_round_trip_and_width_check() -> None:
+    from tonevakt.errors import ModelError
+
+    clf = _tiny_classifier()
+    base = {k.removeprefix("encoder."): v.clone() for k, v in clf.state_dict().items()}
+    with torch.no_grad():
+        for p in clf.parameters():
+            p.add_(torch.randn_like(p) * 1e-3)
+    tuned = tuned_state(clf)
+    packed = pack([tuned, tuned], base, [4, 8])
+    assert any(k.startswith("m0/") and k.endswith("#q4") for k in packed)
+    assert not any(k.startswith("m1/") and k.endswith("#q4") for k in packed)
+    four, eight = unpack(packed, base)
+    for name, t in tuned.items():
+        delta = float((t - base.get(name.removeprefix("encoder."), torch.zeros_like(t))).abs().max())
+        if name.startswith("head.") or t.ndim == 1:
+            continue
+        # 4-bit: at most half a step (max |delta| of the group / 7 / 2) away; 8-bit within a step of 1/127
+        assert float((four[name] - t).abs().max()) <= delta / 14 + 1e-6, name
+        assert float((eight[name] - t).abs().max()) <= delta / 127 + 1e-6, name
+    odd = {"encoder.encoder.layer.0.attention.self.query.weight": torch.zeros(4, 48)}
+    with pytest.raises(ModelError, match="divisible by 64"):
+        pack([odd], {"encoder.layer.0.attention.self.query.weight": torch.ones(4, 48)}, [4])
+    with pytest.raises(ModelError, match="4 or 8"):
+        pack([tuned], base, [6])
+
+
+def test_mixed_ensemble_shares_untuned_layers_and_matches_members_run_alone(tmp_path: Path) -> None:
+    """Members tuned from different depths: the base layers below each member's first tuned layer are one
+    module shared by all (run once per batch), and the ensemble equals the mean of the members run alone."""
+    from tonevakt.nlp.e5.model import _ensemble_probs, load_members
+
+    clf = _tiny_classifier()
+    clf.encoder.save_pretrained(tmp_path / "base")
+    base = {k.removeprefix("encoder."): v.clone() for k, v in clf.state_dict().items()}
+    states = []
+    for seed, first in ((1, 0), (2, 2), (3, 1)):  # tuned from layer 0 (all), from layer 2, from layer 1
+        member = _tiny_classifier()
+        member.encoder.load_state_dict(clf.encoder.state_dict())
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, p in member.named_parameters():
+                layer = int(name.split(".")[3]) if name.startswith("encoder.encoder.layer.") else None
+                if name.startswith("head.") or (layer is not None and layer >= first):
+                    p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+        states.append(tuned_state(member))
+    weights = tmp_path / "w.npz"
+    np.savez_compressed(weights, **pack(states, base, [8, 4, 8]))
+    members, bias = load_members(weights, tmp_path / "base")
+    assert [m.first_tuned for m in members] == [0, 2, 1] and not bias.any()
+    layers = [m.encoder.encoder.layer for m in members]
+    assert layers[1][0] is layers[2][0] and layers[1][1] is not layers[2][1]
+    assert layers[0][0] is not layers[1][0]
+    assert all(m.encoder.embeddings is members[0].encoder.embeddings for m in members)
+    ids = torch.randint(1, 50, (5, 12))
+    mask = torch.ones_like(ids)
+    mask[3:, 7:] = 0
+    with torch.no_grad():
+        together = _ensemble_probs(members, ids, mask)
+        alone = sum(torch.softmax(m(ids, mask), -1) for m in members) / 3
+    assert torch.allclose(together, alone, atol=1e-6)
+
+
 def test_shipped_weights_are_small_and_intact() -> None:
     from tonevakt.nlp.e5.ship import file_sha256
 
@@ -157,8 +229,15 @@ def test_cli_model_base_reports_the_pinned_hash(base: Path) -> None:
 
 
 def test_members_spec_is_parsed_in_order() -> None:
-    from tonevakt.nlp.e5.finetune import parse_members
+    from tonevakt.errors import ModelError
+    from tonevakt.nlp.e5.finetune import Recipe, member_dir, parse_members
 
-    assert parse_members("4:0, 4:1,8:20") == [(4, 0), (4, 1), (8, 20)]
+    assert parse_members("4:0, 4:1,8:20") == [(4, 0, None), (4, 1, None), (8, 20, None)]
+    assert parse_members("12:3:6e-5") == [(12, 3, 6e-5)]
+    assert member_dir(Path("runs"), (12, 3, 6e-5), Recipe(lr=1e-4)) == Path("runs/k12-lr6e-05")
+    assert member_dir(Path("runs"), (4, 0, None), Recipe(lr=1e-4)) == Path("runs/k4")
+    for bad in ("x:1", "13:0", "4:0:2", "4:0:1e-4:8", "4:zero"):
+        with pytest.raises(ModelError, match="bad ensemble member"):
+            parse_members(bad)
     meta = json.loads(weights_path().with_suffix(".json").read_text())
     assert len(parse_members(meta["members_spec"])) == meta["members"]

@@ -193,7 +193,7 @@ def test_shipped_head_floors_on_norec_dev(shipped: EmbeddedScorer) -> None:
     assert m3.macro_f1 == pytest.approx(shipped.head.meta["dev"]["macro_f1"], abs=0.005)  # as documented
 
 
-# -- tonevakt model train / info --------------------------------------------------------------------------
+# -- tonevakt model train-head / train / info ------------------------------------------------------------
 
 _TRAIN = {
     "positive": ["Dette var en strålende film.", "Jeg elsker denne plata.", "Maten var nydelig og billig.",
@@ -226,7 +226,7 @@ def test_cli_model_train_writes_a_loadable_head(
     s = make_settings()
     data = _tiny_norec(tmp_path / "norec")
     out = tmp_path / "head.npz"
-    args = ["--config", s.file, "model", "train", "--data", str(data), "--out", str(out),
+    args = ["--config", s.file, "model", "train-head", "--data", str(data), "--out", str(out),
             "--cache", str(tmp_path / "cache")]  # fmt: skip
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
@@ -248,9 +248,11 @@ def test_cli_model_train_without_data(tmp_path: Path, make_settings: Callable[..
     from tonevakt.cli import main
 
     s = make_settings()
-    r = CliRunner().invoke(main, ["--config", s.file, "model", "train", "--data", str(tmp_path / "none"),
-                                  "--out", str(tmp_path / "h.npz")])  # fmt: skip
-    assert r.exit_code == 1 and "cannot read training data" in r.output
+    data = ["--data", str(tmp_path / "none"), "--out", str(tmp_path / "h.npz")]
+    for command in (["train-head", *data], ["train", *data, "--runs", str(tmp_path / "runs")]):
+        r = CliRunner().invoke(main, ["--config", s.file, "model", *command])
+        assert r.exit_code == 1 and "cannot read training data" in r.output, (command, r.output)
+    assert not (tmp_path / "h.npz").exists()
 
 
 @needs_head

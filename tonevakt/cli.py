@@ -372,15 +372,16 @@ def model() -> None:
     """The sentiment model: train the embedded head, show what is configured."""
 
 
-@model.command("train")
+@model.command("train-head")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path),
               help="NoReC_sentence folder (default ../shared/data/norec_sentence beside the config's folder).")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the head (default: shipped).")
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path),
               help="Embedding cache folder (default data/cache/embeddings).")  # fmt: skip
 @pass_ctx
-def model_train(c: Context, data_dir: Path | None, out: Path | None, cache_dir: Path | None) -> None:
-    """Rebuild the embedded model's head from NoReC_sentence train and print its dev figures."""
+def model_train_head(c: Context, data_dir: Path | None, out: Path | None, cache_dir: Path | None) -> None:
+    """Rebuild the lighter frozen-encoder model's head (tonevakt-e5-small-norec) from NoReC_sentence train and
+    print its dev figures."""
     from tonevakt.nlp.evaluate import format_report
     from tonevakt.nlp.sentiment.embedded import shipped_head_path
     from tonevakt.nlp.sentiment.train import DEFAULT_MODEL_ID, train_head
@@ -418,7 +419,10 @@ def model_info(c: Context, as_json: bool) -> None:
         click.echo(f"{k}: {v}")
 
 
-DEFAULT_FT_MEMBERS = "4:0,4:1,8:20"  # the shipped tonevakt-e5-small-norec-ft ensemble (docs/model.md)
+DEFAULT_FT_MEMBERS = (
+    "12:1:6e-5,12:3:6e-5,8:20"  # the shipped tonevakt-e5-small-norec-ft ensemble (docs/model.md)
+)
+DEFAULT_FT_BITS = "4"
 
 
 @model.command("base")
@@ -431,20 +435,34 @@ def model_base() -> None:
     click.echo(f"e5-small base in {path} (sha256 {expected_sha256()})")
 
 
-@model.command("fine-tune")
+def _bits(spec: str, n: int) -> list[int]:
+    values = [int(b) for b in spec.split(",") if b.strip()] if spec.replace(",", "").strip().isdigit() else []
+    if len(values) == 1:
+        values *= n
+    if len(values) != n or any(b not in (4, 8) for b in values):
+        raise click.BadParameter(
+            f"give 4 or 8, once or once per member ({n}), not {spec!r}", param_hint="--bits"
+        )
+    return values
+
+
+@model.command("train")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path),
               help="NoReC_sentence folder (default ../shared/data/norec_sentence beside the config's folder).")  # fmt: skip
 @click.option("--members", default=DEFAULT_FT_MEMBERS, show_default=True,
-              help="Ensemble members as TUNED_LAYERS:SEED, comma-separated.")  # fmt: skip
+              help="Ensemble members as TUNED_LAYERS:SEED[:LR], comma-separated.")  # fmt: skip
+@click.option("--bits", "bits_spec", default=DEFAULT_FT_BITS, show_default=True,
+              help="Packing of each member's deltas: 8 or 4 bits, once for all or once per member.")  # fmt: skip
 @click.option("--epochs", default=3, show_default=True, type=int)
-@click.option("--lr", default=1e-4, show_default=True, type=float)
+@click.option("--lr", default=1e-4, show_default=True, type=float, help="For members that name no rate.")
 @click.option("--runs", type=click.Path(path_type=Path), help="Checkpoints (default data/e5-runs).")
 @click.option("--out", type=click.Path(path_type=Path), help="Packed weights (default: the shipped file).")
 @click.option("--threads", default=2, show_default=True, type=int)
 @pass_ctx
-def model_fine_tune(c: Context, data_dir: Path | None, members: str, epochs: int, lr: float,
-                    runs: Path | None, out: Path | None, threads: int) -> None:  # fmt: skip
-    """Fine-tune e5-small on NoReC_sentence train, pack the members into the shipped weights, print dev figures."""
+def model_train(c: Context, data_dir: Path | None, members: str, bits_spec: str, epochs: int, lr: float,
+                runs: Path | None, out: Path | None, threads: int) -> None:  # fmt: skip
+    """Reproduce the shipped model (tonevakt-e5-small-norec-ft) from NoReC_sentence train: fine-tune each
+    ensemble member (checkpoints already in --runs are trained again), pack them, print the dev figures."""
     import time
 
     import torch
@@ -457,18 +475,23 @@ def model_fine_tune(c: Context, data_dir: Path | None, members: str, epochs: int
     with _errors():
         s = c.settings
         data_dir = data_dir or Path(s.base_dir).parent / "shared" / "data" / "norec_sentence"
+        parsed = parse_members(members)
+        bits = _bits(bits_spec, len(parsed))
         recipe = Recipe(epochs=epochs, lr=lr)
         t0 = time.time()
         checkpoints = train_members(data_dir / "3class" / "train.json", runs or s.path("data/e5-runs"),
-                                    parse_members(members), recipe, progress=lambda m: click.echo(m, err=True))  # fmt: skip
+                                    parsed, recipe, progress=lambda m: click.echo(m, err=True))  # fmt: skip
         trained_s = time.time() - t0
         extra = {"recipe": recipe.__dict__, "members_spec": members, "train_seconds": round(trained_s)}
-        result = ship(checkpoints, data_dir, out, extra=extra)
+        result = ship(checkpoints, data_dir, out, extra=extra, bits=bits)
     click.echo(f"{len(checkpoints)} members trained in {trained_s / 60:.0f} min; "
                f"{result.weights} ({result.size_bytes / 1e6:.1f} MB)")  # fmt: skip
     if result.dev and result.dev_binary:
         click.echo(format_report(result.dev, "NoReC_sentence dev, 3-class"))
         click.echo(format_report(result.dev_binary, "NoReC_sentence dev, binary"))
+
+
+model.add_command(model_train, "fine-tune")  # the name used before `train` reproduced the shipped model
 
 
 # -- report commands (issue 4: report, dashboard, trend) -----------------------------------------

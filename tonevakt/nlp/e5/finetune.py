@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tonevakt.errors import ModelError
 from tonevakt.nlp.e5.convert import E5Tokenizer, ensure_base
 from tonevakt.nlp.e5.model import LABELS, E5Classifier, load_encoder, tuned_state
 
@@ -45,9 +46,19 @@ class Recipe:
 
 
 def load_split(path: Path) -> tuple[list[str], list[int]]:
-    rows = json.loads(Path(path).read_text(encoding="utf-8"))
-    texts = [r["text"] for r in rows]
-    labels = [_LABEL_INDEX[r["label"].lower()] for r in rows]
+    """NoReC_sentence rows ({"text", "label"}) as texts and label indices; a clear error for a missing or
+    malformed file."""
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))
+        texts = [r["text"] for r in rows]
+        labels = [_LABEL_INDEX[r["label"].lower()] for r in rows]
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot read training data {path}: {e}") from e
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ModelError(f"cannot read training data {path}: rows need 'text' and a label among "
+                         f"{', '.join(_LABEL_INDEX)} ({e!r})") from e  # fmt: skip
+    if not texts:
+        raise ModelError(f"cannot read training data {path}: no rows")
     return texts, labels
 
 
@@ -160,9 +171,9 @@ def train(
 ) -> list[Path]:
     """Train one classifier per seed (the frozen layers' cache is shared); save the tuned state after each
     epoch as `seed{S}/epoch{N}.pt` in `out_dir`; return the final checkpoints."""
+    texts, labels = load_split(train_path)
     base = ensure_base(base_dir)
     tok = E5Tokenizer(base)
-    texts, labels = load_split(train_path)
     tr, sel = holdout_split(texts, labels, recipe.holdout)
     n_layers = 12
     n_bottom = n_layers - recipe.tune_layers
@@ -233,33 +244,54 @@ def train(
     return finals
 
 
-def parse_members(spec: str) -> list[tuple[int, int]]:
-    """ "4:0,4:1,8:20" -> [(tuned layers, seed), ...]: one ensemble member each."""
-    out = []
+Member = tuple[int, int, float | None]  # (tuned top layers, seed, learning rate or None for the recipe's)
+
+
+def parse_members(spec: str) -> list[Member]:
+    """ "12:0:6e-5,4:0,8:20" -> [(12, 0, 6e-05), (4, 0, None), (8, 20, None)]: one ensemble member each, as
+    TUNED_LAYERS:SEED[:LEARNING_RATE]."""
+    out: list[Member] = []
     for part in spec.split(","):
-        layers, _, seed = part.strip().partition(":")
-        out.append((int(layers), int(seed or 0)))
+        fields = part.strip().split(":")
+        try:
+            if not 1 <= len(fields) <= 3:
+                raise ValueError
+            layers, seed = int(fields[0]), int(fields[1]) if len(fields) > 1 and fields[1] else 0
+            lr = float(fields[2]) if len(fields) > 2 else None
+        except ValueError:
+            raise ModelError(
+                f"bad ensemble member {part.strip()!r}: expected TUNED_LAYERS:SEED[:LR]"
+            ) from None
+        if not 1 <= layers <= 12 or (lr is not None and not 0 < lr < 1):
+            raise ModelError(f"bad ensemble member {part.strip()!r}: 1-12 tuned layers, 0 < LR < 1")
+        out.append((layers, seed, lr))
     return out
+
+
+def member_dir(runs: Path, member: Member, recipe: Recipe) -> Path:
+    """Where a member's checkpoints live: runs/k{layers}[-lr{lr}]/ (the recipe's own rate keeps the short name)."""
+    layers, _, lr = member
+    return runs / (f"k{layers}" if lr is None or lr == recipe.lr else f"k{layers}-lr{lr:g}")
 
 
 def train_members(
     train_path: Path,
     runs: Path,
-    members: list[tuple[int, int]],
+    members: list[Member],
     recipe: Recipe = Recipe(),
     progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
-    """Train every (tuned layers, seed) member, members with the same depth in one pass (they share the frozen
-    layers' cache), into `runs/k{layers}/seed{seed}/`; return the final checkpoints in the given order."""
+    """Train every member, members with the same depth and rate in one pass (they share the frozen layers'
+    cache), into `runs/k{layers}[-lr{lr}]/seed{seed}/`; return the final checkpoints in the given order."""
     from dataclasses import replace
 
-    done: dict[tuple[int, int], Path] = {}
-    for k in dict.fromkeys(layers for layers, _ in members):
-        seeds = [s for layers, s in members if layers == k]
-        finals = train(
-            train_path, runs / f"k{k}", replace(recipe, tune_layers=k), progress=progress, seeds=seeds
-        )
-        done.update({(k, s): p for s, p in zip(seeds, finals, strict=True)})
+    done: dict[Member, Path] = {}
+    for group in dict.fromkeys((layers, lr) for layers, _, lr in members):
+        seeds = [s for layers, s, lr in members if (layers, lr) == group]
+        r = replace(recipe, tune_layers=group[0], lr=group[1] or recipe.lr)
+        finals = train(train_path, member_dir(runs, (*group[:1], 0, group[1]), recipe), r,
+                       progress=progress, seeds=seeds)  # fmt: skip
+        done.update({(group[0], s, group[1]): p for s, p in zip(seeds, finals, strict=True)})
     return [done[m] for m in members]
 
 

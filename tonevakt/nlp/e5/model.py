@@ -61,10 +61,42 @@ def tuned_state(model: E5Classifier) -> dict[str, torch.Tensor]:
     }
 
 
-def pack(states: list[dict[str, torch.Tensor]], base: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+Q4_GROUP = 64  # values per fp16 scale in 4-bit packing
+
+
+def _pack_q4(delta: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """A 2-D delta as 4-bit integers in -7..7 (two per byte, row-major) with one fp16 scale per group of
+    `Q4_GROUP` consecutive values of a row."""
+    rows, cols = delta.shape
+    if cols % Q4_GROUP:
+        raise ModelError(f"4-bit packing needs a width divisible by {Q4_GROUP}, got {cols}")
+    g = delta.reshape(rows, cols // Q4_GROUP, Q4_GROUP)
+    scale = g.abs().amax(dim=2, keepdim=True).clamp(min=1e-12) / 7.0
+    scale = scale.to(torch.float16).float()  # quantise against the scale that is stored
+    q = (torch.round(g / scale).clamp(-7, 7).to(torch.int16) + 8).reshape(rows, cols).to(torch.uint8)
+    nibbles = (q[:, 0::2] | (q[:, 1::2] << 4)).numpy()
+    return nibbles, scale.squeeze(2).to(torch.float16).numpy()
+
+
+def _unpack_q4(nibbles: np.ndarray, scale: np.ndarray) -> torch.Tensor:
+    rows, half = nibbles.shape
+    q = np.empty((rows, half * 2), dtype=np.int8)
+    q[:, 0::2] = (nibbles & 0x0F).astype(np.int8) - 8
+    q[:, 1::2] = (nibbles >> 4).astype(np.int8) - 8
+    g = torch.from_numpy(q.astype(np.float32)).reshape(rows, scale.shape[1], -1)
+    return (g * torch.from_numpy(scale.astype(np.float32)).unsqueeze(2)).reshape(rows, half * 2)
+
+
+def pack(
+    states: list[dict[str, torch.Tensor]], base: dict[str, torch.Tensor], bits: list[int] | None = None
+) -> dict[str, np.ndarray]:
     """Pack tuned states (one per ensemble member) as deltas against `base`: matrices as int8 with one fp16
-    scale per row, vectors as fp16; tensors that tuning left unchanged are not stored; the head in fp32."""
+    scale per row (or, where `bits` says 4 for that member, 4-bit with one fp16 scale per 64 values), vectors
+    as fp16; tensors that tuning left unchanged are not stored; the head in fp32."""
     out: dict[str, np.ndarray] = {"n_members": np.array(len(states), dtype=np.int32)}
+    bits = bits or [8] * len(states)
+    if len(bits) != len(states) or any(b not in (4, 8) for b in bits):
+        raise ModelError(f"bits must give 4 or 8 for each of the {len(states)} members, got {bits}")
     for i, st in enumerate(states):
         for name, t in st.items():
             key = f"m{i}/{name}"
@@ -76,7 +108,9 @@ def pack(states: list[dict[str, torch.Tensor]], base: dict[str, torch.Tensor]) -
             delta = t - base[base_name].float()
             if not torch.any(delta):
                 continue
-            if t.ndim == 2:
+            if t.ndim == 2 and bits[i] == 4:
+                out[key + "#q4"], out[key + "#gscale"] = _pack_q4(delta)
+            elif t.ndim == 2:
                 scale = delta.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
                 q = torch.round(delta / scale).clamp(-127, 127).to(torch.int8)
                 out[key + "#q8"] = q.numpy()
@@ -92,11 +126,15 @@ def unpack(packed: dict[str, np.ndarray], base: dict[str, torch.Tensor]) -> list
     n = int(packed["n_members"])
     states: list[dict[str, torch.Tensor]] = [{} for _ in range(n)]
     for key, arr in packed.items():
-        if key == "n_members" or key.endswith("#scale"):
+        if key == "n_members" or key.endswith(("#scale", "#gscale")):
             continue
         member, name = key.split("/", 1)
         i = int(member[1:])
-        if name.endswith("#q8"):
+        if name.endswith("#q4"):
+            name = name.removesuffix("#q4")
+            delta = _unpack_q4(arr, packed[f"{member}/{name}#gscale"])
+            states[i][name] = base[name.removeprefix("encoder.")].float() + delta
+        elif name.endswith("#q8"):
             name = name.removesuffix("#q8")
             scale = torch.from_numpy(packed[f"{member}/{name}#scale"].astype(np.float32)).unsqueeze(1)
             delta = torch.from_numpy(arr.astype(np.float32)) * scale
@@ -119,22 +157,27 @@ def load_members(weights: Path, base_dir: Path) -> tuple[list[E5Classifier], np.
     with np.load(weights) as z:
         packed = {k: z[k] for k in z.files}
     bias = packed.pop("logit_bias", np.zeros(len(LABELS), dtype=np.float32)).astype(np.float32)
-    members: list[E5Classifier] = []
-    for state in unpack(packed, _base_state(base_dir)):
+    states = unpack(packed, _base_state(base_dir))
+    firsts = [_first_tuned(st) for st in states]
+    # The member that leaves most bottom layers untouched is loaded first and lends those base layers (and
+    # the never-tuned embeddings) to every other member, so the ensemble runs them once per batch.
+    donor = max(range(len(states)), key=lambda i: firsts[i])
+    members: dict[int, E5Classifier] = {}
+    for i in [donor] + [j for j in range(len(states)) if j != donor]:
         clf = E5Classifier(load_encoder(base_dir))
-        missing, unexpected = clf.load_state_dict(state, strict=False)
+        missing, unexpected = clf.load_state_dict(states[i], strict=False)
         missing = [m for m in missing if not m.startswith("encoder.")]  # the encoder's own stay as rebuilt
         if missing or unexpected:
             raise ModelError(f"{weights} does not fit the e5-small classifier: {missing or unexpected}")
-        clf.first_tuned = _first_tuned(state)
-        if members:  # what tuning left untouched is the same module in every member: share it
-            shared = min(clf.first_tuned, members[0].first_tuned)
-            if shared >= 0:
-                clf.encoder.embeddings = members[0].encoder.embeddings
-                for i in range(shared):
-                    clf.encoder.encoder.layer[i] = members[0].encoder.encoder.layer[i]
-        members.append(clf.eval())
-    return members, bias
+        n_layers = clf.encoder.config.num_hidden_layers
+        clf.first_tuned = min(firsts[i], n_layers)
+        if i != donor and clf.first_tuned >= 0 and members[donor].first_tuned >= 0:
+            lender = members[donor].encoder
+            clf.encoder.embeddings = lender.embeddings
+            for k in range(clf.first_tuned):
+                clf.encoder.encoder.layer[k] = lender.encoder.layer[k]
+        members[i] = clf.eval()
+    return [members[i] for i in range(len(states))], bias
 
 
 def _first_tuned(state: dict[str, torch.Tensor]) -> int:
@@ -175,23 +218,30 @@ def predict_proba(
 
 
 def _ensemble_probs(members: list[E5Classifier], ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of the members' probabilities; the layers below the first tuned one run once for all."""
-    shared = min(getattr(m, "first_tuned", -1) for m in members)
-    n_layers = members[0].encoder.config.num_hidden_layers
-    if len(members) == 1 or shared <= 0 or shared >= n_layers:
+    """Mean of the members' probabilities. The embeddings and the base layers below each member's first tuned
+    layer are shared (see `load_members`), so they run once: each member starts from the shared hidden state at
+    its own first tuned layer."""
+    firsts = [getattr(m, "first_tuned", -1) for m in members]
+    if len(members) == 1 or min(firsts) < 0:
         return sum(torch.softmax(m(ids, mask), dim=-1) for m in members) / len(members)
-    enc = members[0].encoder
-    ext, _ = enc._create_attention_masks(
-        attention_mask=mask, encoder_attention_mask=None, embedding_output=(h := enc.embeddings(input_ids=ids)),
+    donor = members[max(range(len(members)), key=lambda i: firsts[i])].encoder
+    n_layers = donor.config.num_hidden_layers
+    h = donor.embeddings(input_ids=ids)
+    ext, _ = donor._create_attention_masks(
+        attention_mask=mask, encoder_attention_mask=None, embedding_output=h,
         encoder_hidden_states=None, cache=None,
     )  # fmt: skip
-    for i in range(shared):
-        h = enc.encoder.layer[i](h, ext)
+    at: dict[int, torch.Tensor] = {}
+    depth = 0
+    for start in sorted(set(firsts)):
+        for i in range(depth, start):
+            h = donor.encoder.layer[i](h, ext)
+        at[start], depth = h, start
     m_ = mask.unsqueeze(-1).to(h.dtype)
     total = torch.zeros(ids.shape[0], len(LABELS))
-    for member in members:
-        x = h
-        for i in range(shared, n_layers):
+    for member, start in zip(members, firsts, strict=True):
+        x = at[start]
+        for i in range(start, n_layers):
             x = member.encoder.encoder.layer[i](x, ext)
         pooled = (x * m_).sum(1) / m_.sum(1).clamp(min=1.0)
         total += torch.softmax(member.head(member.dropout(pooled)), dim=-1)

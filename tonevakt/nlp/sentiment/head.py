@@ -55,7 +55,7 @@ class Head:
         if self.encoder != encoder:
             raise ModelError(
                 f"sentiment head{src} was trained on embeddings of {self.encoder or 'an unknown encoder'!r}, "
-                f"not {encoder!r}: retrain it with 'tonevakt model train'"
+                f"not {encoder!r}: retrain it with 'tonevakt model train-head'"
             )
         if self.dim != dim:
             raise ModelError(

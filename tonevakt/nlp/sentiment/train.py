@@ -1,4 +1,4 @@
-"""`tonevakt model train`: rebuild the shipped head from NoReC_sentence (train split only).
+"""`tonevakt model train-head`: rebuild the shipped head from NoReC_sentence (train split only).
 
 Embeddings are cached (so a second run takes about a minute); the L2 penalty is chosen by
 3-fold cross-validation on the train split, so the dev figures stay an honest held-out measurement.
