@@ -241,3 +241,45 @@ def test_members_spec_is_parsed_in_order() -> None:
             parse_members(bad)
     meta = json.loads(weights_path().with_suffix(".json").read_text())
     assert len(parse_members(meta["members_spec"])) == meta["members"]
+
+
+@pytest.mark.slow
+def test_cli_model_train_reproduces_a_packed_ensemble(tmp_path: Path, base: Path, make_settings) -> None:  # noqa: ANN001
+    """`tonevakt model train` end to end on a tiny NoReC-shaped folder: two members of different depths and
+    packings are trained, packed, measured and loadable; the recipe of each is recorded."""
+    from click.testing import CliRunner
+
+    from tonevakt.cli import main
+
+    words = {
+        "positive": ["strålende", "nydelig", "fantastisk", "varm", "herlig", "glimrende"],
+        "neutral": ["grå", "vanlig", "fredags", "lang", "norsk", "ny"],
+        "negative": ["elendig", "kjedelig", "treg", "håpløs", "slitsom", "dårlig"],
+    }
+    rows = [{"sent_id": f"{lab}-{i}-{j}", "text": f"En {w} film om {n} .", "label": lab.capitalize()}
+            for lab, ws in words.items() for i, w in enumerate(ws) for j, n in enumerate(["hav", "fjell"])]  # fmt: skip
+    data = tmp_path / "norec"
+    (data / "3class").mkdir(parents=True)
+    (data / "binary").mkdir()
+    (data / "3class" / "train.json").write_text(json.dumps(rows), encoding="utf-8")
+    dev = rows[::5]
+    (data / "3class" / "dev.json").write_text(json.dumps(dev), encoding="utf-8")
+    (data / "binary" / "dev.json").write_text(json.dumps([r for r in dev if r["label"] != "Neutral"]))
+    out = tmp_path / "weights" / "tiny.npz"
+    args = ["--config", make_settings().file, "model", "train", "--data", str(data), "--members", "1:0,2:1:3e-4",
+            "--bits", "4,8", "--epochs", "1", "--runs", str(tmp_path / "runs"), "--out", str(out)]  # fmt: skip
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "NoReC_sentence dev, 3-class" in r.output and "NoReC_sentence dev, binary" in r.output
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["members"] == 2 and meta["dev"]["n"] == len(dev)
+    assert [(m["tune_layers"], m["seed"], m["lr"], m["bits"]) for m in meta["member_recipes"]] == [
+        (1, 0, 1e-4, 4),
+        (2, 1, 3e-4, 8),
+    ]
+    assert (tmp_path / "runs" / "k1" / "seed0" / "epoch1.pt").exists()
+    assert (tmp_path / "runs" / "k2-lr0.0003" / "seed1" / "epoch1.pt").exists()
+    probs = FineTunedScorer(out, model_id="tiny").predict(["En strålende film .", "En elendig film ."])
+    assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    bad = CliRunner().invoke(main, [*args[:-2], "--out", str(tmp_path / "x.npz"), "--bits", "3"])
+    assert bad.exit_code == 2 and "--bits" in bad.output and not (tmp_path / "x.npz").exists()

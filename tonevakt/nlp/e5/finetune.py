@@ -175,6 +175,11 @@ def train(
     base = ensure_base(base_dir)
     tok = E5Tokenizer(base)
     tr, sel = holdout_split(texts, labels, recipe.holdout)
+    if not tr or not sel:
+        raise ModelError(
+            f"cannot hold out {recipe.holdout:.0%} of {train_path} ({len(texts)} sentences) and still train: "
+            "both parts must be non-empty"
+        )
     n_layers = 12
     n_bottom = n_layers - recipe.tune_layers
     t0 = time.time()
