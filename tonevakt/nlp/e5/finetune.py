@@ -1,7 +1,8 @@
 """Fine-tune e5-small on NoReC_sentence (train split only) and pack the result for shipping.
 
-Recipe (fixed in advance, not tuned on dev): every parameter but the word embeddings, AdamW, linear warm-up
-and decay, class weights negative 1.5 / neutral 0.8 / positive 1.0, max 96 tokens, batches of similar length.
+Recipe (fixed in advance, not tuned on dev): the top `tune_layers` encoder layers (12: all of them) and a linear
+head, never the word embeddings; AdamW, linear warm-up and decay, class weights negative 1.5 / neutral 0.8 /
+positive 1.0, max 96 tokens, batches of similar length. Layers below the tuned ones run once and are cached.
 A stratified tenth of TRAIN is held out ("selection" split) to follow training; dev is only for reporting.
 """
 

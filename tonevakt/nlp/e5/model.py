@@ -1,9 +1,10 @@
 """The fine-tuned e5-small classifier, and how its tuned parameters are packed for shipping.
 
-The encoder is the rebuilt e5-small (`convert.py`); a classifier is the encoder with every parameter but the
-word embeddings tuned, mean pooling (as e5 was trained) and a linear head. Only what tuning changed is shipped:
-each tuned matrix as an int8 delta against the rebuilt base (one fp16 scale per row), vectors and the head as
-fp16/fp32. Several classifiers (seeds) can be packed into one file and are averaged as an ensemble.
+The encoder is the rebuilt e5-small (`convert.py`); a classifier is the encoder with its top layers (or all of
+them) tuned, mean pooling (as e5 was trained) and a linear head. Only what tuning changed is shipped: each tuned
+matrix as an int8 delta against the rebuilt base (one fp16 scale per row) or a 4-bit one (one fp16 scale per 64
+values), vectors as fp16 deltas, the head in fp32. Several classifiers can be packed into one file and are
+averaged as an ensemble; the layers they did not tune are shared and run once.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The fine-tuned e5-small scorer: the rebuilt base encoder plus the tuned parameters shipped in
-`tonevakt/nlp/weights/` (int8 deltas against the base; see model.py), averaged over its ensemble members."""
+`tonevakt/nlp/weights/` (4- or 8-bit deltas against the base; see model.py), averaged over its ensemble members."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def meta_path(name: str = MODEL_ID) -> Path:
 
 
 class FineTunedScorer(Scorer):
-    """multilingual-e5-small fine-tuned on NoReC_sentence train (all layers but the word embeddings)."""
+    """multilingual-e5-small fine-tuned on NoReC_sentence train (an ensemble; the word embeddings are never tuned)."""
 
     backend = "embedded"
     _lock = threading.Lock()

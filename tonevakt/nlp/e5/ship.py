@@ -1,6 +1,6 @@
 """Pack trained runs into the shipped weights file and measure it on NoReC_sentence dev.
 
-The shipped file is what the scorer loads: `tonevakt/nlp/weights/<model id>.npz` (int8 deltas against the
+The shipped file is what the scorer loads: `tonevakt/nlp/weights/<model id>.npz` (4- or 8-bit deltas against the
 rebuilt base, see model.py) and `<model id>.json` (recipe, members, dev figures, file hash). The figures are
 measured on the shipped, packed weights, not on the training-time float32 ones.
 """
