@@ -3,7 +3,8 @@
 Recipe (fixed in advance, not tuned on dev): the top `tune_layers` encoder layers (12: all of them) and a linear
 head, never the word embeddings; AdamW, linear warm-up and decay, class weights negative 1.5 / neutral 0.8 /
 positive 1.0, max 96 tokens, batches of similar length. Layers below the tuned ones run once and are cached.
-A stratified tenth of TRAIN is held out ("selection" split) to follow training; dev is only for reporting.
+A tenth of TRAIN, picked by a hash of the text, is held out ("selection" split) to follow training and choose
+members; dev is only for reporting.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def load_split(path: Path) -> tuple[list[str], list[int]]:
 
 
 def holdout_split(texts: list[str], labels: list[int], fraction: float) -> tuple[list[int], list[int]]:
-    """Deterministic stratified split of TRAIN by a hash of the text: (train indices, selection indices)."""
+    """Deterministic split of TRAIN by a hash of the text: (train indices, selection indices)."""
     train, sel = [], []
     for i, t in enumerate(texts):
         bucket = zlib.crc32(t.encode("utf-8")) % 1000
