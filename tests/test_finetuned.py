@@ -265,21 +265,62 @@ def test_cli_model_train_reproduces_a_packed_ensemble(tmp_path: Path, base: Path
     dev = rows[::5]
     (data / "3class" / "dev.json").write_text(json.dumps(dev), encoding="utf-8")
     (data / "binary" / "dev.json").write_text(json.dumps([r for r in dev if r["label"] != "Neutral"]))
+    domain = tmp_path / "domain.jsonl"
+    domain.write_text("".join(json.dumps({"text": t, "label": lab}, ensure_ascii=False) + "\n" for t, lab in [
+        ("Helseplattformen er treg igjen.", "negative"), ("HelsaMi fungerer godt.", "positive"),
+        ("Møtet om journalsystemet er i morgen.", "neutral")]), encoding="utf-8")  # fmt: skip
     out = tmp_path / "weights" / "tiny.npz"
     args = ["--config", make_settings().file, "model", "train", "--data", str(data), "--members", "1:0,2:1:3e-4",
-            "--bits", "4,8", "--epochs", "1", "--runs", str(tmp_path / "runs"), "--out", str(out)]  # fmt: skip
+            "--bits", "4,8", "--epochs", "1", "--domain", str(domain), "--domain-epochs", "1",
+            "--runs", str(tmp_path / "runs"), "--out", str(out)]  # fmt: skip
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     assert "NoReC_sentence dev, 3-class" in r.output and "NoReC_sentence dev, binary" in r.output
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["members"] == 2 and meta["dev"]["n"] == len(dev)
-    assert [(m["tune_layers"], m["seed"], m["lr"], m["bits"]) for m in meta["member_recipes"]] == [
-        (1, 0, 1e-4, 4),
-        (2, 1, 3e-4, 8),
+    recipes = meta["member_recipes"]
+    assert [(m["tune_layers"], m["seed"], m["lr"], m["bits"], m["checkpoint"]) for m in recipes] == [
+        (1, 0, 1e-4, 4, "domain1"),
+        (2, 1, 3e-4, 8, "domain1"),
     ]
-    assert (tmp_path / "runs" / "k1" / "seed0" / "epoch1.pt").exists()
-    assert (tmp_path / "runs" / "k2-lr0.0003" / "seed1" / "epoch1.pt").exists()
+    assert all(m["domain_epochs"] == 1 for m in recipes)
+    first = tmp_path / "runs" / "k1" / "seed0"
+    assert (first / "epoch1.pt").exists() and (
+        tmp_path / "runs" / "k2-lr0.0003" / "seed1" / "domain1.pt"
+    ).exists()
+    # the domain phase run later on a saved NoReC checkpoint gives the same member as in one go
+    from dataclasses import replace
+
+    from tonevakt.nlp.e5.finetune import Recipe, adapt
+
+    once = torch.load(first / "domain1.pt", weights_only=True)
+    recipe = replace(
+        Recipe(tune_layers=1, epochs=1), domain_file=str(domain), domain_epochs=1, domain_lr=3e-5
+    )
+    again = torch.load(adapt(first / "epoch1.pt", data / "3class" / "train.json", recipe), weights_only=True)
+    assert all(torch.equal(once[k], again[k]) for k in once)
     probs = FineTunedScorer(out, model_id="tiny").predict(["En strålende film .", "En elendig film ."])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
     bad = CliRunner().invoke(main, [*args[:-2], "--out", str(tmp_path / "x.npz"), "--bits", "3"])
     assert bad.exit_code == 2 and "--bits" in bad.output and not (tmp_path / "x.npz").exists()
+
+
+def test_domain_file_errors_name_the_line(tmp_path: Path) -> None:
+    from tonevakt.errors import ModelError
+    from tonevakt.nlp.e5.finetune import DOMAIN_FILE, load_domain
+
+    texts, labels = load_domain(DOMAIN_FILE)
+    assert len(texts) >= 250 and sorted(set(labels)) == [0, 1, 2]
+    check = {json.loads(line)["text"] for line in INDOMAIN.read_text(encoding="utf-8").splitlines()}
+    assert not check & set(texts), "the in-domain check set must stay out of training"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"text": "Bra.", "label": "positive"}\n{"text": "Hm.", "label": "meh"}\n', encoding="utf-8"
+    )
+    with pytest.raises(ModelError, match=r"bad.jsonl:2: .*label"):
+        load_domain(bad)
+    bad.write_text("{not json\n", encoding="utf-8")
+    with pytest.raises(ModelError, match="cannot read domain data"):
+        load_domain(bad)
+    with pytest.raises(ModelError, match="cannot read domain data"):
+        load_domain(tmp_path / "missing.jsonl")

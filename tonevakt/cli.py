@@ -423,6 +423,7 @@ DEFAULT_FT_MEMBERS = (
     "12:1:6e-5,12:3:6e-5,8:20"  # the shipped tonevakt-e5-small-norec-ft ensemble (docs/model.md)
 )
 DEFAULT_FT_BITS = "4"
+DEFAULT_DOMAIN_EPOCHS = 0  # the domain phase was tried and not adopted (docs/model.md)
 
 
 @model.command("base")
@@ -455,12 +456,19 @@ def _bits(spec: str, n: int) -> list[int]:
               help="Packing of each member's deltas: 8 or 4 bits, once for all or once per member.")  # fmt: skip
 @click.option("--epochs", default=3, show_default=True, type=int)
 @click.option("--lr", default=1e-4, show_default=True, type=float, help="For members that name no rate.")
+@click.option("--domain", "domain_file", type=click.Path(path_type=Path), default=None,
+              help="Labelled sentences of our own domain (JSONL) for a domain phase after the NoReC epochs "
+                   "(default: the shipped tonevakt/nlp/e5/domain_train.jsonl).")  # fmt: skip
+@click.option("--domain-epochs", default=DEFAULT_DOMAIN_EPOCHS, show_default=True, type=int,
+              help="Epochs of the domain phase; 0 skips it.")  # fmt: skip
+@click.option("--domain-lr", default=3e-5, show_default=True, type=float)
 @click.option("--runs", type=click.Path(path_type=Path), help="Checkpoints (default data/e5-runs).")
 @click.option("--out", type=click.Path(path_type=Path), help="Packed weights (default: the shipped file).")
 @click.option("--threads", default=2, show_default=True, type=int)
 @pass_ctx
 def model_train(c: Context, data_dir: Path | None, members: str, bits_spec: str, epochs: int, lr: float,
-                runs: Path | None, out: Path | None, threads: int) -> None:  # fmt: skip
+                domain_file: Path | None, domain_epochs: int, domain_lr: float, runs: Path | None,
+                out: Path | None, threads: int) -> None:  # fmt: skip
     """Reproduce the shipped model (tonevakt-e5-small-norec-ft) from NoReC_sentence train: fine-tune each
     ensemble member (checkpoints already in --runs are trained again), pack them, print the dev figures."""
     import time
@@ -477,7 +485,12 @@ def model_train(c: Context, data_dir: Path | None, members: str, bits_spec: str,
         data_dir = data_dir or Path(s.base_dir).parent / "shared" / "data" / "norec_sentence"
         parsed = parse_members(members)
         bits = _bits(bits_spec, len(parsed))
-        recipe = Recipe(epochs=epochs, lr=lr)
+        from tonevakt.nlp.e5.finetune import DOMAIN_FILE
+
+        domain = str(domain_file or DOMAIN_FILE) if domain_epochs > 0 else None
+        recipe = Recipe(
+            epochs=epochs, lr=lr, domain_file=domain, domain_epochs=domain_epochs, domain_lr=domain_lr
+        )
         t0 = time.time()
         checkpoints = train_members(data_dir / "3class" / "train.json", runs or s.path("data/e5-runs"),
                                     parsed, recipe, progress=lambda m: click.echo(m, err=True))  # fmt: skip

@@ -29,6 +29,10 @@ from tonevakt.nlp.e5.model import LABELS, E5Classifier, load_encoder, tuned_stat
 logger = logging.getLogger(__name__)
 
 _LABEL_INDEX = {"negative": 0, "neutral": 1, "positive": 2}
+# The project's own labelled sentences about Helseplattformen (news, union, app-review style; Bokmål and
+# Nynorsk), written for training and kept apart from the in-domain check set in tests/fixtures/indomain/.
+# The domain phase they feed was tried and is not part of the shipped model (docs/model.md says why).
+DOMAIN_FILE = Path(__file__).with_name("domain_train.jsonl")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,10 @@ class Recipe:
     holdout: float = 0.1
     seed: int = 0
     tune_layers: int = 4  # the top layers tuned; the frozen layers below run once and are cached
+    domain_file: str | None = None  # the project's own labelled sentences for a second, domain phase
+    domain_epochs: int = 0
+    domain_lr: float = 2e-5
+    domain_mix: float = 1.0  # NoReC train sentences drawn per domain sentence in the domain phase
 
 
 def load_split(path: Path) -> tuple[list[str], list[int]]:
@@ -172,8 +180,10 @@ def train(
     seeds: list[int] | None = None,
 ) -> list[Path]:
     """Train one classifier per seed (the frozen layers' cache is shared); save the tuned state after each
-    epoch as `seed{S}/epoch{N}.pt` in `out_dir`; return the final checkpoints."""
+    epoch as `seed{S}/epoch{N}.pt` in `out_dir`, then, when the recipe names a domain file, after each epoch of
+    the domain phase as `seed{S}/domain{N}.pt` (see `adapt`); return the final checkpoints."""
     texts, labels = load_split(train_path)
+    domain = load_domain(recipe.domain_file) if recipe.domain_file and recipe.domain_epochs else None
     base = ensure_base(base_dir)
     tok = E5Tokenizer(base)
     tr, sel = holdout_split(texts, labels, recipe.holdout)
@@ -182,73 +192,163 @@ def train(
             f"cannot hold out {recipe.holdout:.0%} of {train_path} ({len(texts)} sentences) and still train: "
             "both parts must be non-empty"
         )
-    n_layers = 12
-    n_bottom = n_layers - recipe.tune_layers
     t0 = time.time()
-    cache = None
+    cache: list[torch.Tensor] | None = None
     finals = []
     for seed in seeds if seeds is not None else [recipe.seed]:
         torch.manual_seed(seed)
         rng = random.Random(seed)
         model = E5Classifier(load_encoder(base))
-        n_layers = model.encoder.config.num_hidden_layers
-        n_bottom = n_layers - recipe.tune_layers
-        for name, p in model.encoder.named_parameters():
-            p.requires_grad = name.startswith("encoder.layer.") and int(name.split(".")[2]) >= n_bottom
+        n_bottom = _set_trainable(model, recipe)
         if cache is None:
-            cache = _cache_bottom(model, tok, texts, max(n_bottom, 0), recipe.max_length, progress)
+            cache = _cache_bottom(model, tok, texts, n_bottom, recipe.max_length, progress)
             if progress:
                 progress(
                     f"cached {len(texts)} texts through {n_bottom} frozen layers in {time.time() - t0:.0f}s"
                 )
-        opt = torch.optim.AdamW(_param_groups(model, recipe), fused=True)
-        steps_per_epoch = (len(tr) + recipe.batch_size - 1) // recipe.batch_size
-        total = steps_per_epoch * recipe.epochs
-        warm = max(1, int(total * recipe.warmup))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s, w=warm, t=total: min((s + 1) / w, max(0.0, (t - s) / max(1, t - w)))
-        )
-        loss_fn = nn.CrossEntropyLoss(
-            weight=torch.tensor(recipe.class_weights), label_smoothing=recipe.label_smoothing
-        )
         run_dir = out_dir / f"seed{seed}"
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "recipe.json").write_text(json.dumps({**asdict(recipe), "seed": seed}))
-        y = torch.tensor(labels)
-        lengths = [cache[i].shape[0] for i in tr]
-        for epoch in range(1, recipe.epochs + 1):
-            model.train()
-            running = 0.0
-            for b, bidx in enumerate(_batches(lengths, recipe.batch_size, rng)):
-                idx = [tr[k] for k in bidx]
-                loss = loss_fn(_top_logits(model, cache, idx, n_bottom), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                running += loss.item()
-                if progress and (b + 1) % 25 == 0:
-                    progress(
-                        f"seed {seed} epoch {epoch} step {b + 1}/{steps_per_epoch} "
-                        f"loss {running / (b + 1):.4f} {time.time() - t0:.0f}s"
-                    )
-            model.eval()
-            ckpt = run_dir / f"epoch{epoch}.pt"
-            torch.save(tuned_state(model), ckpt)
-            with torch.no_grad():
-                probs = torch.cat(
-                    [torch.softmax(_top_logits(model, cache, sel[s : s + 64], n_bottom), -1)
-                     for s in range(0, len(sel), 64)]
-                ).numpy()  # fmt: skip
-            f1 = macro_f1([labels[i] for i in sel], probs.argmax(1).tolist())
-            np.save(run_dir / f"selection_probs_epoch{epoch}.npy", probs)
-            msg = f"seed {seed} epoch {epoch} done: selection macro-F1 {f1:.4f} after {time.time() - t0:.0f}s"
-            logger.info(msg)
-            if progress:
-                progress(msg)
+        (run_dir / "recipe.json").write_text(json.dumps({**asdict(recipe), "seed": seed}, default=str))
+        ckpt = _fit(model, recipe, cache, labels, tr, sel, n_bottom, recipe.epochs, recipe.lr, rng, run_dir,
+                    "epoch", f"seed {seed}", t0, progress)  # fmt: skip
+        if domain is not None:
+            ckpt = _domain_phase(model, tok, recipe, cache, labels, tr, sel, n_bottom, domain, seed, run_dir,
+                                 t0, progress)  # fmt: skip
         finals.append(ckpt)
     return finals
+
+
+def _set_trainable(model: E5Classifier, recipe: Recipe) -> int:
+    """Freeze all but the top `tune_layers` encoder layers (and the head); return the number frozen below."""
+    n_bottom = max(model.encoder.config.num_hidden_layers - recipe.tune_layers, 0)
+    for name, p in model.encoder.named_parameters():
+        p.requires_grad = name.startswith("encoder.layer.") and int(name.split(".")[2]) >= n_bottom
+    return n_bottom
+
+
+def _fit(
+    model: E5Classifier, recipe: Recipe, cache: list[torch.Tensor], labels: list[int], pool: list[int],
+    sel: list[int], n_bottom: int, epochs: int, lr: float, rng: random.Random, run_dir: Path, stem: str,
+    what: str, t0: float, progress: Callable[[str], None] | None,
+) -> Path:  # fmt: skip
+    """AdamW with linear warm-up and decay over `pool` (indices into `cache`/`labels`) for `epochs`; after each
+    epoch save the tuned state as `{stem}{N}.pt` and the probabilities on `sel` (the held-out tenth of TRAIN);
+    return the last checkpoint."""
+    from dataclasses import replace
+
+    opt = torch.optim.AdamW(_param_groups(model, replace(recipe, lr=lr)), fused=True)
+    steps_per_epoch = (len(pool) + recipe.batch_size - 1) // recipe.batch_size
+    total = steps_per_epoch * epochs
+    warm = max(1, int(total * recipe.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s, w=warm, t=total: min((s + 1) / w, max(0.0, (t - s) / max(1, t - w)))
+    )
+    loss_fn = nn.CrossEntropyLoss(
+        weight=torch.tensor(recipe.class_weights), label_smoothing=recipe.label_smoothing
+    )
+    y = torch.tensor(labels)
+    lengths = [cache[i].shape[0] for i in pool]
+    ckpt = run_dir / f"{stem}0.pt"
+    for epoch in range(1, epochs + 1):
+        model.train()
+        running = 0.0
+        for b, bidx in enumerate(_batches(lengths, recipe.batch_size, rng)):
+            idx = [pool[k] for k in bidx]
+            loss = loss_fn(_top_logits(model, cache, idx, n_bottom), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            running += loss.item()
+            if progress and (b + 1) % 25 == 0:
+                progress(
+                    f"{what} {stem} {epoch} step {b + 1}/{steps_per_epoch} "
+                    f"loss {running / (b + 1):.4f} {time.time() - t0:.0f}s"
+                )
+        model.eval()
+        ckpt = run_dir / f"{stem}{epoch}.pt"
+        torch.save(tuned_state(model), ckpt)
+        with torch.no_grad():
+            probs = torch.cat(
+                [torch.softmax(_top_logits(model, cache, sel[s : s + 64], n_bottom), -1)
+                 for s in range(0, len(sel), 64)]
+            ).numpy()  # fmt: skip
+        f1 = macro_f1([labels[i] for i in sel], probs.argmax(1).tolist())
+        np.save(run_dir / f"selection_probs_{stem}{epoch}.npy", probs)
+        msg = f"{what} {stem} {epoch} done: selection macro-F1 {f1:.4f} after {time.time() - t0:.0f}s"
+        logger.info(msg)
+        if progress:
+            progress(msg)
+    return ckpt
+
+
+def load_domain(path: Path | str) -> tuple[list[str], list[int]]:
+    """The project's own labelled sentences (JSONL: {"text", "label", ...} per line) for the domain phase."""
+    texts, labels = [], []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row.get("label") not in _LABEL_INDEX or not str(row.get("text", "")).strip():
+                raise ModelError(
+                    f"{path}:{n}: needs a non-empty 'text' and a label among {', '.join(_LABEL_INDEX)}"
+                )
+            texts.append(row["text"])
+            labels.append(_LABEL_INDEX[row["label"]])
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot read domain data {path}: {e}") from e
+    if not texts:
+        raise ModelError(f"cannot read domain data {path}: no rows")
+    return texts, labels
+
+
+def _domain_phase(
+    model: E5Classifier, tok: E5Tokenizer, recipe: Recipe, cache: list[torch.Tensor], labels: list[int],
+    tr: list[int], sel: list[int], n_bottom: int, domain: tuple[list[str], list[int]], seed: int, run_dir: Path,
+    t0: float, progress: Callable[[str], None] | None,
+) -> Path:  # fmt: skip
+    """Continue training on the project's own sentences mixed with as many NoReC train sentences (drawn by the
+    seed, never from the held-out tenth), `domain_epochs` epochs at `domain_lr`, so that news, union and
+    app-review wording is learnt without forgetting NoReC. Seeded on its own, so continuing from a saved
+    stage-1 checkpoint (`adapt`) gives the same result as continuing in the same process."""
+    dtexts, dlabels = domain
+    dcache = _cache_bottom(model, tok, dtexts, n_bottom, recipe.max_length, None)
+    torch.manual_seed(seed + 1000)
+    rng = random.Random(seed + 1000)
+    sample = rng.sample(tr, min(len(tr), round(len(dtexts) * recipe.domain_mix)))
+    offset = len(cache)
+    pool = sample + [offset + i for i in range(len(dtexts))]
+    return _fit(model, recipe, cache + dcache, labels + dlabels, pool, sel, n_bottom, recipe.domain_epochs,
+                recipe.domain_lr, rng, run_dir, "domain", f"seed {seed}", t0, progress)  # fmt: skip
+
+
+def adapt(
+    checkpoint: Path, train_path: Path, recipe: Recipe, base_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:  # fmt: skip
+    """Run only the domain phase on a member already trained on NoReC (`epoch{N}.pt` from `train`), writing
+    `domain{N}.pt` beside it: what `train` does after its NoReC epochs, for members trained before."""
+    if not recipe.domain_file or not recipe.domain_epochs:
+        raise ModelError("the recipe names no domain file (domain_file, domain_epochs)")
+    texts, labels = load_split(train_path)
+    domain = load_domain(recipe.domain_file)
+    base = ensure_base(base_dir)
+    tok = E5Tokenizer(base)
+    tr, sel = holdout_split(texts, labels, recipe.holdout)
+    model = E5Classifier(load_encoder(base))
+    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True), strict=False)
+    n_bottom = _set_trainable(model, recipe)
+    cache = _cache_bottom(model, tok, texts, n_bottom, recipe.max_length, progress)
+    recipe_file = checkpoint.parent / "recipe.json"
+    recorded = json.loads(recipe_file.read_text())
+    seed = recorded["seed"]
+    keys = ("domain_file", "domain_epochs", "domain_lr", "domain_mix")
+    recipe_file.write_text(json.dumps({**recorded, **{k: getattr(recipe, k) for k in keys}}, default=str))
+    return _domain_phase(model, tok, recipe, cache, labels, tr, sel, n_bottom, domain, seed, checkpoint.parent,
+                         time.time(), progress)  # fmt: skip
 
 
 Member = tuple[int, int, float | None]  # (tuned top layers, seed, learning rate or None for the recipe's)

@@ -74,8 +74,7 @@ def selection_bias(
     texts, labels = load_split(train_path)
     _, sel = holdout_split(texts, labels, holdout)
     gold = [labels[i] for i in sel]
-    probs = np.mean([np.load(p.with_name(p.name.replace("epoch", "selection_probs_epoch").replace(".pt", ".npy")))
-                     for p in checkpoints], axis=0)  # fmt: skip
+    probs = np.mean([np.load(p.with_name(f"selection_probs_{p.stem}.npy")) for p in checkpoints], axis=0)
     bias = calibrate(probs, gold)
     from tonevakt.nlp.e5.model import apply_bias
 
@@ -126,7 +125,7 @@ def _member_recipe(checkpoint: Path, bits: int) -> dict:
     """What `finetune.train` recorded beside a checkpoint (`recipe.json`), plus the epoch and packing."""
     recipe_file = checkpoint.parent / "recipe.json"
     recipe = json.loads(recipe_file.read_text()) if recipe_file.exists() else {}
-    keep = ("tune_layers", "seed", "lr", "epochs")
+    keep = ("tune_layers", "seed", "lr", "epochs", "domain_epochs", "domain_lr", "domain_mix")
     return {**{k: recipe[k] for k in keep if k in recipe}, "checkpoint": checkpoint.stem, "bits": bits}
 
 
