@@ -148,18 +148,12 @@ def cpu_seconds() -> float:
 
 
 def layer_passes(scorer: Any) -> int | None:
-    """Encoder layers run per token by the model: for the fine-tuned ensemble, the shared bottom layers once plus
-    each member's own tuned layers (see `model._ensemble_probs`); None for a single encoder."""
+    """Encoder layers run per token by the model (`model.layer_passes` for the fine-tuned ensemble); None for
+    a single encoder."""
+    from tonevakt.nlp.e5.model import layer_passes as ensemble_passes
     from tonevakt.nlp.e5.scorer import FineTunedScorer
 
-    if not isinstance(scorer, FineTunedScorer):
-        return None
-    members, _ = scorer._ready()
-    n = members[0].encoder.config.num_hidden_layers
-    firsts = [min(max(getattr(m, "first_tuned", 0), 0), n) for m in members]
-    if len(members) == 1:
-        return n
-    return max(firsts) + sum(n - f for f in firsts)
+    return ensemble_passes(scorer._ready()[0]) if isinstance(scorer, FineTunedScorer) else None
 
 
 def encoder_flops(tokens: list[int], passes: int | None = None) -> float:

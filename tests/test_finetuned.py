@@ -121,7 +121,7 @@ def test_four_bit_packing_round_trip_and_width_check() -> None:
 def test_mixed_ensemble_shares_untuned_layers_and_matches_members_run_alone(tmp_path: Path) -> None:
     """Members tuned from different depths: the base layers below each member's first tuned layer are one
     module shared by all (run once per batch), and the ensemble equals the mean of the members run alone."""
-    from tonevakt.nlp.e5.model import _ensemble_probs, load_members
+    from tonevakt.nlp.e5.model import _ensemble_probs, layer_passes, load_members
 
     clf = _tiny_classifier()
     clf.encoder.save_pretrained(tmp_path / "base")
@@ -141,6 +141,7 @@ def test_mixed_ensemble_shares_untuned_layers_and_matches_members_run_alone(tmp_
     np.savez_compressed(weights, **pack(states, base, [8, 4, 8]))
     members, bias = load_members(weights, tmp_path / "base")
     assert [m.first_tuned for m in members] == [0, 2, 1] and not bias.any()
+    assert layer_passes(members) == 2 + 3 + 1 + 2  # base layers 0-1 once, then 3, 1 and 2 tuned layers
     layers = [m.encoder.encoder.layer for m in members]
     assert layers[1][0] is layers[2][0] and layers[1][1] is not layers[2][1]
     assert layers[0][0] is not layers[1][0]
@@ -234,8 +235,8 @@ def test_members_spec_is_parsed_in_order() -> None:
 
     assert parse_members("4:0, 4:1,8:20") == [(4, 0, None), (4, 1, None), (8, 20, None)]
     assert parse_members("12:3:6e-5") == [(12, 3, 6e-5)]
-    assert member_dir(Path("runs"), (12, 3, 6e-5), Recipe(lr=1e-4)) == Path("runs/k12-lr6e-05")
-    assert member_dir(Path("runs"), (4, 0, None), Recipe(lr=1e-4)) == Path("runs/k4")
+    assert member_dir(Path("runs"), 12, 6e-5, Recipe(lr=1e-4)) == Path("runs/k12-lr6e-05")
+    assert member_dir(Path("runs"), 4, None, Recipe(lr=1e-4)) == Path("runs/k4")
     for bad in ("x:1", "13:0", "4:0:2", "4:0:1e-4:8", "4:zero"):
         with pytest.raises(ModelError, match="bad ensemble member"):
             parse_members(bad)

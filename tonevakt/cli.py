@@ -437,9 +437,12 @@ def model_base() -> None:
 
 
 def _bits(spec: str, n: int) -> list[int]:
-    values = [int(b) for b in spec.split(",") if b.strip()] if spec.replace(",", "").strip().isdigit() else []
-    if len(values) == 1:
-        values *= n
+    """--bits: 4 or 8, once for every member or once per member."""
+    try:
+        values = [int(b) for b in spec.split(",")]
+    except ValueError:
+        values = []
+    values = values * n if len(values) == 1 else values
     if len(values) != n or any(b not in (4, 8) for b in values):
         raise click.BadParameter(
             f"give 4 or 8, once or once per member ({n}), not {spec!r}", param_hint="--bits"
@@ -475,7 +478,7 @@ def model_train(c: Context, data_dir: Path | None, members: str, bits_spec: str,
 
     import torch
 
-    from tonevakt.nlp.e5.finetune import Recipe, parse_members, train_members
+    from tonevakt.nlp.e5.finetune import DOMAIN_FILE, Recipe, parse_members, train_members
     from tonevakt.nlp.e5.ship import ship
     from tonevakt.nlp.evaluate import format_report
 
@@ -485,8 +488,6 @@ def model_train(c: Context, data_dir: Path | None, members: str, bits_spec: str,
         data_dir = data_dir or Path(s.base_dir).parent / "shared" / "data" / "norec_sentence"
         parsed = parse_members(members)
         bits = _bits(bits_spec, len(parsed))
-        from tonevakt.nlp.e5.finetune import DOMAIN_FILE
-
         domain = str(domain_file or DOMAIN_FILE) if domain_epochs > 0 else None
         recipe = Recipe(
             epochs=epochs, lr=lr, domain_file=domain, domain_epochs=domain_epochs, domain_lr=domain_lr

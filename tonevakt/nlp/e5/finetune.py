@@ -358,26 +358,23 @@ def parse_members(spec: str) -> list[Member]:
     """ "12:0:6e-5,4:0,8:20" -> [(12, 0, 6e-05), (4, 0, None), (8, 20, None)]: one ensemble member each, as
     TUNED_LAYERS:SEED[:LEARNING_RATE]."""
     out: list[Member] = []
-    for part in spec.split(","):
-        fields = part.strip().split(":")
+    for part in (p.strip() for p in spec.split(",")):
+        fields = part.split(":")
         try:
-            if not 1 <= len(fields) <= 3:
-                raise ValueError
-            layers, seed = int(fields[0]), int(fields[1]) if len(fields) > 1 and fields[1] else 0
+            if len(fields) > 3:
+                raise ValueError(part)
+            layers, seed = int(fields[0]), int(fields[1] or 0) if len(fields) > 1 else 0
             lr = float(fields[2]) if len(fields) > 2 else None
         except ValueError:
-            raise ModelError(
-                f"bad ensemble member {part.strip()!r}: expected TUNED_LAYERS:SEED[:LR]"
-            ) from None
+            raise ModelError(f"bad ensemble member {part!r}: expected TUNED_LAYERS:SEED[:LR]") from None
         if not 1 <= layers <= 12 or (lr is not None and not 0 < lr < 1):
-            raise ModelError(f"bad ensemble member {part.strip()!r}: 1-12 tuned layers, 0 < LR < 1")
+            raise ModelError(f"bad ensemble member {part!r}: 1-12 tuned layers, 0 < LR < 1")
         out.append((layers, seed, lr))
     return out
 
 
-def member_dir(runs: Path, member: Member, recipe: Recipe) -> Path:
+def member_dir(runs: Path, layers: int, lr: float | None, recipe: Recipe) -> Path:
     """Where a member's checkpoints live: runs/k{layers}[-lr{lr}]/ (the recipe's own rate keeps the short name)."""
-    layers, _, lr = member
     return runs / (f"k{layers}" if lr is None or lr == recipe.lr else f"k{layers}-lr{lr:g}")
 
 
@@ -393,12 +390,11 @@ def train_members(
     from dataclasses import replace
 
     done: dict[Member, Path] = {}
-    for group in dict.fromkeys((layers, lr) for layers, _, lr in members):
-        seeds = [s for layers, s, lr in members if (layers, lr) == group]
-        r = replace(recipe, tune_layers=group[0], lr=group[1] or recipe.lr)
-        finals = train(train_path, member_dir(runs, (*group[:1], 0, group[1]), recipe), r,
-                       progress=progress, seeds=seeds)  # fmt: skip
-        done.update({(group[0], s, group[1]): p for s, p in zip(seeds, finals, strict=True)})
+    for layers, lr in dict.fromkeys((layers, lr) for layers, _, lr in members):
+        seeds = [s for k, s, r in members if (k, r) == (layers, lr)]
+        finals = train(train_path, member_dir(runs, layers, lr, recipe),
+                       replace(recipe, tune_layers=layers, lr=lr or recipe.lr), progress=progress, seeds=seeds)  # fmt: skip
+        done.update({(layers, s, lr): p for s, p in zip(seeds, finals, strict=True)})
     return [done[m] for m in members]
 
 

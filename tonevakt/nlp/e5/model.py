@@ -249,6 +249,15 @@ def _ensemble_probs(members: list[E5Classifier], ids: torch.Tensor, mask: torch.
     return total / len(members)
 
 
+def layer_passes(members: list[E5Classifier]) -> int:
+    """Encoder layers `_ensemble_probs` runs per token: the shared base layers once, then each member's own."""
+    n = members[0].encoder.config.num_hidden_layers
+    firsts = [getattr(m, "first_tuned", -1) for m in members]
+    if len(members) == 1 or min(firsts) < 0:
+        return n * len(members)
+    return max(firsts) + sum(n - f for f in firsts)
+
+
 def apply_bias(probs: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """probs * exp(bias), renormalised per row (bias in log space, one value per class)."""
     if bias is None or not np.any(bias):
