@@ -244,14 +244,8 @@ def test_members_spec_is_parsed_in_order() -> None:
     assert len(parse_members(meta["members_spec"])) == meta["members"]
 
 
-@pytest.mark.slow
-def test_cli_model_train_reproduces_a_packed_ensemble(tmp_path: Path, base: Path, make_settings) -> None:  # noqa: ANN001
-    """`tonevakt model train` end to end on a tiny NoReC-shaped folder: two members of different depths and
-    packings are trained, packed, measured and loadable; the recipe of each is recorded."""
-    from click.testing import CliRunner
-
-    from tonevakt.cli import main
-
+def _tiny_norec(tmp_path: Path) -> Path:
+    """A NoReC_sentence-shaped folder of 36 made-up review sentences (3class train and dev, binary dev)."""
     words = {
         "positive": ["strålende", "nydelig", "fantastisk", "varm", "herlig", "glimrende"],
         "neutral": ["grå", "vanlig", "fredags", "lang", "norsk", "ny"],
@@ -266,6 +260,42 @@ def test_cli_model_train_reproduces_a_packed_ensemble(tmp_path: Path, base: Path
     dev = rows[::5]
     (data / "3class" / "dev.json").write_text(json.dumps(dev), encoding="utf-8")
     (data / "binary" / "dev.json").write_text(json.dumps([r for r in dev if r["label"] != "Neutral"]))
+    return data
+
+
+@pytest.mark.slow
+def test_members_side_by_side_equal_members_one_after_another(tmp_path: Path, base: Path) -> None:
+    """`train_members` with jobs=2 (one process per member) gives the same members, bit for bit, as training
+    them in this process one after another on one thread; the recipe's R-Drop, label smoothing and layer decay
+    are recorded beside each member."""
+    from tonevakt.nlp.e5.finetune import Recipe, train_members
+
+    train_json = _tiny_norec(tmp_path) / "3class" / "train.json"
+    recipe = Recipe(epochs=1, lr=2e-4, rdrop=0.5, label_smoothing=0.1, layer_decay=0.9, holdout=0.2)
+    members = [(1, 0, None), (2, 1, None)]
+    apart = train_members(train_json, tmp_path / "apart", members, recipe, jobs=2, threads=2)
+    alone = train_members(train_json, tmp_path / "alone", members, recipe, jobs=1, threads=1)
+    assert [p.relative_to(tmp_path / "apart") for p in apart] == [
+        Path("k1/seed0/epoch1.pt"), Path("k2/seed1/epoch1.pt")
+    ]  # fmt: skip
+    for a, b in zip(apart, alone, strict=True):
+        sa, sb = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+        recorded = json.loads((a.parent / "recipe.json").read_text())
+        assert (recorded["rdrop"], recorded["label_smoothing"], recorded["layer_decay"]) == (0.5, 0.1, 0.9)
+    torch.set_num_threads(2)
+
+
+@pytest.mark.slow
+def test_cli_model_train_reproduces_a_packed_ensemble(tmp_path: Path, base: Path, make_settings) -> None:  # noqa: ANN001
+    """`tonevakt model train` end to end on a tiny NoReC-shaped folder: two members of different depths and
+    packings are trained, packed, measured and loadable; the recipe of each is recorded."""
+    from click.testing import CliRunner
+
+    from tonevakt.cli import main
+
+    data = _tiny_norec(tmp_path)
+    dev = json.loads((data / "3class" / "dev.json").read_text(encoding="utf-8"))
     domain = tmp_path / "domain.jsonl"
     domain.write_text("".join(json.dumps({"text": t, "label": lab}, ensure_ascii=False) + "\n" for t, lab in [
         ("Helseplattformen er treg igjen.", "negative"), ("HelsaMi fungerer godt.", "positive"),
@@ -298,7 +328,9 @@ def test_cli_model_train_reproduces_a_packed_ensemble(tmp_path: Path, base: Path
     recipe = replace(
         Recipe(tune_layers=1, epochs=1), domain_file=str(domain), domain_epochs=1, domain_lr=3e-5
     )
+    torch.set_num_threads(1)  # as in the worker process that trained it (--jobs 2 on --threads 2)
     again = torch.load(adapt(first / "epoch1.pt", data / "3class" / "train.json", recipe), weights_only=True)
+    torch.set_num_threads(2)
     assert all(torch.equal(once[k], again[k]) for k in once)
     probs = FineTunedScorer(out, model_id="tiny").predict(["En strålende film .", "En elendig film ."])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-5)

@@ -459,6 +459,11 @@ def _bits(spec: str, n: int) -> list[int]:
               help="Packing of each member's deltas: 8 or 4 bits, once for all or once per member.")  # fmt: skip
 @click.option("--epochs", default=3, show_default=True, type=int)
 @click.option("--lr", default=1e-4, show_default=True, type=float, help="For members that name no rate.")
+@click.option("--layer-decay", default=1.0, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="Learning-rate factor per layer going down from the head (1: the same rate everywhere).")  # fmt: skip
+@click.option("--label-smoothing", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True))
+@click.option("--rdrop", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Weight of R-Drop's KL term between two dropout passes (0: off; doubles the cost of a step).")  # fmt: skip
 @click.option("--domain", "domain_file", type=click.Path(path_type=Path), default=None,
               help="Labelled sentences of our own domain (JSONL) for a domain phase after the NoReC epochs "
                    "(default: the shipped tonevakt/nlp/e5/domain_train.jsonl).")  # fmt: skip
@@ -467,11 +472,14 @@ def _bits(spec: str, n: int) -> list[int]:
 @click.option("--domain-lr", default=3e-5, show_default=True, type=float)
 @click.option("--runs", type=click.Path(path_type=Path), help="Checkpoints (default data/e5-runs).")
 @click.option("--out", type=click.Path(path_type=Path), help="Packed weights (default: the shipped file).")
-@click.option("--threads", default=2, show_default=True, type=int)
+@click.option("--threads", default=2, show_default=True, type=int, help="CPU threads in all.")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Members trained side by side, each in its own process on threads/jobs threads.")  # fmt: skip
 @pass_ctx
 def model_train(c: Context, data_dir: Path | None, members: str, bits_spec: str, epochs: int, lr: float,
-                domain_file: Path | None, domain_epochs: int, domain_lr: float, runs: Path | None,
-                out: Path | None, threads: int) -> None:  # fmt: skip
+                layer_decay: float, label_smoothing: float, rdrop: float, domain_file: Path | None,
+                domain_epochs: int, domain_lr: float, runs: Path | None, out: Path | None, threads: int,
+                jobs: int) -> None:  # fmt: skip
     """Reproduce the shipped model (tonevakt-e5-small-norec-ft) from NoReC_sentence train: fine-tune each
     ensemble member (checkpoints already in --runs are trained again), pack them, print the dev figures."""
     import time
@@ -489,12 +497,12 @@ def model_train(c: Context, data_dir: Path | None, members: str, bits_spec: str,
         parsed = parse_members(members)
         bits = _bits(bits_spec, len(parsed))
         domain = str(domain_file or DOMAIN_FILE) if domain_epochs > 0 else None
-        recipe = Recipe(
-            epochs=epochs, lr=lr, domain_file=domain, domain_epochs=domain_epochs, domain_lr=domain_lr
-        )
+        recipe = Recipe(epochs=epochs, lr=lr, layer_decay=layer_decay, label_smoothing=label_smoothing,
+                        rdrop=rdrop, domain_file=domain, domain_epochs=domain_epochs, domain_lr=domain_lr)  # fmt: skip
         t0 = time.time()
         checkpoints = train_members(data_dir / "3class" / "train.json", runs or s.path("data/e5-runs"),
-                                    parsed, recipe, progress=lambda m: click.echo(m, err=True))  # fmt: skip
+                                    parsed, recipe, progress=lambda m: click.echo(m, err=True), jobs=jobs,
+                                    threads=threads)  # fmt: skip
         trained_s = time.time() - t0
         extra = {"recipe": recipe.__dict__, "members_spec": members, "train_seconds": round(trained_s)}
         result = ship(checkpoints, data_dir, out, extra=extra, bits=bits)

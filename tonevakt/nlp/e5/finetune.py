@@ -46,6 +46,7 @@ class Recipe:
     weight_decay: float = 0.01
     class_weights: tuple[float, float, float] = (1.5, 0.8, 1.0)
     label_smoothing: float = 0.0
+    rdrop: float = 0.0  # weight of R-Drop's symmetric KL between two dropout passes of each batch (0 = off)
     holdout: float = 0.1
     seed: int = 0
     tune_layers: int = 4  # the top layers tuned; the frozen layers below run once and are cached
@@ -254,7 +255,14 @@ def _fit(
         running = 0.0
         for b, bidx in enumerate(_batches(lengths, recipe.batch_size, rng)):
             idx = [pool[k] for k in bidx]
-            loss = loss_fn(_top_logits(model, cache, idx, n_bottom), y[idx])
+            if recipe.rdrop:
+                # R-Drop: the batch twice through dropout, cross-entropy on both, plus their symmetric KL
+                z1, z2 = _top_logits(model, cache, idx + idx, n_bottom).split(len(idx))
+                l1, l2 = z1.log_softmax(-1), z2.log_softmax(-1)
+                kl = (l1.exp() * (l1 - l2)).sum(-1).mean() + (l2.exp() * (l2 - l1)).sum(-1).mean()
+                loss = (loss_fn(z1, y[idx]) + loss_fn(z2, y[idx])) / 2 + recipe.rdrop * kl / 2
+            else:
+                loss = loss_fn(_top_logits(model, cache, idx, n_bottom), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -384,18 +392,44 @@ def train_members(
     members: list[Member],
     recipe: Recipe = Recipe(),
     progress: Callable[[str], None] | None = None,
+    jobs: int = 1,
+    threads: int = 2,
 ) -> list[Path]:
-    """Train every member, members with the same depth and rate in one pass (they share the frozen layers'
-    cache), into `runs/k{layers}[-lr{lr}]/seed{seed}/`; return the final checkpoints in the given order."""
+    """Train every member into `runs/k{layers}[-lr{lr}]/seed{seed}/`; return the final checkpoints in the given
+    order. With `jobs` 1, members of the same depth and rate train in one pass (sharing the frozen layers'
+    cache) on `threads` threads; with more, each member trains in its own process on `threads // jobs` threads
+    (two single-threaded members side by side use 2 cores better than one member on two threads)."""
     from dataclasses import replace
 
-    done: dict[Member, Path] = {}
-    for layers, lr in dict.fromkeys((layers, lr) for layers, _, lr in members):
-        seeds = [s for k, s, r in members if (k, r) == (layers, lr)]
-        finals = train(train_path, member_dir(runs, layers, lr, recipe),
-                       replace(recipe, tune_layers=layers, lr=lr or recipe.lr), progress=progress, seeds=seeds)  # fmt: skip
-        done.update({(layers, s, lr): p for s, p in zip(seeds, finals, strict=True)})
-    return [done[m] for m in members]
+    specs = [(member_dir(runs, k, lr, recipe), replace(recipe, tune_layers=k, lr=lr or recipe.lr), s)
+             for k, s, lr in members]  # fmt: skip
+    if jobs > 1 and len(members) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        each = max(1, threads // jobs)
+        # each worker a fresh interpreter: torch's thread pools are not fork-safe
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(members)), mp_context=ctx) as pool:
+            futures = [pool.submit(_train_one, train_path, d, r, s, each) for d, r, s in specs]
+            return [f.result() for f in futures]
+    torch.set_num_threads(threads)
+    done: dict[tuple[Path, int], Path] = {}
+    for d, r in dict.fromkeys((d, r) for d, r, _ in specs):
+        seeds = [s for d2, _, s in specs if d2 == d]
+        finals = train(train_path, d, r, progress=progress, seeds=seeds)
+        done.update({(d, s): p for s, p in zip(seeds, finals, strict=True)})
+    return [done[(d, s)] for d, _, s in specs]
+
+
+def _train_one(train_path: Path, out_dir: Path, recipe: Recipe, seed: int, threads: int) -> Path:
+    """One member in a worker process (`train_members` with jobs > 1); progress goes to stderr, tagged."""
+    import sys
+
+    torch.set_num_threads(threads)
+    tag = f"[{out_dir.name}/seed{seed}]"
+    return train(train_path, out_dir, recipe, progress=lambda m: print(tag, m, file=sys.stderr, flush=True),
+                 seeds=[seed])[0]  # fmt: skip
 
 
 def main() -> None:  # pragma: no cover - developer entry point for background runs
@@ -409,10 +443,19 @@ def main() -> None:  # pragma: no cover - developer entry point for background r
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=6e-5)
     ap.add_argument("--layer-decay", type=float, default=1.0)
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
+    ap.add_argument("--rdrop", type=float, default=0.0)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    r = Recipe(epochs=a.epochs, lr=a.lr, layer_decay=a.layer_decay, tune_layers=a.tune_layers)
+    r = Recipe(
+        epochs=a.epochs,
+        lr=a.lr,
+        layer_decay=a.layer_decay,
+        tune_layers=a.tune_layers,
+        label_smoothing=a.label_smoothing,
+        rdrop=a.rdrop,
+    )
     seeds = [int(x) for x in a.seeds.split(",")]
     train(a.train, a.out, r, progress=lambda m: print(m, flush=True), seeds=seeds)
 

@@ -125,7 +125,18 @@ def _member_recipe(checkpoint: Path, bits: int) -> dict:
     """What `finetune.train` recorded beside a checkpoint (`recipe.json`), plus the epoch and packing."""
     recipe_file = checkpoint.parent / "recipe.json"
     recipe = json.loads(recipe_file.read_text()) if recipe_file.exists() else {}
-    keep = ("tune_layers", "seed", "lr", "epochs", "domain_epochs", "domain_lr", "domain_mix")
+    keep = (
+        "tune_layers",
+        "seed",
+        "lr",
+        "epochs",
+        "layer_decay",
+        "label_smoothing",
+        "rdrop",
+        "domain_epochs",
+        "domain_lr",
+        "domain_mix",
+    )
     return {**{k: recipe[k] for k in keep if k in recipe}, "checkpoint": checkpoint.stem, "bits": bits}
 
 
