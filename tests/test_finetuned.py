@@ -283,6 +283,11 @@ def test_members_side_by_side_equal_members_one_after_another(tmp_path: Path, ba
         assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
         recorded = json.loads((a.parent / "recipe.json").read_text())
         assert (recorded["rdrop"], recorded["label_smoothing"], recorded["layer_decay"]) == (0.5, 0.1, 0.9)
+    from dataclasses import replace
+
+    plain = train_members(train_json, tmp_path / "plain", members[:1], replace(recipe, rdrop=0.0), threads=1)
+    sp, sa = torch.load(plain[0], weights_only=True), torch.load(alone[0], weights_only=True)
+    assert not all(torch.equal(sp[k], sa[k]) for k in sp), "R-Drop must change what is learnt"
     torch.set_num_threads(2)
 
 
@@ -336,6 +341,10 @@ def test_cli_model_train_reproduces_a_packed_ensemble(tmp_path: Path, base: Path
     assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
     bad = CliRunner().invoke(main, [*args[:-2], "--out", str(tmp_path / "x.npz"), "--bits", "3"])
     assert bad.exit_code == 2 and "--bits" in bad.output and not (tmp_path / "x.npz").exists()
+    out_of_range = {"--layer-decay": "0", "--label-smoothing": "1", "--rdrop": "-1", "--jobs": "0"}
+    for flag, value in out_of_range.items():
+        bad = CliRunner().invoke(main, [*args[:-2], "--out", str(tmp_path / "x.npz"), flag, value])
+        assert bad.exit_code == 2 and flag in bad.output and not (tmp_path / "x.npz").exists()
 
 
 def test_domain_file_errors_name_the_line(tmp_path: Path) -> None:
