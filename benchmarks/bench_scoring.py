@@ -194,10 +194,11 @@ def part_scorer(n_docs: int, n_dev: int | None, int8: bool = False) -> dict[str,
     tok = tokenizer_for(scorer)
     passages = [p for d in docs for p in scorer.passages(d)]
     lengths = [min(len(tok.ids(p)), scorer.max_length) for p in passages]
+    passes = layer_passes(scorer)
     out = {"model": scorer.model_id, "description": scorer.description, "seconds": seconds, "cpu": cpu,
            "docs": len(docs), "scored": len(scores), "sentences": sum(sentence_count(x) for _, x in arts),
            "words": sum(len(x.split()) for _, x in arts), "passages": len(passages), "tokens": sum(lengths),
-           "flops": encoder_flops(lengths, layer_passes(scorer)), "layer_passes": layer_passes(scorer),
+           "flops": encoder_flops(lengths, passes), "layer_passes": passes,
            "peak_rss_mb": peak_rss_mb()}  # fmt: skip
     out["f1"] = f1_of_scorer(scorer, n_dev)
     return out

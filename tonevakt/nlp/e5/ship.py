@@ -122,22 +122,11 @@ def pack_runs(
 
 
 def _member_recipe(checkpoint: Path, bits: int) -> dict:
-    """What `finetune.train` recorded beside a checkpoint (`recipe.json`), plus the epoch and packing."""
+    """The whole recipe `finetune.train` recorded beside a checkpoint (`recipe.json`), plus the epoch and
+    packing: everything needed to train that member again."""
     recipe_file = checkpoint.parent / "recipe.json"
     recipe = json.loads(recipe_file.read_text()) if recipe_file.exists() else {}
-    keep = (
-        "tune_layers",
-        "seed",
-        "lr",
-        "epochs",
-        "layer_decay",
-        "label_smoothing",
-        "rdrop",
-        "domain_epochs",
-        "domain_lr",
-        "domain_mix",
-    )
-    return {**{k: recipe[k] for k in keep if k in recipe}, "checkpoint": checkpoint.stem, "bits": bits}
+    return {**recipe, "checkpoint": checkpoint.stem, "bits": bits}
 
 
 def measure(
