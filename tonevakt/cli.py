@@ -161,13 +161,12 @@ def _json_default(v: Any) -> Any:
 @pass_ctx
 def sql(c: Context, query: str, as_json: bool, as_csv: bool, snapshot: bool) -> None:
     """Run a read-only SQL QUERY (writes are refused). Reads the snapshot when the database is busy."""
-    from tonevakt.storage.db import open_for_reading
-    from tonevakt.storage.query import check_read_only, run_read_only
+    from tonevakt.storage.query import check_read_only, open_sandboxed, run_read_only
 
     with _errors():
         check_read_only(query)
         s = c.settings
-        db = open_for_reading(s.snapshot_path if snapshot else s.db_path, s.snapshot_path)
+        db = open_sandboxed(s.snapshot_path if snapshot else s.db_path, s.snapshot_path)
         try:
             cols, rows = run_read_only(db, query)
         finally:

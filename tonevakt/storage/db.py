@@ -29,14 +29,16 @@ def _is_lock_error(e: Exception) -> bool:
     return "lock" in msg and ("conflicting" in msg or "could not set lock" in msg)
 
 
-def _connect(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
+def _connect(
+    path: Path, read_only: bool, lock_timeout_s: float, config: dict[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.05
     attempt = 0
     while True:
         attempt += 1
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=dict(config or {}))
         except duckdb.Error as e:
             if not _is_lock_error(e):
                 raise StorageError(f"cannot open database {path}: {e}") from e
@@ -181,10 +183,12 @@ def database(path: Path, lock_timeout_s: float = 300.0) -> Iterator[Database]:
         db.close()
 
 
-def _connect_reading(path: Path, snapshot: Path | None, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
+def _connect_reading(
+    path: Path, snapshot: Path | None, lock_timeout_s: float, config: dict[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
     """Read-only connection; a damaged analyst snapshot is named as such, with what replaces it."""
     try:
-        return _connect(path, read_only=True, lock_timeout_s=lock_timeout_s)
+        return _connect(path, read_only=True, lock_timeout_s=lock_timeout_s, config=config)
     except DatabaseLockedError:
         raise
     except StorageError as e:
@@ -196,18 +200,26 @@ def _connect_reading(path: Path, snapshot: Path | None, lock_timeout_s: float) -
         ) from e
 
 
-def open_for_reading(path: Path, snapshot: Path | None = None, lock_timeout_s: float = 2.0) -> Database:
-    """Open read-only; if the main file is locked by a writer, fall back to the analyst snapshot."""
+def open_for_reading(
+    path: Path,
+    snapshot: Path | None = None,
+    lock_timeout_s: float = 2.0,
+    config: dict[str, Any] | None = None,
+) -> Database:
+    """Open read-only; if the main file is locked by a writer, fall back to the analyst snapshot. `config`: DuckDB
+    settings for the connection (`storage/query.py` opens analysts' queries in a sandbox)."""
     path = Path(path)
     if path.exists():
         try:
-            return Database(_connect_reading(path, snapshot, lock_timeout_s), path, read_only=True)
+            return Database(_connect_reading(path, snapshot, lock_timeout_s, config), path, read_only=True)
         except DatabaseLockedError:
             if snapshot is None or not Path(snapshot).exists():
                 raise
             logger.warning("database %s is busy; reading the analyst snapshot %s", path, snapshot)
     if snapshot is not None and Path(snapshot).exists():
-        return Database(_connect_reading(Path(snapshot), snapshot, lock_timeout_s), Path(snapshot), True)
+        return Database(
+            _connect_reading(Path(snapshot), snapshot, lock_timeout_s, config), Path(snapshot), True
+        )
     raise StorageError(f"no database at {path} (run 'tonevakt init' or 'tonevakt run --once' first)")
 
 

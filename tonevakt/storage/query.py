@@ -1,40 +1,170 @@
-"""Read-only SQL for analysts and `tonevakt sql`: anything but a read is refused before it runs."""
+"""Read-only SQL for analysts and `tonevakt sql`: anything but a read is refused before it runs.
+
+Two locks, each enough on its own for what it covers:
+
+1. `check_read_only`: the query must be ONE plain read, a `SELECT` (also `WITH …`, `FROM …`, `VALUES …`,
+   `SUMMARIZE`, `DESCRIBE`, `SHOW`) or an `EXPLAIN` of one, without `ANALYZE` (which runs the statement it
+   explains). `PRAGMA`, `CALL`, `SET`, `COPY`, `ATTACH`, `INSTALL`, `LOAD`, `EXPORT`/`IMPORT` and every write
+   are refused by name.
+2. `open_sandboxed`: the connection is opened read-only with DuckDB's own sandbox (`SANDBOX`): no file or
+   network access beyond the database file itself (no `COPY … TO`, `read_csv('http://…')`, `ATTACH`,
+   `import_database`), no installing or loading extensions, and the configuration locked so that no statement
+   can turn any of it back on.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from tonevakt.errors import ReadOnlyQueryError
-from tonevakt.storage.db import Database
+from tonevakt.storage.db import Database, open_for_reading
 
-_ALLOWED = {"SELECT", "EXPLAIN", "PRAGMA"}
+# DuckDB settings for the analysts' connection (checked against duckdb 2.0). `enable_external_access=false`
+# still lets DuckDB open the database file it was started on; everything else on disk and on the network is
+# refused ("file system operations are disabled by configuration"). `lock_configuration` comes last in effect:
+# once the connection is open, `SET`/`RESET`/`PRAGMA` can change none of these.
+SANDBOX: dict[str, Any] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "allow_persistent_secrets": False,
+    "lock_configuration": True,
+}
+
+_WORD = re.compile(r"[A-Za-z_]+")
+_READS = "SELECT, WITH, FROM, VALUES, SUMMARIZE, DESCRIBE, SHOW or EXPLAIN (without ANALYZE)"
+_HINT = (
+    "'tonevakt sql' reads the database's own tables and views and nothing else; the database is changed only "
+    "by the pipeline and by 'tonevakt import'/'label', and files are written by 'tonevakt export --parquet'"
+)
+
+
+def _kind(statement: Any) -> str:
+    kind = statement.type.name if hasattr(statement.type, "name") else str(statement.type)
+    return kind.upper().replace("STATEMENTTYPE.", "")
+
+
+def _first_word(sql: str) -> str:
+    """The statement's first keyword, comments skipped (for the message)."""
+    for offset, token_type in _tokens(sql):
+        if token_type != "comment":
+            return sql[offset:].split(None, 1)[0].split("(", 1)[0].upper() or "?"
+    return "?"
+
+
+def _tokens(sql: str) -> list[tuple[int, str]]:
+    return [(offset, getattr(t, "name", str(t)).lower()) for offset, t in duckdb.tokenize(sql)]
+
+
+def _parse(sql: str) -> list[Any]:
+    try:
+        return list(duckdb.extract_statements(sql))
+    except (duckdb.Error, ValueError) as e:  # ValueError: a statement type the Python API has no name for
+        raise ReadOnlyQueryError(f"refused: cannot parse the query as a read ({_READS}): {e}") from e
+
+
+def _explained(sql: str) -> str:
+    """The statement an EXPLAIN explains; refuses EXPLAIN ANALYZE in every spelling (it runs the statement)."""
+    toks = [(o, t) for o, t in _tokens(sql) if t != "comment"]
+    words = {m.group(0).upper() for o, t in toks if t == "keyword" and (m := _WORD.match(sql, o))}
+    if words & {"ANALYZE", "ANALYSE"}:
+        raise ReadOnlyQueryError(
+            "refused: EXPLAIN ANALYZE runs the statement it explains; use EXPLAIN without ANALYZE. " + _HINT
+        )
+    # toks[0] is EXPLAIN; then the statement, or an option list such as "(FORMAT json)" and the statement.
+    rest = sql[toks[1][0] :] if len(toks) > 1 else ""
+    if rest.startswith("(") and not _parses_as_one_select(rest):
+        depth = 0
+        for o, _t in toks[1:]:
+            depth += {"(": 1, ")": -1}.get(sql[o], 0)
+            if depth == 0:
+                return sql[o + 1 :]
+    return rest
+
+
+def _parses_as_one_select(sql: str) -> bool:
+    try:
+        statements = duckdb.extract_statements(sql)
+    except (duckdb.Error, ValueError):
+        return False
+    return len(statements) == 1 and _kind(statements[0]) == "SELECT"
 
 
 def check_read_only(sql: str) -> None:
-    """Raise ReadOnlyQueryError if any statement in `sql` is not a read."""
+    """Raise ReadOnlyQueryError unless `sql` is one plain read (see the module's docstring)."""
     if not sql.strip():
         raise ReadOnlyQueryError("empty query")
+    statements = _parse(sql)
+    if len(statements) != 1:
+        raise ReadOnlyQueryError(
+            f"refused: give one statement, not {len(statements)} ('tonevakt sql' runs a single read: {_READS})"
+        )
+    kind = _kind(statements[0])
+    if kind == "EXPLAIN":
+        inner = _explained(sql)
+        inner_statements = _parse(inner) if inner.strip() else []
+        if len(inner_statements) == 1 and _kind(inner_statements[0]) == "SELECT":
+            return
+        what = _kind(inner_statements[0]) if len(inner_statements) == 1 else "something else"
+        raise ReadOnlyQueryError(f"refused: EXPLAIN is allowed for a read only, not for {what}. {_HINT}")
+    if kind != "SELECT":
+        raise ReadOnlyQueryError(
+            f"refused: this query is a {kind} statement ({_first_word(sql)} …); only one {_READS} is "
+            f"allowed. {_HINT}"
+        )
+    hidden = _modifying_parts(sql)
+    if hidden:
+        raise ReadOnlyQueryError(
+            f"refused: this SELECT holds a {hidden[0]} (in a WITH clause); only plain reads are allowed. {_HINT}"
+        )
+
+
+def _modifying_parts(sql: str) -> list[str]:
+    """Statements that change data hidden inside a SELECT (`WITH d AS (DELETE … RETURNING *) SELECT …`), as
+    DuckDB's own parser sees them (`json_serialize_sql`: a `DELETE_QUERY_NODE` where a read has `SELECT_NODE`)."""
+    con = duckdb.connect(":memory:")
     try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as e:
-        raise ReadOnlyQueryError(f"cannot parse the query: {e}") from e
-    for st in statements:
-        kind = st.type.name if hasattr(st.type, "name") else str(st.type)
-        kind = kind.upper().replace("STATEMENTTYPE.", "")
-        if kind not in _ALLOWED:
-            first = sql.strip().split()[0].upper()
-            raise ReadOnlyQueryError(
-                f"refused: 'tonevakt sql' only reads; this query is a {kind} statement ({first} …). "
-                "The database is changed only by the pipeline and by 'tonevakt import'/'label'."
-            )
+        raw = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
+    except duckdb.Error:
+        return []  # not serialisable: the read-only, sandboxed connection still refuses any write
+    finally:
+        con.close()
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if isinstance(kind, str) and kind.endswith("_QUERY_NODE"):
+                found.append(kind.removesuffix("_QUERY_NODE").replace("_", " "))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(json.loads(raw[0]) if raw and raw[0] else None)
+    return found
+
+
+def open_sandboxed(path: Path, snapshot: Path | None) -> Database:
+    """`open_for_reading` (with its fall-back to the snapshot) in DuckDB's sandbox (`SANDBOX`)."""
+    return open_for_reading(path, snapshot, config=SANDBOX)
 
 
 def run_read_only(db: Database, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     check_read_only(sql)
     try:
         cur = db.con.execute(sql)
+    except duckdb.PermissionException as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ReadOnlyQueryError(f"refused by the database's sandbox: {reason}. {_HINT}") from e
     except duckdb.Error as e:
         raise ReadOnlyQueryError(f"query failed: {e}") from e
     cols = [d[0] for d in cur.description or []]
