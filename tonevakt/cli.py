@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -37,7 +38,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         if os.environ.get("JOURNAL_STREAM")
         else "%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    handler.setFormatter(logging.Formatter(fmt))
+    handler.setFormatter(_SafeFormatter(fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -74,9 +75,36 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _safe(value: object) -> str:
-    """Untrusted text (titles, servers' reasons, file columns) for a terminal: control characters, which can
-    rewrite a terminal (ESC sequences) or a line (CR), are shown as U+FFFD."""
+    """Untrusted text (titles, servers' reasons, file columns, file names) for a terminal: control characters,
+    which can rewrite a terminal (ESC sequences) or a line (CR), are shown as U+FFFD."""
     return _CONTROL.sub("\ufffd", str(value))
+
+
+_C1 = re.compile(r"[\x7f-\x9f]")
+
+
+def _json(value: Any, **kwargs: Any) -> str:
+    """JSON for a terminal or a pipe: json escapes C0 controls itself; DEL and C1 (U+009B is a CSI on some
+    terminals), which can only occur inside strings, are written as \\u escapes too: the same JSON value."""
+    text = json.dumps(value, ensure_ascii=False, **kwargs)
+    return _C1.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log lines name files and URLs from outside: their control characters are shown as U+FFFD too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _safe(super().format(record))
+
+
+class _FiniteFloat(click.FloatRange):
+    """A FloatRange that also refuses inf and nan (click's own lets nan through every bound)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return rv
 
 
 @contextmanager
@@ -84,8 +112,8 @@ def _errors() -> Iterator[None]:
     """Turn the project's exceptions into a clear message and exit code 1 (2 for usage errors)."""
     try:
         yield
-    except TonevaktError as e:
-        raise click.ClickException(str(e)) from e
+    except TonevaktError as e:  # messages name files, URLs and values from outside
+        raise click.ClickException(_safe(e)) from e
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
@@ -123,7 +151,9 @@ def init(c: Context) -> None:
     with _errors():
         s = c.settings
         pipeline.init(s)
-    click.echo(f"database ready: {s.db_path} ({len(s.sources)} sources); analyst snapshot: {s.snapshot_path}")
+    click.echo(
+        _safe(f"database ready: {s.db_path} ({len(s.sources)} sources); analyst snapshot: {s.snapshot_path}")
+    )
 
 
 @main.command(name="import")
@@ -140,7 +170,7 @@ def import_(c: Context, file: Path, source_id: str, voice: str | None) -> None:
         rows, new, warnings = pipeline.import_file(c.settings, file, source_id, voice)
     for w in warnings:
         click.echo(f"warning: {_safe(w)}", err=True)
-    click.echo(f"{file}: {rows} rows read, {new} new documents, {rows - new} already stored or empty")
+    click.echo(f"{_safe(file)}: {rows} rows read, {new} new documents, {rows - new} already stored or empty")
 
 
 def _json_default(v: Any) -> Any:
@@ -172,8 +202,7 @@ def sql(c: Context, query: str, as_json: bool, as_csv: bool, snapshot: bool) -> 
         finally:
             db.close()
     if as_json:
-        click.echo(json.dumps([dict(zip(cols, r, strict=True)) for r in rows], ensure_ascii=False,
-                              default=_json_default, indent=2))  # fmt: skip
+        click.echo(_json([dict(zip(cols, r, strict=True)) for r in rows], default=_json_default, indent=2))
     elif as_csv:
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(cols)
@@ -207,7 +236,7 @@ def export(c: Context, folder: Path) -> None:
         with database(s.db_path, s.database.lock_timeout_s) as db:
             files = export_parquet(db, folder)
     for f in files:
-        click.echo(str(f))
+        click.echo(_safe(f))
 
 
 @main.command()
@@ -227,7 +256,7 @@ def sources(c: Context, as_json: bool) -> None:
             db.close()
         configured = {x.id for x in s.sources}
     if as_json:
-        click.echo(json.dumps(rows, default=_json_default, ensure_ascii=False, indent=2))
+        click.echo(_json(rows, default=_json_default, indent=2))
         return
     for r in rows:
         if r["id"] not in configured and not r["documents"]:
@@ -265,7 +294,7 @@ def collect(c: Context, source_ids: tuple[str, ...], force: bool) -> None:
 @click.option(
     "--rescore", is_flag=True, help="Score every relevant document again with the configured model."
 )
-@click.option("--limit", type=int, help="Score at most this many documents.")
+@click.option("--limit", type=click.IntRange(1, 100_000_000), help="Score at most this many documents.")
 @pass_ctx
 def score(c: Context, rescore: bool, limit: int | None) -> None:
     """Score relevant documents not yet scored by the configured model (other models' scores are kept)."""
@@ -290,7 +319,7 @@ def run(c: Context, once: bool) -> None:
             for sid, reason in summary.failures:
                 click.echo(f"failed: {sid}: {_safe(reason)}", err=True)
             click.echo(summary.line())
-            click.echo(f"database: {s.db_path}; analyst snapshot: {s.snapshot_path}")
+            click.echo(_safe(f"database: {s.db_path}; analyst snapshot: {s.snapshot_path}"))
             return
         from tonevakt.scheduler import run_daemon
 
@@ -321,7 +350,7 @@ def label(c: Context, document_id: str, label: str, labelled_by: str | None, not
         s = c.settings
         with database(s.db_path, s.database.lock_timeout_s) as db:
             repo.set_label(db, document_id, label, labelled_by, note)
-    click.echo(f"labelled {document_id} as {label.lower()}")
+    click.echo(f"labelled {_safe(document_id)} as {label.lower()}")
 
 
 # -- nlp commands (issue 8: evaluate, model) -----------------------------------------------------
@@ -361,9 +390,9 @@ def evaluate(c: Context, file: Path | None, as_json: bool, use_labels: bool) -> 
             metrics.extra["file"] = str(file)
             title = f"{scorer.model_id} on {file}"
     if as_json:
-        click.echo(json.dumps(metrics.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(_json(metrics.to_dict(), indent=2))
     else:
-        click.echo(ev.format_report(metrics, title))
+        click.echo(_safe(ev.format_report(metrics, title)))
 
 
 @main.group()
@@ -412,10 +441,10 @@ def model_info(c: Context, as_json: bool) -> None:
         if head is not None:
             info["head"] = head.meta
     if as_json:
-        click.echo(json.dumps(info, ensure_ascii=False, indent=2, default=str))
+        click.echo(_json(info, indent=2, default=str))
         return
     for k, v in info.items():
-        click.echo(f"{k}: {v}")
+        click.echo(_safe(f"{k}: {v}"))
 
 
 DEFAULT_FT_MEMBERS = (
@@ -456,22 +485,25 @@ def _bits(spec: str, n: int) -> list[int]:
               help="Ensemble members as TUNED_LAYERS:SEED[:LR], comma-separated.")  # fmt: skip
 @click.option("--bits", "bits_spec", default=DEFAULT_FT_BITS, show_default=True,
               help="Packing of each member's deltas: 8 or 4 bits, once for all or once per member.")  # fmt: skip
-@click.option("--epochs", default=3, show_default=True, type=int)
-@click.option("--lr", default=1e-4, show_default=True, type=float, help="For members that name no rate.")
-@click.option("--layer-decay", default=1.0, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+@click.option("--epochs", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option("--lr", default=1e-4, show_default=True, type=_FiniteFloat(0, 1, min_open=True),
+              help="For members that name no rate.")  # fmt: skip
+@click.option("--layer-decay", default=1.0, show_default=True, type=_FiniteFloat(0, 1, min_open=True),
               help="Learning-rate factor per layer going down from the head (1: the same rate everywhere).")  # fmt: skip
-@click.option("--label-smoothing", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True))
-@click.option("--rdrop", default=0.0, show_default=True, type=click.FloatRange(0),
+@click.option("--label-smoothing", default=0.0, show_default=True, type=_FiniteFloat(0, 1, max_open=True))
+@click.option("--rdrop", default=0.0, show_default=True, type=_FiniteFloat(0, 100),
               help="Weight of R-Drop's KL term between two dropout passes (0: off; doubles the cost of a step).")  # fmt: skip
 @click.option("--domain", "domain_file", type=click.Path(path_type=Path), default=None,
               help="Labelled sentences of our own domain (JSONL) for a domain phase after the NoReC epochs "
                    "(default: the shipped tonevakt/nlp/e5/domain_train.jsonl).")  # fmt: skip
-@click.option("--domain-epochs", default=DEFAULT_DOMAIN_EPOCHS, show_default=True, type=int,
+@click.option("--domain-epochs", default=DEFAULT_DOMAIN_EPOCHS, show_default=True, type=click.IntRange(0, 100),
               help="Epochs of the domain phase; 0 skips it.")  # fmt: skip
-@click.option("--domain-lr", default=3e-5, show_default=True, type=float)
+@click.option("--domain-lr", default=3e-5, show_default=True, type=_FiniteFloat(0, 1, min_open=True))
 @click.option("--runs", type=click.Path(path_type=Path), help="Checkpoints (default data/e5-runs).")
 @click.option("--out", type=click.Path(path_type=Path), help="Packed weights (default: the shipped file).")
-@click.option("--threads", default=2, show_default=True, type=int, help="CPU threads in all.")
+@click.option(
+    "--threads", default=2, show_default=True, type=click.IntRange(1, 256), help="CPU threads in all."
+)
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Members trained side by side, each in its own process on threads/jobs threads.")  # fmt: skip
 @pass_ctx
@@ -530,9 +562,9 @@ def report(c: Context, week: str | None, out_dir: Path | None, pdf: bool | None)
 
     with _errors():
         paths = write_report(c.settings, week, out_dir=out_dir, pdf=pdf)
-    click.echo(f"report for {paths.week} in {paths.folder}")
+    click.echo(_safe(f"report for {paths.week} in {paths.folder}"))
     for p in paths.files():
-        click.echo(f"  {p}")
+        click.echo(_safe(f"  {p}"))
 
 
 @main.command()
@@ -545,11 +577,11 @@ def dashboard(c: Context, out_dir: Path | None) -> None:
 
     with _errors():
         path = write_dashboard(c.settings, out_dir)
-    click.echo(f"dashboard: {path}")
+    click.echo(_safe(f"dashboard: {path}"))
 
 
 @main.command()
-@click.option("--weeks", "n_weeks", type=int, default=12, show_default=True, help="Weeks to show.")
+@click.option("--weeks", "n_weeks", type=int, default=12, show_default=True, help="Weeks to show (2 to 520).")
 @click.option("--voice", "voices", multiple=True, type=click.Choice(["media", "union", "patient", "official"]),
               help="Only this voice (repeatable).")  # fmt: skip
 @click.option("--topic", help="Only stories with this topic id (from config: topics).")

@@ -26,27 +26,29 @@ _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `.inf` or `.nan` is no value for any number here (a timeout of .inf made every fetch
+    # fail with OverflowError); every number also has an upper bound below.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DatabaseSettings(_Strict):
     path: str = "data/tonevakt.duckdb"  # the pipeline's database (one writer at a time)
     snapshot: str = "data/analyst.duckdb"  # read-only copy published after every pass
     exports: str = "data/exports"  # Parquet exports published with the snapshot
-    lock_timeout_s: float = Field(300.0, gt=0)  # how long to wait for another process's lock
+    lock_timeout_s: float = Field(300.0, gt=0, le=86_400)  # how long to wait for another process's lock
 
 
 class HttpSettings(_Strict):
     user_agent: str = "Tonevakt/0.1 (media monitoring for Brukerutvalget i Helse Midt-Norge)"
     contact: str = Field("", description="contact address added to the User-Agent")
-    connect_timeout_s: float = Field(10.0, gt=0)
-    read_timeout_s: float = Field(20.0, gt=0)
-    total_timeout_s: float = Field(60.0, gt=0)
-    max_body_bytes: int = Field(10_000_000, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0, le=3_600)
+    read_timeout_s: float = Field(20.0, gt=0, le=3_600)
+    total_timeout_s: float = Field(60.0, gt=0, le=3_600)
+    max_body_bytes: int = Field(10_000_000, gt=0, le=1_000_000_000)
     max_redirects: int = Field(5, ge=0, le=20)
-    per_host_interval_s: float = Field(1.0, ge=0)
+    per_host_interval_s: float = Field(1.0, ge=0, le=3_600)
     max_concurrency: int = Field(8, ge=1, le=64)
-    max_retry_after_s: float = Field(120.0, ge=0)
+    max_retry_after_s: float = Field(120.0, ge=0, le=86_400)
     allow_private_addresses: bool = False  # tests only: allow loopback/private targets
     respect_robots: bool = True
 
@@ -60,7 +62,7 @@ class SourceSettings(_Strict):
     url: str | None = None
     enabled: bool = True
     full_text: Literal["never", "relevant", "always"] = "relevant"
-    interval_minutes: int = Field(60, ge=1)
+    interval_minutes: int = Field(60, ge=1, le=525_600)  # at most a year
     respect_robots: bool = True
     include: str | None = None
     sitemap: str | None = None
@@ -118,7 +120,7 @@ class TaxonomyEntry(_Strict):
 class RelevanceSettings(_Strict):
     # Boolean query (AND, OR, NOT, "phrases", NEAR/n, parentheses, * for endings).
     query: str
-    min_score: int = Field(1, ge=1)
+    min_score: int = Field(1, ge=1, le=1_000)
 
 
 class SentimentSettings(_Strict):
@@ -136,7 +138,7 @@ class SentimentSettings(_Strict):
 
 class IntervalOrCron(_Strict):
     cron: str | None = None  # crontab, in schedule.timezone
-    interval_seconds: int | None = Field(None, ge=1)
+    interval_seconds: int | None = Field(None, ge=1, le=31_536_000)  # at most a year
 
     @model_validator(mode="after")
     def _one(self) -> IntervalOrCron:
@@ -153,7 +155,7 @@ class ScheduleSettings(_Strict):
     score: IntervalOrCron = IntervalOrCron(cron="5,35 * * * *")
     report: IntervalOrCron = IntervalOrCron(cron="0 7 * * mon")
     snapshot: IntervalOrCron = IntervalOrCron(cron="10,40 * * * *")
-    misfire_grace_s: int = Field(600, ge=1)
+    misfire_grace_s: int = Field(600, ge=1, le=86_400)
 
     @field_validator("timezone")
     @classmethod
@@ -182,9 +184,9 @@ class ReportSettings(_Strict):
     out_dir: str = "reports"
     dashboard_dir: str = "reports/dashboard"
     weeks: int = Field(12, ge=2, le=104)
-    min_n: int = Field(5, ge=1)  # a week with fewer documents than this is flagged as thin
+    min_n: int = Field(5, ge=1, le=100_000)  # a week with fewer documents than this is flagged as thin
     baseline_weeks: int = Field(8, ge=2, le=52)
-    spike_factor: float = Field(2.0, gt=1)
+    spike_factor: float = Field(2.0, gt=1, le=1_000)
     tone_drop: float = Field(0.2, gt=0, le=2)
     pdf: bool = True
     smtp: SmtpSettings | None = None
@@ -246,31 +248,76 @@ class Settings(_Strict):
 # --- loading -------------------------------------------------------------------------------------
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every mapping key and sequence item."""
+# Aliases may add at most this many nodes to the document when expanded. A config needs a few (shared source
+# defaults); an "alias bomb" (9 aliases to 9 aliases to ... 8 levels deep) expands a 1 KB file to 43 million
+# values, and every step after parsing (validation, the line-number lookup) would walk all of them.
+MAX_ALIAS_NODES = 10_000
 
 
-def _line_map(text: str) -> dict[tuple[Any, ...], int]:
-    """Map a key path (as pydantic's `loc`) to its 1-based line in the YAML text."""
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_aliases(root: yaml.Node, file: str) -> None:
+    """Refuse a document whose aliases expand it by more than MAX_ALIAS_NODES nodes, or refer to themselves.
+
+    Counts without expanding: each node's expanded size once, from its children's (a node reached through an
+    alias counts again each time), in an explicit stack (no recursion limit)."""
+    size: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_nodes.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in _children(node))
+            continue
+        if key in size:
+            continue
+        open_nodes.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in open_nodes:
+                raise ConfigError(
+                    f"{file}:{child.start_mark.line + 1}: a YAML alias refers to the value that contains it"
+                )
+            if id(child) not in size:
+                stack.append((child, False))
+    added = size[id(root)] - len(size)
+    if added > MAX_ALIAS_NODES:
+        raise ConfigError(
+            f"{file}: YAML aliases (*name) expand the configuration by {added:,} values, more than the "
+            f"{MAX_ALIAS_NODES:,} allowed (an alias bomb?); write the values out or use fewer aliases"
+        )
+
+
+def _line_map(root: yaml.Node | None) -> dict[tuple[Any, ...], int]:
+    """Map a key path (as pydantic's `loc`) to its 1-based line in the YAML text. Aliases are not followed: a
+    value reached through an alias is mapped once, where it is written (a key under it gets its parent's line)."""
     lines: dict[tuple[Any, ...], int] = {}
-    try:
-        root = yaml.compose(text, Loader=_LineLoader)
-    except yaml.YAMLError:
-        return lines
-
-    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, tuple[Any, ...]]] = [(root, ())] if root is not None else []
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
-                key = k.value
-                lines[path + (key,)] = k.start_mark.line + 1
-                walk(v, path + (key,))
+                key = getattr(k, "value", None)
+                if not isinstance(key, str):
+                    continue
+                lines.setdefault(path + (key,), k.start_mark.line + 1)
+                stack.append((v, path + (key,)))
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
-                lines[path + (i,)] = item.start_mark.line + 1
-                walk(item, path + (i,))
-
-    if root is not None:
-        walk(root, ())
+                lines.setdefault(path + (i,), item.start_mark.line + 1)
+                stack.append((item, path + (i,)))
     return lines
 
 
@@ -318,13 +365,25 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
     return parse_config(text, file=str(p), base_dir=str(p.resolve().parent))
 
 
+def _yaml_error(e: yaml.YAMLError, file: str) -> ConfigError:
+    mark = getattr(e, "problem_mark", None)
+    where = f"{file}:{mark.line + 1}" if mark else file
+    return ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', None) or e}")
+
+
 def parse_config(text: str, file: str = "<string>", base_dir: str = ".") -> Settings:
+    loader = yaml.SafeLoader(text)
     try:
-        data = yaml.safe_load(text)
+        root = loader.get_single_node()
+        if root is not None:
+            _check_aliases(root, file)
+        data = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}" if mark else file
-        raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from e
+        raise _yaml_error(e, file) from e
+    except RecursionError as e:  # the YAML parser recurses once per level of nesting
+        raise ConfigError(f"{file}: the configuration is nested too deeply to read") from e
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: the configuration must be a mapping of sections")
     for k in ("base_dir", "file"):
@@ -333,8 +392,23 @@ def parse_config(text: str, file: str = "<string>", base_dir: str = ".") -> Sett
     try:
         settings = Settings.model_validate({**data, "base_dir": base_dir, "file": file})
     except ValidationError as e:
-        raise ConfigError(_format_errors(e, file, _line_map(text))) from e
+        raise ConfigError(_format_errors(e, file, _line_map(root))) from e
+    _check_paths(settings, root)
     return settings
+
+
+def _check_paths(settings: Settings, root: yaml.Node | None) -> None:
+    """The snapshot is replaced wholesale after every pass: it must never be the database, also not through a
+    relative path, `..` or a symbolic link."""
+    db, snap = settings.db_path.resolve(), settings.snapshot_path.resolve()
+    if db == snap:
+        lines = _line_map(root)
+        line = lines.get(("database", "snapshot")) or lines.get(("database", "path"))
+        where = f"{settings.file}:{line}" if line else settings.file
+        raise ConfigError(
+            f"{where}: bad value for 'database.snapshot': it is the database itself ({db}); the snapshot is a "
+            "copy that every pass replaces, so it needs a path of its own (default data/analyst.duckdb)"
+        )
 
 
 def log_effective(settings: Settings) -> None:

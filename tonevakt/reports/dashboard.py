@@ -116,7 +116,7 @@ def write_dashboard(settings: Settings, out_dir: Path | None = None, now: dateti
         db.close()
     links = report_links(settings.path(settings.report.out_dir), folder.resolve())
     data["reports"] = [link.__dict__ for link in links]
-    html = (
+    html = fmt.printable(
         render.environment()
         .get_template("dashboard.html")
         .render(

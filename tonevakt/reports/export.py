@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from tonevakt.reports import fmt
 from tonevakt.reports.data import ReportData
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -20,9 +21,12 @@ STORY_COLUMNS = ("section", "week", "voice", "document_id", "published_at", "out
 
 
 def neutralise(value: Any) -> Any:
-    """A text cell starting with = + - @ (or tab/CR) gets a leading apostrophe: shown, never evaluated."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
+    """A text cell loses its control characters (a NUL, ESC, …) and, starting with = + - @ (or tab/CR), gets a
+    leading apostrophe: shown, never evaluated."""
+    if isinstance(value, str):
+        value = fmt.printable(value)
+        if value.startswith(FORMULA_START):
+            return "'" + value
     return value
 
 

@@ -3,6 +3,7 @@ thousands, a real minus sign (−0,12), dates like «23. november 2026» and wee
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from tonevakt.dates import OSLO
@@ -27,6 +28,16 @@ MONTHS_SHORT = (
     "nov.",
     "des.",
 )
+
+# Control characters (NUL, ESC, …, DEL, C1) are no text: HTML forbids them, a NUL cuts a CSV short in some tools
+# and a PDF font has no glyph for them. Tab, line feed and carriage return are kept.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` without control characters: applied where the report leaves the program (HTML, CSV)."""
+    return _CONTROL.sub("", text)
+
 
 VOICE_LABELS = {"media": "Medier", "union": "Fagforeninger", "patient": "Pasienter", "official": "Offisielle",
                 "all": "Alle stemmer"}  # fmt: skip

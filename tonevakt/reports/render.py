@@ -80,7 +80,7 @@ def report_context(data: ReportData) -> dict[str, Any]:
 
 def render_html(data: ReportData) -> str:
     try:
-        return environment().get_template("report.html").render(**report_context(data))
+        return fmt.printable(environment().get_template("report.html").render(**report_context(data)))
     except jinja2.TemplateError as e:
         raise ReportError(f"cannot render the report for {data.week}: {e}") from e
 

@@ -16,6 +16,7 @@ from tonevakt.storage.db import Database
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 GAP = "·"
+MAX_WEEKS = 520  # ten years: a longer window is no trend line a terminal can show
 
 
 @dataclass
@@ -49,8 +50,8 @@ def sparkline(cells: Sequence[ToneCell | None]) -> str:
 def trend_rows(db: Database, until: str, weeks: int, voices: Sequence[str] = (), topic: str | None = None,
                min_n: int = 5) -> list[TrendRow]:  # fmt: skip
     """Rows from weekly_tone, or from weekly_topic_tone when a topic is given."""
-    if weeks < 2:
-        raise ReportError("--weeks must be at least 2")
+    if not 2 <= weeks <= MAX_WEEKS:
+        raise ReportError(f"--weeks must be from 2 to {MAX_WEEKS} (ten years), not {weeks}")
     unknown = [v for v in voices if v not in VOICES]
     if unknown:
         raise ReportError(f"unknown voice {unknown[0]!r}: choose from {', '.join(VOICES)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -58,6 +59,7 @@ def write_report(settings: Settings, week: str | None = None, out_dir: Path | No
     data = read_data(settings, week, now)
     base = Path(out_dir) if out_dir is not None else settings.path(settings.report.out_dir)
     folder = base / data.week
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -69,23 +71,56 @@ def write_report(settings: Settings, week: str | None = None, out_dir: Path | No
         figures_csv=folder / f"{stem}-tall.csv", stories_csv=folder / f"{stem}-saker.csv",
         json=folder / f"{stem}.json",
     )  # fmt: skip
+    # Every file is written under a temporary name first and renamed in only when all of them are whole: a
+    # full disk leaves the week's earlier files as they were, and no empty week folder behind.
+    writers: list[tuple[Path, Callable[[Path], object]]] = [
+        (paths.html, lambda t: t.write_text(html, encoding="utf-8")),
+        (paths.figures_csv, lambda t: export.write_csv(export.figure_rows(data), export.FIGURE_COLUMNS, t)),
+        (paths.stories_csv, lambda t: export.write_csv(export.story_rows(data), export.STORY_COLUMNS, t)),
+        (paths.json, lambda t: export.write_json(data, t)),
+    ]
+    staged: list[tuple[Path, Path]] = []
     try:
-        _write_atomic(paths.html, html)
-        export.write_csv(export.figure_rows(data), export.FIGURE_COLUMNS, paths.figures_csv)
-        export.write_csv(export.story_rows(data), export.STORY_COLUMNS, paths.stories_csv)
-        export.write_json(data, paths.json)
+        for target, write in writers:
+            staged.append((_temporary(target), target))
+            write(staged[-1][0])
+        for tmp, target in staged:
+            tmp.replace(target)
     except OSError as e:
-        raise ReportError(f"cannot write the report into {folder}: {e}") from e
+        _discard([tmp for tmp, _ in staged], folder if created else None)
+        raise ReportError(
+            f"cannot write the report into {folder}: {e} (nothing of this report was written)"
+        ) from e
     if settings.report.pdf if pdf is None else pdf:
-        paths.pdf = render.write_pdf(html, folder / f"{stem}.pdf")
+        tmp = _temporary(folder / f"{stem}.pdf")
+        try:
+            render.write_pdf(html, tmp)
+            paths.pdf = tmp.replace(folder / f"{stem}.pdf")
+        except (OSError, ReportError) as e:
+            _discard([tmp], None)
+            if isinstance(e, ReportError):
+                raise
+            raise ReportError(f"cannot write the PDF into {folder}: {e}") from e
     logger.info("wrote the report for %s into %s", data.week, folder)
     return paths
 
 
-def _write_atomic(target: Path, text: str) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+def _temporary(target: Path) -> Path:
+    return target.with_name(f".{target.name}.tmp")
+
+
+def _discard(files: list[Path], folder: Path | None) -> None:
+    """Remove what a failed write left: its temporary files, and the week folder when this call created it."""
+    for f in files:
+        try:
+            f.unlink(missing_ok=True)
+        except OSError:
+            logger.warning("could not remove the temporary file %s", f)
+    if folder is not None:
+        try:
+            folder.rmdir()  # only if empty: nothing but ours is ever removed
+        except OSError:
+            logger.warning("could not remove the report folder %s after a failed write", folder)
 
 
 def summary_text(data: ReportData) -> str:

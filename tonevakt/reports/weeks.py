@@ -7,8 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from tonevakt.dates import OSLO
 from tonevakt.errors import ReportError
+from tonevakt.limits import EARLIEST
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+# Weeks a report or trend may name. Nothing before 2000 is stored (`limits.EARLIEST`), and a bound far from
+# datetime's year 9999 keeps every week arithmetic (a trend's window, the alert baseline) in range.
+FIRST_YEAR, LAST_YEAR = EARLIEST.year, 2999
 
 
 def parse_week(week: str) -> tuple[int, int]:
@@ -17,6 +21,10 @@ def parse_week(week: str) -> tuple[int, int]:
     if not m:
         raise ReportError(f"week must look like 2026-W47 (got {week!r})")
     year, num = int(m.group(1)), int(m.group(2))
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ReportError(
+            f"week {week!r} is out of range: give a week from {FIRST_YEAR}-W01 to {LAST_YEAR}-W52"
+        )
     try:
         date.fromisocalendar(year, num, 1)
     except ValueError as e:
