@@ -312,11 +312,11 @@ def _line_map(root: yaml.Node | None) -> dict[tuple[Any, ...], int]:
                 key = getattr(k, "value", None)
                 if not isinstance(key, str):
                     continue
-                lines.setdefault(path + (key,), k.start_mark.line + 1)
+                lines[path + (key,)] = k.start_mark.line + 1  # the last of a repeated key wins, as in YAML
                 stack.append((v, path + (key,)))
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
-                lines.setdefault(path + (i,), item.start_mark.line + 1)
+                lines[path + (i,)] = item.start_mark.line + 1
                 stack.append((item, path + (i,)))
     return lines
 
