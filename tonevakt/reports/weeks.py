@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from tonevakt.dates import OSLO
 from tonevakt.errors import ReportError
-from tonevakt.limits import EARLIEST
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
-# Weeks a report or trend may name. Nothing before 2000 is stored (`limits.EARLIEST`), and a bound far from
-# datetime's year 9999 keeps every week arithmetic (a trend's window, the alert baseline) in range.
-FIRST_YEAR, LAST_YEAR = EARLIEST.year, 2999
+# Weeks a report or trend may name: far from datetime's years 1 and 9999, so that every week arithmetic (a
+# trend's ten-year window, the alert baseline) stays in range, and wide enough that a window ending in a week
+# with data (nothing before 2000 is stored, `limits.EARLIEST`) never reaches before the first year.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 
 def parse_week(week: str) -> tuple[int, int]:
