@@ -238,3 +238,12 @@ def test_installed_command_refuses_the_issues_copy_and_leaves_the_database(
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert run.returncode == 0 and '"n": 12' in run.stdout
     assert hashes(tmp_path) == before
+
+
+def test_a_query_nested_too_deeply_is_a_clear_error_not_a_traceback(analyst: Settings) -> None:
+    for depth, message in ((400, "nested too deeply to check"), (2000, "Max expression depth")):
+        query = "SELECT " + "(SELECT " * depth + "1" + ")" * depth
+        code, output = sql(analyst, query)
+        assert code == 1 and "refused" in output and message in output and "Traceback" not in output, output[
+            :300
+        ]

@@ -136,20 +136,21 @@ def _modifying_parts(sql: str) -> list[str]:
         return []  # not serialisable: the read-only, sandboxed connection still refuses any write
     finally:
         con.close()
+    try:
+        tree = json.loads(raw[0]) if raw and raw[0] else None
+    except RecursionError as e:  # subqueries nested some hundred levels deep: json's own recursion limit
+        raise ReadOnlyQueryError("refused: the query is nested too deeply to check that it only reads") from e
     found: list[str] = []
-
-    def walk(node: Any) -> None:
+    stack = [tree]
+    while stack:  # no recursion: the tree is as deep as the query's nesting
+        node = stack.pop()
         if isinstance(node, dict):
             kind = node.get("type")
             if isinstance(kind, str) and kind.endswith("_QUERY_NODE"):
                 found.append(kind.removesuffix("_QUERY_NODE").replace("_", " "))
-            for v in node.values():
-                walk(v)
+            stack.extend(node.values())
         elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(json.loads(raw[0]) if raw and raw[0] else None)
+            stack.extend(node)
     return found
 
 
