@@ -59,13 +59,13 @@ def write_report(settings: Settings, week: str | None = None, out_dir: Path | No
     data = read_data(settings, week, now)
     base = Path(out_dir) if out_dir is not None else settings.path(settings.report.out_dir)
     folder = base / data.week
+    html = render.render_html(data)  # before the folder exists: a failure here leaves nothing behind
     created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ReportError(f"cannot create the report folder {folder}: {e}") from e
     stem = f"tonevakt-{data.week}"
-    html = render.render_html(data)
     paths = ReportPaths(
         week=data.week, folder=folder, html=folder / f"{stem}.html", pdf=None,
         figures_csv=folder / f"{stem}-tall.csv", stories_csv=folder / f"{stem}-saker.csv",
