@@ -109,11 +109,11 @@ def collect_sources(
                         _log_outcome(outcomes[s.id])
                         if not outcomes[s.id].skipped:
                             batch.append(outcomes[s.id])
-                    done_count += len(finished)
+                        done_count += 1
+                        if progress:
+                            progress("collect", done_count, total)
                     if on_outcome and batch:
                         on_outcome(batch)
-                    if progress:
-                        progress("collect", done_count, total)
         finally:
             client.close()
     return [outcomes[s.id] for s in sources]
