@@ -407,3 +407,34 @@ def test_spooled_batches_keep_what_became_of_items(make_settings: Callable[..., 
     assert (
         json.loads(path.read_text(encoding="utf-8").splitlines()[1])["outcome"]["items"][1]["status"] is None
     )
+
+
+def test_a_deadline_cuts_the_running_fetch_and_no_fetch_starts_after_it(local_server: LocalServer) -> None:
+    """The chokepoint's part of the time budget (`HttpClient.with_deadline`), whatever the server does."""
+    from tonevakt.collectors.http import HttpClient
+    from tonevakt.config import HttpSettings
+    from tonevakt.models import FetchStatus
+
+    srv = local_server
+    srv.add("/drypp", Route(body="x" * 500, drip_s=0.5))
+    srv.add("/opptatt", Route(status=503, headers={"Retry-After": "5"}))
+    srv.add("/rask", Route(body="ok"))
+    settings = HttpSettings(allow_private_addresses=True, per_host_interval_s=0, read_timeout_s=5,
+                            total_timeout_s=30, max_retry_after_s=60, respect_robots=False)  # fmt: skip
+    with HttpClient(settings) as client:
+        bounded = client.with_deadline(time.monotonic() + 1.5, "the source's time budget of 1.5s")
+        t0 = time.monotonic()
+        res = bounded.fetch(srv.url("/drypp"))
+        assert time.monotonic() - t0 < 2.5
+        assert res.status is FetchStatus.TEMPORARY
+        assert "(the source's time budget of 1.5s ran out)" in res.reason
+        late = bounded.fetch(srv.url("/rask"))
+        assert late.status is FetchStatus.TEMPORARY and bounded.out_of_time
+        assert late.reason == "not started: the source's time budget of 1.5s is spent"
+        assert srv.hits("/rask") == 0
+        # A Retry-After that would end past the deadline is not waited for; the unbounded client still works.
+        short = client.with_deadline(time.monotonic() + 2, "the pass deadline of 2s")
+        t0 = time.monotonic()
+        busy = short.fetch(srv.url("/opptatt"))
+        assert time.monotonic() - t0 < 1.5 and busy.http_status == 503 and srv.hits("/opptatt") == 1
+        assert client.fetch(srv.url("/rask")).ok and not client.out_of_time

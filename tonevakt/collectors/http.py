@@ -382,6 +382,8 @@ class HttpClient:
         with slot.lock:
             now = time.monotonic()
             start = max(now, slot.next_at)
+            if self.deadline is not None and start >= self.deadline:  # the turn would come too late
+                raise _Abort(FetchStatus.TEMPORARY, f"not started: {self.deadline_reason} is spent")
             slot.next_at = start + interval
         if start > now:
             time.sleep(start - now)
