@@ -18,7 +18,7 @@ from tonevakt import spool
 from tonevakt.collectors.base import SourceOutcome
 from tonevakt.collectors.dedup import assign_stories
 from tonevakt.collectors.files import read_rows, rows_to_documents
-from tonevakt.config import Settings
+from tonevakt.config import CollectSettings, Settings
 from tonevakt.errors import DatabaseLockedError, ImportFileError
 from tonevakt.models import Document, PassSummary, Source
 from tonevakt.nlp.enrich import Enricher
@@ -95,7 +95,11 @@ def _batch_writer(settings: Settings) -> spool.BatchWriter:
 
 
 def _write_batch(
-    db: Database, docs: list[Document], outcomes: list[SourceOutcome], max_item_attempts: int = 6
+    db: Database,
+    docs: list[Document],
+    outcomes: list[SourceOutcome],
+    *,
+    max_item_attempts: int = CollectSettings().max_item_attempts,
 ) -> list[str]:
     """Group into stories and store one batch (documents, fetch log rows, imported files, what became of
     pending items) in one transaction."""

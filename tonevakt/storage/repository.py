@@ -243,17 +243,20 @@ def store_batch(
     fetches: Sequence[tuple[FetchLogEntry, int]] = (),
     imported_files: Sequence[tuple[str, str, str, int]] = (),
     items: Sequence[tuple[str, int, Sequence[ItemOutcome]]] = (),
-    max_item_attempts: int = 5,
+    max_item_attempts: int | None = None,
 ) -> list[str]:
     """One all-or-nothing batch: documents, fetch log rows (with each source's interval), for imported files
     their (content hash, source id, path, rows), and per source (id, interval, item outcomes) what became of
-    its pending items. Returns the ids of new documents."""
+    its pending items (`max_item_attempts`, from collect.max_item_attempts, is then required). Returns the ids
+    of new documents."""
+    if items and max_item_attempts is None:
+        raise ValueError("store_batch: items need max_item_attempts")
     with db.transaction():
         new = insert_documents(db, docs)
         for entry, interval in fetches:
             record_fetch(db, entry, interval)
         for source_id, interval, outcomes in items:
-            record_items(db, source_id, interval, outcomes, max_item_attempts)
+            record_items(db, source_id, interval, outcomes, max_item_attempts or 1)
         for content_hash, source_id, path, rows in imported_files:
             db.execute(
                 "INSERT INTO imported_files VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
