@@ -243,7 +243,7 @@ def export(c: Context, folder: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_ctx
 def sources(c: Context, as_json: bool) -> None:
-    """Health of each source: status, last success, last error and its reason."""
+    """Health of each source: status, last success, last error and its reason, items pending."""
     from tonevakt.storage import repository as repo
     from tonevakt.storage.db import open_for_reading
 
@@ -270,6 +270,12 @@ def sources(c: Context, as_json: bool) -> None:
             line += f" failing since {since} ({r['consecutive_failures']}×): {r['last_error']}"
         elif r["last_success_at"]:
             line += f" last ok {r['last_success_at'].strftime('%Y-%m-%d %H:%M')}"
+        if r["pending_items"]:
+            line += f"; {r['pending_items']} items pending"
+            if r["pending_reason"]:
+                line += f" ({r['pending_reason']})"
+        if r["items_given_up"]:
+            line += f"; {r['items_given_up']} items given up"
         click.echo(_safe(line))
 
 

@@ -53,6 +53,24 @@ class HttpSettings(_Strict):
     respect_robots: bool = True
 
 
+class CollectSettings(_Strict):
+    # Each source's collector stops starting fetches after this long, and a fetch still running then is cut;
+    # what is left (article pages, feed pages) waits for the next pass as pending items.
+    source_budget_s: float = Field(120.0, gt=0, le=86_400)
+    # The whole collection of a pass ends by this long after it began: sources not started by then are
+    # first in the next pass, the running ones are cut as by their budget.
+    pass_deadline_s: float = Field(600.0, gt=0, le=86_400)
+    # A failed item (an article page, a later feed page) is tried again with backoff (the source's interval
+    # × 2^(attempts − 1), at most 24 h) until it succeeds or has failed this many times.
+    max_item_attempts: int = Field(6, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _budget_within_deadline(self) -> CollectSettings:
+        if self.source_budget_s > self.pass_deadline_s:
+            raise ValueError("source_budget_s cannot be longer than pass_deadline_s")
+        return self
+
+
 class SourceSettings(_Strict):
     id: str
     kind: Literal["rss", "news_search", "web", "appstore", "files"]
@@ -195,6 +213,7 @@ class ReportSettings(_Strict):
 class Settings(_Strict):
     database: DatabaseSettings = DatabaseSettings()
     http: HttpSettings = HttpSettings()
+    collect: CollectSettings = CollectSettings()
     relevance: RelevanceSettings
     topics: dict[str, TaxonomyEntry] = Field(default_factory=dict)
     regions: dict[str, TaxonomyEntry] = Field(default_factory=dict)

@@ -147,6 +147,46 @@ class FetchLogEntry:
     last_modified: str | None = None
     body_hash: str | None = None
     primary: bool = True  # the source's own URL (feed, listing); False for article pages: no health update
+    # The body was read but not all of it handled (the per-pass cap, the time budget): the validators and body
+    # hash are forgotten so that the next pass reads the feed in full again instead of being told "unchanged".
+    incomplete: bool = False
+
+
+ITEM_KINDS: tuple[str, ...] = ("article", "page")  # an article page (web), a page of a paged feed (appstore)
+
+
+@dataclass
+class ItemOutcome:
+    """What became of one item of a source in a pass: an article page of a listing, a later page of a feed.
+
+    `status` None: not tried (the source's time budget, the pass deadline or the per-pass cap came first).
+    A failed or untried item is remembered (`pending_items`) and tried again in a later pass."""
+
+    url: str
+    kind: str  # one of ITEM_KINDS
+    status: FetchStatus | None = None
+    reason: str = ""
+
+    @property
+    def done(self) -> bool:
+        """Fetched (whatever the page held), or failed in a way that will not fix itself (404, robots.txt)."""
+        return self.status in (FetchStatus.OK, FetchStatus.NOT_MODIFIED, FetchStatus.HARD_ERROR)
+
+    @property
+    def tried(self) -> bool:
+        return self.status is not None
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    """An item remembered from an earlier pass (a row of `pending_items`), handed to the source's collector."""
+
+    source_id: str
+    url: str
+    kind: str
+    attempts: int = 0
+    last_error: str = ""
+    next_due_at: datetime | None = None
 
 
 @dataclass
@@ -156,6 +196,10 @@ class PassSummary:
     sources_ok: int = 0
     sources_failed: int = 0
     sources_skipped: int = 0
+    sources_deferred: int = 0  # due, but not started before the pass deadline: first in the next pass
+    items_pending: int = (
+        0  # items of collected sources left for a later pass (failed, or not reached in time)
+    )
     documents_seen: int = 0
     documents_new: int = 0
     documents_scored: int = 0
@@ -165,7 +209,10 @@ class PassSummary:
     def line(self) -> str:
         return (
             f"pass done in {self.duration_s:.1f}s: sources ok {self.sources_ok}, failed {self.sources_failed}, "
-            f"skipped {self.sources_skipped}; documents seen {self.documents_seen}, new {self.documents_new}, "
+            f"skipped {self.sources_skipped}"
+            + (f", deferred {self.sources_deferred}" if self.sources_deferred else "")
+            + (f", items pending {self.items_pending}" if self.items_pending else "")
+            + f"; documents seen {self.documents_seen}, new {self.documents_new}, "
             f"scored {self.documents_scored}"
         )
 

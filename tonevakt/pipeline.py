@@ -6,6 +6,7 @@ processes are blocked as briefly as possible; the network is used only while the
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +18,7 @@ from tonevakt import spool
 from tonevakt.collectors.base import SourceOutcome
 from tonevakt.collectors.dedup import assign_stories
 from tonevakt.collectors.files import read_rows, rows_to_documents
-from tonevakt.config import Settings
+from tonevakt.config import CollectSettings, Settings
 from tonevakt.errors import DatabaseLockedError, ImportFileError
 from tonevakt.models import Document, PassSummary, Source
 from tonevakt.nlp.enrich import Enricher
@@ -66,22 +67,42 @@ def store_documents(
     With `spool_on_lock`, a batch that cannot get into the database (another process holds it longer than
     database.lock_timeout_s) is buffered in the spool and written at the next successful open (tonevakt/spool.py).
     """
-    enricher = enricher or Enricher(settings)
+    new = _store_or_spool(settings, docs, enricher or Enricher(settings), list(outcomes), spool_on_lock)
+    return new or []
+
+
+def _store_or_spool(settings: Settings, docs: list[Document], enricher: Enricher, outcomes: list[SourceOutcome],
+                    spool_on_lock: bool, spool_now: bool = False) -> list[str] | None:  # fmt: skip
+    """store_documents; returns None when the batch went to the spool (at once with `spool_now`)."""
     enricher.enrich(docs)
+    if spool_now:
+        spool.write_batch(spool.spool_dir(settings.db_path), docs, outcomes)
+        return None
     opener = spool.database_unless_stopping if spool_on_lock else database
     try:
         with opener(settings.db_path, settings.database.lock_timeout_s) as db:
             _replay_spool(settings, db)
-            return _write_batch(db, docs, list(outcomes))
+            return _batch_writer(settings)(db, docs, outcomes)
     except DatabaseLockedError:
         if not spool_on_lock:
             raise
         spool.write_batch(spool.spool_dir(settings.db_path), docs, outcomes)
-        return []
+        return None
 
 
-def _write_batch(db: Database, docs: list[Document], outcomes: list[SourceOutcome]) -> list[str]:
-    """Group into stories and store one batch (documents, fetch log rows, imported files) in one transaction."""
+def _batch_writer(settings: Settings) -> spool.BatchWriter:
+    return functools.partial(_write_batch, max_item_attempts=settings.collect.max_item_attempts)
+
+
+def _write_batch(
+    db: Database,
+    docs: list[Document],
+    outcomes: list[SourceOutcome],
+    *,
+    max_item_attempts: int = CollectSettings().max_item_attempts,
+) -> list[str]:
+    """Group into stories and store one batch (documents, fetch log rows, imported files, what became of
+    pending items) in one transaction."""
     ids = {d.id for d in docs}
     known = repo.existing_ids(db, list(ids))
     fresh = [d for d in docs if d.id not in known]
@@ -95,12 +116,13 @@ def _write_batch(db: Database, docs: list[Document], outcomes: list[SourceOutcom
                 f.new_documents = n_new
             fetches.append((f, o.source.interval_minutes))
     files = [f for o in outcomes for f in o.imported_files]
-    return repo.store_batch(db, docs, fetches, files)
+    items = [(o.source.id, o.source.interval_minutes, o.items) for o in outcomes if o.items]
+    return repo.store_batch(db, docs, fetches, files, items, max_item_attempts)
 
 
 def _replay_spool(settings: Settings, db: Database) -> None:
     """Write batches buffered while the database was busy (oldest first), before anything newer."""
-    spool.replay(db, spool.spool_dir(settings.db_path), _write_batch)
+    spool.replay(db, spool.spool_dir(settings.db_path), _batch_writer(settings))
 
 
 def _state_from_snapshot(settings: Settings) -> tuple[dict[str, dict[str, Any]], set[str]]:
@@ -158,12 +180,13 @@ def _source_for_import(settings: Settings, source_id: str, voice: str | None) ->
 
 
 def _known_urls(db: Database) -> set[str]:
-    """Canonical URLs already stored (plus the news-search links they came from): collectors skip them,
-    so that article pages are fetched and extracted only once."""
+    """Canonical URLs already stored (plus the news-search links they came from, and items given up after
+    collect.max_item_attempts): collectors skip them, so that article pages are fetched and extracted only once."""
     return {r[0] for r in db.fetchall(
         """SELECT canonical_url FROM documents WHERE canonical_url IS NOT NULL
            UNION SELECT json_extract_string(extra, '$.search_link') FROM documents
-           WHERE extra LIKE '%"search_link"%' AND json_extract_string(extra, '$.search_link') IS NOT NULL"""
+           WHERE extra LIKE '%"search_link"%' AND json_extract_string(extra, '$.search_link') IS NOT NULL
+           UNION SELECT url FROM pending_items WHERE gave_up_at IS NOT NULL"""
     )}  # fmt: skip
 
 
@@ -190,27 +213,41 @@ def collect(settings: Settings, source_ids: Sequence[str] | None = None, progres
             state = repo.source_state(db)
             known_files = {r[0] for r in db.fetchall("SELECT content_hash FROM imported_files")}
             known_urls = _known_urls(db)
+            pending = repo.pending_items(db)
     except DatabaseLockedError:
         state, known_files = _state_from_snapshot(settings)
         known_urls = set()  # articles are fetched again; storing still keeps each document once
+        pending = {}  # pending items wait in the database for a pass that can read it
     ensure_inboxes(settings)
     enricher = Enricher(settings)
+    spooling = False
+
+    def store(batch: list[SourceOutcome]) -> None:
+        """Store the sources that finished, at once: a slow source does not hold the others' documents.
+        Once a batch had to wait for the database and went to the spool, the rest of the pass goes there too."""
+        nonlocal spooling
+        docs = [d for o in batch for d in o.documents]
+        new = _store_or_spool(settings, docs, enricher, batch, spool_on_lock=True, spool_now=spooling)
+        spooling = new is None
+        summary.documents_seen += len(docs)
+        summary.documents_new += len(new or [])
+
     outcomes = collect_sources(
         sources, state, settings, is_candidate=enricher.is_candidate, known_files=known_files,
         progress=progress, force=force, base_dir=Path(settings.base_dir), known_urls=known_urls,
+        pending=pending, on_outcome=store,
     )  # fmt: skip
-    docs = [d for o in outcomes for d in o.documents]
     for o in outcomes:
-        if o.skipped:
+        if o.deferred:
+            summary.sources_deferred += 1
+        elif o.skipped:
             summary.sources_skipped += 1
         elif o.failed:
             summary.sources_failed += 1
             summary.failures.append((o.source.id, o.reason))
         else:
             summary.sources_ok += 1
-    summary.documents_seen = len(docs)
-    new = store_documents(settings, docs, enricher, outcomes, spool_on_lock=True)
-    summary.documents_new = len(new)
+        summary.items_pending += o.items_left
     summary.duration_s = time.monotonic() - t0
     return summary
 

@@ -192,10 +192,12 @@ class Daemon:
         failed = f" ({', '.join(sid for sid, _ in s.failures)})" if s.failures else ""
         buffered = len(spool.pending(spool.spool_dir(self.settings.db_path)))
         tail = f"; {buffered} batches buffered until the database is free" if buffered else ""
+        late = f", not started before the pass deadline {s.sources_deferred}" if s.sources_deferred else ""
+        late += f"; items pending {s.items_pending}" if s.items_pending else ""
         logger.info(
-            "collect: sources ok %d, failed %d%s, not due %d; documents seen %d, new %d%s; %.1fs",
-            s.sources_ok, s.sources_failed, failed, s.sources_skipped, s.documents_seen, s.documents_new, tail,
-            time.monotonic() - t0,
+            "collect: sources ok %d, failed %d%s, not due %d%s; documents seen %d, new %d%s; %.1fs",
+            s.sources_ok, s.sources_failed, failed, s.sources_skipped, late, s.documents_seen, s.documents_new,
+            tail, time.monotonic() - t0,
         )  # fmt: skip
         if s.documents_new:
             # Freshness (benchmarks/bench_freshness.py): new documents reach the analyst snapshot with this

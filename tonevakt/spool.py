@@ -31,15 +31,14 @@ from typing import Any
 
 from tonevakt.collectors.base import SourceOutcome
 from tonevakt.errors import DatabaseLockedError, StorageError
-from tonevakt.models import Document, FetchLogEntry, FetchStatus, Source
+from tonevakt.models import Document, FetchLogEntry, FetchStatus, ItemOutcome, Source
 from tonevakt.storage.db import Database, open_database
+from tonevakt.storage.repository import backoff_delay
 
 logger = logging.getLogger(__name__)
 
 SPOOL_FORMAT = 1
 SUFFIX = ".jsonl"
-# A failing source is polled less often (same rule as storage.repository.record_fetch).
-_MAX_BACKOFF = timedelta(hours=24)
 
 # Writes one batch (documents + the outcomes they came from) inside an open database; returns new ids.
 BatchWriter = Callable[[Database, list[Document], list[SourceOutcome]], list[str]]
@@ -135,6 +134,10 @@ def _encode_outcome(o: SourceOutcome) -> dict[str, Any]:
         "fetches": [_encode_fetch(f) for f in o.fetches],
         "imported_files": [list(x) for x in o.imported_files],
         "skipped": o.skipped,
+        "items": [
+            {"url": i.url, "kind": i.kind, "status": i.status.value if i.status else None, "reason": i.reason}
+            for i in o.items
+        ],
     }
 
 
@@ -147,6 +150,15 @@ def _decode_outcome(data: dict[str, Any], docs: dict[str, Document]) -> SourceOu
         fetches=[_decode_fetch(f) for f in data["fetches"]],
         imported_files=[(str(h), str(s), str(p), int(n)) for h, s, p, n in data["imported_files"]],
         skipped=bool(data.get("skipped", False)),
+        items=[
+            ItemOutcome(
+                url=str(i["url"]),
+                kind=str(i["kind"]),
+                reason=str(i.get("reason") or ""),
+                status=FetchStatus(i["status"]) if i.get("status") else None,
+            )  # fmt: skip
+            for i in data.get("items", [])
+        ],
     )
 
 
@@ -159,12 +171,14 @@ def write_batch(
     """Buffer one batch atomically (temporary file, fsync, rename). Returns the spool file (None when the
     batch holds nothing to write: every source was skipped as not due)."""
     folder = Path(folder)
-    if not docs and not any(o.fetches or o.imported_files for o in outcomes):
+    if not docs and not any(o.fetches or o.imported_files or o.items for o in outcomes):
         return None
     now = datetime.now().astimezone()
     lines = [{"spool": SPOOL_FORMAT, "created_at": now.isoformat(), "pid": os.getpid()}]
     lines += [
-        {"outcome": _encode_outcome(o)} for o in outcomes if o.fetches or o.documents or o.imported_files
+        {"outcome": _encode_outcome(o)}
+        for o in outcomes
+        if o.fetches or o.documents or o.imported_files or o.items
     ]
     lines += [{"document": _encode_document(d)} for d in docs]
     lines.append({"end": len(lines)})
@@ -313,9 +327,7 @@ def overlay_state(state: dict[str, dict[str, Any]], folder: Path) -> dict[str, d
                     continue
                 if f.status.failed:
                     failures = int(s.get("consecutive_failures") or 0) + 1
-                    backoff = min(
-                        timedelta(minutes=o.source.interval_minutes) * (2 ** min(failures, 10)), _MAX_BACKOFF
-                    )
+                    backoff = backoff_delay(o.source.interval_minutes, failures)
                     s.update(consecutive_failures=failures, next_due_at=f.started_at + backoff,
                              last_status=f.status.value, last_attempt_at=f.started_at)  # fmt: skip
                 else:
@@ -323,7 +335,9 @@ def overlay_state(state: dict[str, dict[str, Any]], folder: Path) -> dict[str, d
                              last_status=f.status.value, last_attempt_at=f.started_at, last_success_at=f.started_at)  # fmt: skip
                     for k in ("etag", "last_modified", "body_hash"):
                         v = getattr(f, k)
-                        if v is not None:
+                        if f.incomplete:
+                            s[k] = None  # read in full again (storage.repository.record_fetch)
+                        elif v is not None:
                             s[k] = v
     return out
 

@@ -11,6 +11,9 @@ the first page without reviews. The feed's quirks, converted at this edge:
 - some requests get an empty feed although the app has reviews: page 1 is retried once with other
   headers (Accept and User-Agent variants) before the emptiness is believed (and reported).
 
+A later page that fails, or that the source's time budget does not reach, is remembered by the pass and read
+again (and on from there) in a later pass, even when page 1 is unchanged.
+
 Each review becomes a `Document` (kind "review") with its star rating, app version, author and date, and a
 stable per-review URL `https://apps.apple.com/{country}/review?id={app_id}&review={review id}`.
 
@@ -29,7 +32,15 @@ from typing import Any
 from tonevakt.collectors.base import SourceOutcome
 from tonevakt.collectors.http import HttpClient
 from tonevakt.dates import parse_date
-from tonevakt.models import Document, FetchLogEntry, FetchResult, FetchStatus, Source
+from tonevakt.models import (
+    Document,
+    FetchLogEntry,
+    FetchResult,
+    FetchStatus,
+    ItemOutcome,
+    PendingItem,
+    Source,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -166,68 +177,118 @@ def _log(source: Source, res: FetchResult, started: datetime, primary: bool, ite
     )  # fmt: skip
 
 
-def collect_appstore(source: Source, client: HttpClient, state_row: dict[str, Any] | None) -> SourceOutcome:
-    """Read every page of the source's reviews feed; never raises for feed or network problems."""
+def collect_appstore(source: Source, client: HttpClient, state_row: dict[str, Any] | None, *,
+                     pending: list[PendingItem] | None = None) -> SourceOutcome:  # fmt: skip
+    """Read every page of the source's reviews feed; never raises for feed or network problems.
+
+    A later page that fails (or that the time budget does not reach) is reported as an item; the pass hands
+    it back (`pending`) in a later pass, which reads on from that page even when page 1 is unchanged."""
     outcome = SourceOutcome(source=source)
-    row = state_row or {}
     now = datetime.now(UTC)
     seen: set[str] = set()
-    for page in range(1, source.max_pages + 1):
-        url = feed_url(source, page)
+    read: set[int] = set()
+    if _first_page(source, client, state_row or {}, outcome, seen, now) and source.max_pages > 1:
+        _walk(source, client, outcome, seen, now, 2, read)
+    pages = {feed_url(source, p): p for p in range(2, source.max_pages + 1)}
+    for item in pending or []:
+        if item.kind != "page":
+            continue
+        page = pages.get(item.url)
+        if page is None:  # the feed's address or max_pages changed: that page is no longer read
+            outcome.items.append(
+                ItemOutcome(item.url, "page", FetchStatus.HARD_ERROR, "no longer a page of the feed")
+            )
+        elif page not in read:
+            _walk(source, client, outcome, seen, now, page, read)
+    return outcome
+
+
+def _first_page(source: Source, client: HttpClient, row: dict[str, Any], outcome: SourceOutcome, seen: set[str],
+                now: datetime) -> bool:  # fmt: skip
+    """Page 1 (conditional GET; asked again with other headers when empty). True when later pages are due."""
+    url = feed_url(source, 1)
+    started = datetime.now(UTC)
+    res = client.fetch(url, etag=row.get("etag"), last_modified=row.get("last_modified"),
+                       previous_hash=row.get("body_hash"), respect_robots=source.respect_robots,
+                       accept=ACCEPT)  # fmt: skip
+    if res.status is not FetchStatus.OK:
+        outcome.fetches.append(_log(source, res, started, True))
+        return False
+    try:
+        reviews, _ = parse_reviews(res.body)
+    except FeedFormatError as e:
+        entry = _log(source, res, started, True)
+        entry.status, entry.reason, entry.body_hash = FetchStatus.SOFT_ERROR, f"page 1: {e}", None
+        outcome.fetches.append(entry)
+        return False
+    if not reviews:
+        # Some requests get an empty feed: ask once more, differently, before believing it.
+        outcome.fetches.append(_log(source, res, started, primary=False))
         started = datetime.now(UTC)
-        primary = page == 1
-        if primary:
-            res = client.fetch(url, etag=row.get("etag"), last_modified=row.get("last_modified"),
-                               previous_hash=row.get("body_hash"), respect_robots=source.respect_robots,
-                               accept=ACCEPT)  # fmt: skip
-        else:
-            res = client.fetch(url, respect_robots=source.respect_robots, accept=ACCEPT)
+        retry = client.fetch(url, respect_robots=source.respect_robots, accept=RETRY_ACCEPT,
+                             headers={"User-Agent": f"{RETRY_UA_PREFIX} {client.user_agent}"})  # fmt: skip
+        retry_reviews = _reviews_or_none(retry)
+        reviews = retry_reviews or []
+        entry = _log(source, retry, started, primary=True, items=len(reviews))
+        if retry.status is FetchStatus.OK and retry_reviews is None:
+            entry.status, entry.reason, entry.body_hash = FetchStatus.SOFT_ERROR, "page 1: not JSON", None
+        elif retry.status is FetchStatus.OK and not reviews:
+            entry.status = FetchStatus.SOFT_ERROR
+            entry.reason = "empty reviews feed, also when asked again with other headers"
+            entry.body_hash = None
+        outcome.fetches.append(entry)
+        if not reviews:
+            return False
+        logger.info("%s: page 1 was empty; the retry with other headers gave %d reviews", source.id,
+                    len(reviews))  # fmt: skip
+    else:
+        outcome.fetches.append(_log(source, res, started, True, items=len(reviews)))
+    return _add_reviews(source, reviews, outcome, seen, now)
+
+
+def _add_reviews(source: Source, reviews: list[Review], outcome: SourceOutcome, seen: set[str],
+                 now: datetime) -> bool:  # fmt: skip
+    """Add the reviews not seen in this pass; False when the page brought none (the walk ends there)."""
+    new = [r for r in reviews if r.review_id not in seen]
+    seen.update(r.review_id for r in new)
+    outcome.documents.extend(review_document(source, r, now) for r in new)
+    return bool(new)  # none: an empty page, or the feed repeats itself: no point in asking for more pages
+
+
+def _walk(source: Source, client: HttpClient, outcome: SourceOutcome, seen: set[str], now: datetime, first: int,
+          read: set[int]) -> None:  # fmt: skip
+    """Pages `first`, `first` + 1, … up to max_pages, until an empty page; each page is reported as an item."""
+    for page in range(first, source.max_pages + 1):
+        url = feed_url(source, page)
+        if client.out_of_time:
+            outcome.items.append(
+                ItemOutcome(url, "page", None, "waiting for the next pass (the time ran out)")
+            )
+            outcome.warnings.append(f"page {page}: the time ran out; read from there in a later pass")
+            return
+        read.add(page)
+        started = datetime.now(UTC)
+        res = client.fetch(url, respect_robots=source.respect_robots, accept=ACCEPT)
+        entry = _log(source, res, started, False)
+        outcome.fetches.append(entry)
         if res.status is not FetchStatus.OK:
-            outcome.fetches.append(_log(source, res, started, primary))
-            if not primary and res.status.failed:
+            outcome.items.append(ItemOutcome(url, "page", res.status, res.reason))
+            if res.status.failed:
                 outcome.warnings.append(
-                    f"page {page}: {res.status.value} ({res.reason}); later pages not read"
+                    f"page {page}: {res.status.value} ({res.reason}); tried again in a later pass"
                 )
-            break
+            return
         try:
             reviews, _ = parse_reviews(res.body)
         except FeedFormatError as e:
-            entry = _log(source, res, started, primary)
             entry.status, entry.reason, entry.body_hash = FetchStatus.SOFT_ERROR, f"page {page}: {e}", None
-            outcome.fetches.append(entry)
-            if not primary:
-                outcome.warnings.append(entry.reason)
-            break
-        if primary and not reviews:
-            # Some requests get an empty feed: ask once more, differently, before believing it.
-            outcome.fetches.append(_log(source, res, started, primary=False))
-            started = datetime.now(UTC)
-            retry = client.fetch(url, respect_robots=source.respect_robots, accept=RETRY_ACCEPT,
-                                 headers={"User-Agent": f"{RETRY_UA_PREFIX} {client.user_agent}"})  # fmt: skip
-            retry_reviews = _reviews_or_none(retry)
-            reviews = retry_reviews or []
-            entry = _log(source, retry, started, primary=True, items=len(reviews))
-            if retry.status is FetchStatus.OK and retry_reviews is None:
-                entry.status, entry.reason, entry.body_hash = FetchStatus.SOFT_ERROR, "page 1: not JSON", None
-            elif retry.status is FetchStatus.OK and not reviews:
-                entry.status = FetchStatus.SOFT_ERROR
-                entry.reason = "empty reviews feed, also when asked again with other headers"
-                entry.body_hash = None
-            outcome.fetches.append(entry)
-            if not reviews:
-                break
-            logger.info("%s: page 1 was empty; the retry with other headers gave %d reviews", source.id,
-                        len(reviews))  # fmt: skip
-        else:
-            outcome.fetches.append(_log(source, res, started, primary, items=len(reviews)))
-        if not reviews:
-            break  # an empty page ends the walk
-        new = [r for r in reviews if r.review_id not in seen]
-        seen.update(r.review_id for r in new)
-        outcome.documents.extend(review_document(source, r, now) for r in new)
-        if not new:
-            break  # the feed repeats itself: no point in asking for more pages
-    return outcome
+            outcome.items.append(ItemOutcome(url, "page", entry.status, entry.reason))
+            outcome.warnings.append(entry.reason)
+            return
+        entry.items = len(reviews)
+        outcome.items.append(ItemOutcome(url, "page", FetchStatus.OK, res.reason))
+        if not _add_reviews(source, reviews, outcome, seen, now):
+            return
 
 
 def _reviews_or_none(res: FetchResult) -> list[Review] | None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tonevakt.models import Document, FetchLogEntry, Source
+from tonevakt.models import Document, FetchLogEntry, ItemOutcome, Source
 
 # Given a title + summary, is this a relevant candidate (worth fetching the full text)? The pass asks nlp.
 CandidateTest = Callable[[str], bool]
@@ -21,8 +21,17 @@ class SourceOutcome:
     fetches: list[FetchLogEntry] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     imported_files: list[tuple[str, str, str, int]] = field(default_factory=list)  # hash, source, path, rows
-    skipped: bool = False  # not due yet (backoff or interval)
+    skipped: bool = False  # not due yet (backoff or interval), or not started before the pass deadline
+    deferred: bool = False  # due, but the pass deadline came first: the source is first in the next pass
+    # What became of each item tried or left over (article pages, feed pages): failed and untried ones are
+    # remembered as pending items and handed back to the collector in a later pass.
+    items: list[ItemOutcome] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def items_left(self) -> int:
+        """Items this pass did not finish (failed or not tried): they wait for a later pass."""
+        return sum(1 for i in self.items if not i.done)
 
     @property
     def failed(self) -> bool:

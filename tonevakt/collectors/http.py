@@ -4,6 +4,8 @@ What it guarantees, whatever the server does:
 - only http/https; every hop of a redirect chain is checked (scheme, address, loop, limit);
 - loopback, private, link-local and reserved addresses are refused unless `http.allow_private_addresses`;
 - connect/read timeouts plus a hard total deadline that also cuts a stalled or slow-drip body;
+- a time budget shared by several fetches (`with_deadline`): a source's budget and the pass's deadline cut
+  every fetch of the source at that moment, and no fetch starts after it;
 - a body-size cap while streaming, and gzip/deflate decoded here with the same cap on the decoded size;
 - conditional GET (ETag / Last-Modified) and a body hash, because some feeds lie about both;
 - per-host spacing (a lock per host), concurrency across hosts (the client is thread-safe);
@@ -14,6 +16,7 @@ What it guarantees, whatever the server does:
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import hashlib
 import ipaddress
@@ -224,6 +227,8 @@ class HttpClient:
         self._hosts_lock = threading.Lock()
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
         self._robots_locks: dict[str, threading.Lock] = {}
+        self.deadline: float | None = None  # time.monotonic() by which every fetch ends (with_deadline)
+        self.deadline_reason = ""
 
     def __enter__(self) -> HttpClient:
         return self
@@ -233,6 +238,20 @@ class HttpClient:
 
     def close(self) -> None:
         self._client.close()
+
+    def with_deadline(self, deadline: float | None, reason: str = "the time budget") -> HttpClient:
+        """A view of this client (same connections, host spacing and robots.txt) whose fetches all end by
+        `deadline` (a `time.monotonic()` value): a fetch still running then is cut, and none starts after it.
+        `reason` names the bound in the fetch's reason (e.g. "the source's time budget of 120s")."""
+        view = copy.copy(self)
+        view.deadline = deadline
+        view.deadline_reason = reason
+        return view
+
+    @property
+    def out_of_time(self) -> bool:
+        """Has this client's deadline passed? (Collectors leave what is left for the next pass.)"""
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -253,6 +272,8 @@ class HttpClient:
         `read_body=False` stops after the final response's headers (to resolve a redirect link)."""
         t0 = time.monotonic()
         try:
+            if self.out_of_time:
+                raise _Abort(FetchStatus.TEMPORARY, f"not started: {self.deadline_reason} is spent")
             result = self._fetch_with_retry(url, etag, last_modified, previous_hash, respect_robots, accept,
                                             headers, read_body)  # fmt: skip
         except _Abort as a:
@@ -315,7 +336,8 @@ class HttpClient:
         )
         if res.http_status in (429, 503) and retry:
             wait = res.retry_after_s
-            if wait is not None and wait <= self.settings.max_retry_after_s:
+            left = None if self.deadline is None else self.deadline - time.monotonic()
+            if wait is not None and wait <= self.settings.max_retry_after_s and (left is None or wait < left):
                 logger.info(
                     "%s: %s, Retry-After %.0fs: waiting once", url, status_phrase(res.http_status), wait
                 )
@@ -360,6 +382,8 @@ class HttpClient:
         with slot.lock:
             now = time.monotonic()
             start = max(now, slot.next_at)
+            if self.deadline is not None and start >= self.deadline:  # the turn would come too late
+                raise _Abort(FetchStatus.TEMPORARY, f"not started: {self.deadline_reason} is spent")
             slot.next_at = start + interval
         if start > now:
             time.sleep(start - now)
@@ -371,6 +395,9 @@ class HttpClient:
         limit = max_bytes or s.max_body_bytes
         t0 = time.monotonic()
         deadline = t0 + s.total_timeout_s
+        total = s.total_timeout_s
+        if self.deadline is not None and self.deadline < deadline:
+            deadline, total = self.deadline, max(0.0, self.deadline - t0)
         req_headers = {"Accept": accept or "*/*"}
         if etag:
             req_headers["If-None-Match"] = etag
@@ -392,7 +419,7 @@ class HttpClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _Abort(
-                    FetchStatus.TEMPORARY, f"timed out after {_fmt_s(s.total_timeout_s)} (total limit)"
+                    FetchStatus.TEMPORARY, f"timed out after {_fmt_s(total)} ({self._limit_name(total)})"
                 )
             timeout = httpx.Timeout(connect=min(s.connect_timeout_s, remaining), read=min(s.read_timeout_s, remaining),
                                     write=min(s.read_timeout_s, remaining), pool=min(s.connect_timeout_s, remaining))  # fmt: skip
@@ -429,12 +456,18 @@ class HttpClient:
                                      f"too many redirects (more than {s.max_redirects})", code)  # fmt: skip
                     current = location
                     continue
-                return self._finish(url, current, response, timeout.read or 0, deadline, limit, read_body)
+                return self._finish(
+                    url, current, response, timeout.read or 0, deadline, limit, read_body, total
+                )
             finally:
                 response.close()
 
+    def _limit_name(self, total: float) -> str:
+        """Which bound cut a fetch: the request's own total limit, or the deadline of `with_deadline`."""
+        return "total limit" if total >= self.settings.total_timeout_s else f"{self.deadline_reason} ran out"
+
     def _finish(self, url: str, final_url: str, response: httpx.Response, read_s: float, deadline: float, limit: int,
-                read_body: bool) -> FetchResult:  # fmt: skip
+                read_body: bool, total: float) -> FetchResult:  # fmt: skip
         code = response.status_code
         hdrs = {k.lower(): v for k, v in response.headers.items()}
         status = classify_http_status(code)
@@ -458,17 +491,17 @@ class HttpClient:
             raise _Abort(FetchStatus.SOFT_ERROR, f"body larger than {limit:,} bytes (Content-Length {int(length):,})",
                          code)  # fmt: skip
         result.body = self._read_body(
-            response, hdrs.get("content-encoding", ""), read_s, deadline, limit, code
+            response, hdrs.get("content-encoding", ""), read_s, deadline, limit, code, total
         )
         result.body_hash = hashlib.sha256(result.body).hexdigest()
         result.reason = status_phrase(code)
         return result
 
     def _read_body(self, response: httpx.Response, encoding: str, read_s: float, deadline: float, limit: int,
-                   code: int) -> bytes:  # fmt: skip
+                   code: int, total: float) -> bytes:  # fmt: skip
         """Stream the body with the size cap and the total deadline. A watchdog shuts the socket down
         at the deadline so that even a read blocked inside the socket returns."""
-        total = self.settings.total_timeout_s
+        cut = "" if total >= self.settings.total_timeout_s else f" ({self.deadline_reason} ran out)"
         decoder = _Decoder(encoding, limit)
         sock = _socket_of(response)
         guard = threading.Lock()
@@ -497,7 +530,7 @@ class HttpClient:
                 chunks.append(decoder.feed(chunk))
                 if time.monotonic() > deadline:
                     raise _Abort(FetchStatus.TEMPORARY,
-                                 f"timed out after {_fmt_s(total)} while reading the body (slow body)", code)  # fmt: skip
+                                 f"timed out after {_fmt_s(total)} while reading the body (slow body){cut}", code)  # fmt: skip
             chunks.append(decoder.flush())
         except httpx.ReadTimeout as e:
             raise _Abort(FetchStatus.TEMPORARY,
@@ -505,7 +538,7 @@ class HttpClient:
         except httpx.TransportError as e:
             if state["killed"] or time.monotonic() >= deadline:
                 raise _Abort(FetchStatus.TEMPORARY,
-                             f"timed out after {_fmt_s(total)} while reading the body", code) from e  # fmt: skip
+                             f"timed out after {_fmt_s(total)} while reading the body{cut}", code) from e  # fmt: skip
             raise _Abort(FetchStatus.TEMPORARY, f"connection broken while reading the body: {e}", code) from e
         finally:
             with guard:
@@ -513,7 +546,7 @@ class HttpClient:
             timer.cancel()
         if state["killed"]:
             raise _Abort(
-                FetchStatus.TEMPORARY, f"timed out after {_fmt_s(total)} while reading the body", code
+                FetchStatus.TEMPORARY, f"timed out after {_fmt_s(total)} while reading the body{cut}", code
             )
         return b"".join(chunks)
 

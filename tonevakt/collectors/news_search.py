@@ -5,6 +5,11 @@ links through the search service's own redirect URLs. We keep the publisher as t
 the title, and follow the redirect (through our own HTTP client) to store the publisher's URL, so the same
 story from the publisher's own feed and from the search feed is one document. When the redirect cannot be
 followed, the search link is kept and the document says so in `extra`.
+
+At most MAX_ARTICLES_PER_PASS links are resolved per pass (full text or not: each is a request), and none
+once the source's time budget is spent. The items left over are not stored half-done (with the search link
+as their identity they would later become a second copy of the story): the feed's validators are forgotten,
+so the next pass reads the whole feed again and takes up the items not stored yet.
 """
 
 from __future__ import annotations
@@ -64,17 +69,19 @@ def collect_news_search(source: Source, client: HttpClient, state_row: dict[str,
     now = now or datetime.now(UTC)
     known = known_urls or set()
     search_host = _host(source.url)
-    articles = 0
+    resolved_links = 0
+    left = 0
     for e in new_entries(source, client, state_row, outcome, known):  # search links of stored stories skipped
         title, publisher = split_publisher(e.title, e.source_title)
         doc = entry_document(source, e, now, title=title, outlet=publisher or source.name)
         if publisher:
             doc.extra["publisher"] = publisher
         if e.link:
-            full = articles < MAX_ARTICLES_PER_PASS and wants_full_text(
-                source, title, e.summary, is_candidate
-            )
-            articles += 1
+            if resolved_links >= MAX_ARTICLES_PER_PASS or client.out_of_time:
+                left += 1  # taken up by the next pass, which reads the feed in full again
+                continue
+            full = wants_full_text(source, title, e.summary, is_candidate)
+            resolved_links += 1
             resolved = _resolve(e.link, source, client, outcome, read_body=full)
             # The publisher's URL is known once a redirect was followed, even if its page then failed.
             final = resolved.final_url or (e.link if resolved.ok else None)
@@ -95,6 +102,16 @@ def collect_news_search(source: Source, client: HttpClient, state_row: dict[str,
                 elif not resolved.ok:
                     doc.extra["publisher_page_error"] = resolved.reason
         outcome.documents.append(doc)
+    if left:
+        why = (
+            "the time ran out"
+            if client.out_of_time
+            else f"at most {MAX_ARTICLES_PER_PASS} links are resolved per pass"
+        )
+        outcome.warnings.append(f"{left} items left for the next pass ({why})")
+        for f in outcome.fetches:
+            if f.primary:
+                f.incomplete = True
     return outcome
 
 

@@ -283,7 +283,10 @@ def collect_rss(source: Source, client: HttpClient, state_row: dict[str, Any] | 
             and fetched_articles < MAX_ARTICLES_PER_PASS
             and wants_full_text(source, e.title, e.summary, is_candidate)
         ):
-            fetched_articles += 1
-            add_full_text(doc, source, client, outcome)
+            if client.out_of_time:  # the source's time budget: the entry is stored with the feed's own text
+                doc.extra["full_text_error"] = "not fetched: the time budget was spent"
+            else:
+                fetched_articles += 1
+                add_full_text(doc, source, client, outcome)
         outcome.documents.append(doc)
     return outcome

@@ -4,13 +4,21 @@ Concurrency is bounded by `http.max_concurrency` (a thread pool over sources); p
 HTTP client's job (a lock and a minimum spacing per host). A source that is not due (its interval, or the
 backoff after failures) is skipped unless forced. A collector that raises never aborts the pass: the
 source gets a failed outcome with the reason.
+
+Time bounds (`collect` in config): each source's fetches run under a deadline, its start plus
+`collect.source_budget_s`, never later than the pass deadline (`collect.pass_deadline_s` after the pass began).
+A fetch still running at the deadline is cut, no fetch starts after it, and a source not started by the pass
+deadline is left for the next pass. Collectors report the items (article pages, feed pages) they did not
+finish; the pass stores them as pending items and hands the due ones back in a later pass. Each outcome is
+handed to `on_outcome` as soon as its source is done, so a slow source does not hold the others' documents.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +27,7 @@ from tonevakt.collectors.base import SourceOutcome
 from tonevakt.collectors.http import HttpClient
 from tonevakt.config import Settings
 from tonevakt.errors import TonevaktError
-from tonevakt.models import FetchLogEntry, FetchStatus, Source
+from tonevakt.models import FetchLogEntry, FetchStatus, PendingItem, Source
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +64,16 @@ def collect_sources(
     force: bool = False,
     base_dir: Path = Path("."),
     known_urls: set[str] | None = None,
+    pending: dict[str, list[PendingItem]] | None = None,
+    on_outcome: Callable[[list[SourceOutcome]], None] | None = None,
 ) -> list[SourceOutcome]:
-    """Collect every due source; returns one outcome per source, in the order given."""
+    """Collect every due source; returns one outcome per source, in the order given.
+
+    `pending`: per source, items left by earlier passes (those due are handed to the collector).
+    `on_outcome`: called in this thread with the outcomes of the sources that finished since the last call
+    (the pass stores them at once); skipped sources are not passed."""
     now = datetime.now(UTC)
+    pass_deadline = time.monotonic() + settings.collect.pass_deadline_s
     outcomes: dict[str, SourceOutcome] = {}
     due: list[Source] = []
     for s in sources:
@@ -76,29 +91,67 @@ def collect_sources(
         try:
             workers = min(settings.http.max_concurrency, total)
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
-                futures = {
-                    pool.submit(collect_one, s, client, state.get(s.id), is_candidate=is_candidate,
-                                known_files=known_files, known_urls=known, base_dir=base_dir): s
+                futures: dict[Future[SourceOutcome], Source] = {
+                    pool.submit(_bounded_one, s, client, state.get(s.id), settings, pass_deadline,
+                                items=due_items((pending or {}).get(s.id, []), s, now, force),
+                                is_candidate=is_candidate, known_files=known_files, known_urls=known,
+                                base_dir=base_dir): s
                     for s in due
                 }  # fmt: skip
-                for done, fut in enumerate(as_completed(futures), start=1):
-                    s = futures[fut]
-                    outcomes[s.id] = fut.result()  # collect_one never raises
-                    _log_outcome(outcomes[s.id])
-                    if progress:
-                        progress("collect", done, total)
+                left = set(futures)
+                done_count = 0
+                while left:
+                    finished, left = wait(left, return_when=FIRST_COMPLETED)
+                    batch = []
+                    for fut in finished:
+                        s = futures[fut]
+                        outcomes[s.id] = fut.result()  # collect_one never raises
+                        _log_outcome(outcomes[s.id])
+                        if not outcomes[s.id].skipped:
+                            batch.append(outcomes[s.id])
+                        done_count += 1
+                        if progress:
+                            progress("collect", done_count, total)
+                    if on_outcome and batch:
+                        on_outcome(batch)
         finally:
             client.close()
     return [outcomes[s.id] for s in sources]
 
 
+def due_items(items: list[PendingItem], source: Source, now: datetime, force: bool) -> list[PendingItem]:
+    """The pending items of a source to try in this pass: those due (same grace as sources), all when forced."""
+    row = {"interval_minutes": source.interval_minutes}
+    return [i for i in items if force or is_due({**row, "next_due_at": i.next_due_at}, now)]
+
+
+def _bounded_one(source: Source, client: HttpClient, state_row: dict[str, Any] | None, settings: Settings,
+                 pass_deadline: float, **kwargs: Any) -> SourceOutcome:  # fmt: skip
+    """collect_one under the source's deadline: its budget from now, never past the pass deadline."""
+    start = time.monotonic()
+    if start >= pass_deadline:
+        logger.info("%s: not started, the pass deadline of %gs came first; it is first in the next pass",
+                    source.id, settings.collect.pass_deadline_s)  # fmt: skip
+        return SourceOutcome(source=source, skipped=True, deferred=True,
+                             warnings=["not started: the pass deadline came first"])  # fmt: skip
+    budget = settings.collect.source_budget_s
+    if start + budget <= pass_deadline:
+        bounded = client.with_deadline(start + budget, f"the source's time budget of {budget:g}s")
+    else:
+        bounded = client.with_deadline(
+            pass_deadline, f"the pass deadline of {settings.collect.pass_deadline_s:g}s"
+        )
+    return collect_one(source, bounded, state_row, **kwargs)
+
+
 def collect_one(source: Source, client: HttpClient, state_row: dict[str, Any] | None, *,
                 is_candidate: Callable[[str], bool], known_files: set[str], known_urls: set[str],
-                base_dir: Path = Path(".")) -> SourceOutcome:  # fmt: skip
+                base_dir: Path = Path("."), items: list[PendingItem] | None = None) -> SourceOutcome:  # fmt: skip
     """Dispatch one source to its collector; never raises."""
     started = datetime.now(UTC)
     try:
-        outcome = _dispatch(source, client, state_row, is_candidate, known_files, known_urls, base_dir)
+        outcome = _dispatch(source, client, state_row, is_candidate, known_files, known_urls, base_dir,
+                            items or [])  # fmt: skip
     except TonevaktError as e:
         outcome = _failed(source, started, f"{e}")
     except Exception as e:  # a collector bug must not abort the pass; it is recorded for the source
@@ -109,7 +162,7 @@ def collect_one(source: Source, client: HttpClient, state_row: dict[str, Any] | 
 
 def _dispatch(source: Source, client: HttpClient, state_row: dict[str, Any] | None,
               is_candidate: Callable[[str], bool], known_files: set[str], known_urls: set[str],
-              base_dir: Path) -> SourceOutcome:  # fmt: skip
+              base_dir: Path, items: list[PendingItem]) -> SourceOutcome:  # fmt: skip
     kind = source.kind
     if kind == "rss":
         from tonevakt.collectors.rss import collect_rss
@@ -124,13 +177,13 @@ def _dispatch(source: Source, client: HttpClient, state_row: dict[str, Any] | No
     if kind == "web":
         from tonevakt.collectors.web import collect_web
 
-        return collect_web(source, client, state_row, known_urls=known_urls)
+        return collect_web(source, client, state_row, known_urls=known_urls, pending=items)
     if kind == "appstore":
         try:
             from tonevakt.collectors.appstore import collect_appstore
         except ImportError as e:
             return _failed(source, datetime.now(UTC), f"the appstore collector is not available: {e}")
-        return collect_appstore(source, client, state_row)
+        return collect_appstore(source, client, state_row, pending=items)
     if kind == "files":
         try:
             from tonevakt.collectors.inbox import collect_inbox
@@ -147,8 +200,11 @@ def _failed(source: Source, started: datetime, reason: str) -> SourceOutcome:
 
 
 def _log_outcome(o: SourceOutcome) -> None:
+    if o.skipped:
+        return
     if o.failed:
         logger.info("source %s failed: %s", o.source.id, o.reason)  # the pass summary lists failures
     else:
-        logger.info("source %s: %d documents, %d fetches%s", o.source.id, len(o.documents), len(o.fetches),
-                    f" ({'; '.join(o.warnings)})" if o.warnings else "")  # fmt: skip
+        left = f", {o.items_left} items left for a later pass" if o.items_left else ""
+        logger.info("source %s: %d documents, %d fetches%s%s", o.source.id, len(o.documents), len(o.fetches),
+                    left, f" ({'; '.join(o.warnings)})" if o.warnings else "")  # fmt: skip

@@ -2,6 +2,9 @@
 the same site that match the source's `include` pattern → fetched and extracted (title, date, author).
 
 Article pages already stored are never fetched again: the pass passes the known canonical URLs in.
+Article pages that failed, or that the time budget or the per-pass cap left over, are reported as items;
+the pass remembers them and hands them back (`pending`) in a later pass, which fetches them first, even
+when the listing page is unchanged (304, same body hash) and so yields no links at all.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from tonevakt.collectors.base import SourceOutcome
 from tonevakt.collectors.fulltext import decode_html, extract_article
 from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.rss import HTML_ACCEPT, MAX_ARTICLES_PER_PASS, log_entry
-from tonevakt.models import Document, FetchStatus, Source
+from tonevakt.models import Document, FetchLogEntry, FetchStatus, ItemOutcome, PendingItem, Source
 from tonevakt.urls import canonical_url
 
 logger = logging.getLogger(__name__)
@@ -102,8 +105,10 @@ def article_candidates(links: list[str], source: Source, listing_url: str) -> li
 
 
 def collect_web(source: Source, client: HttpClient, state_row: dict[str, Any] | None, *,
-                known_urls: set[str] | None = None, now: datetime | None = None) -> SourceOutcome:  # fmt: skip
-    """One pass over a listing page (and sitemap): fetch and extract every new article."""
+                known_urls: set[str] | None = None, now: datetime | None = None,
+                pending: list[PendingItem] | None = None) -> SourceOutcome:  # fmt: skip
+    """One pass over a listing page (and sitemap): fetch and extract every new article, and the article
+    pages left from earlier passes (`pending`, fetched first)."""
     outcome = SourceOutcome(source=source)
     now = now or datetime.now(UTC)
     known = known_urls or set()
@@ -123,18 +128,30 @@ def collect_web(source: Source, client: HttpClient, state_row: dict[str, Any] | 
             primary.body_hash = None
     if source.sitemap:
         links += _sitemap_urls(source, client, outcome)
-    if not res.ok and not links:
+    retry = [p.url for p in pending or [] if p.kind == "article"]
+    if not res.ok and not links and not retry:
         return outcome
     candidates = [u for u in dict.fromkeys(article_candidates(links, source, source.url or base))
                   if canonical_url(u) not in known and u not in known]  # fmt: skip
     primary.items = len(candidates)
-    if len(candidates) > MAX_ARTICLES_PER_PASS:
-        outcome.warnings.append(f"{len(candidates)} new article links; fetching {MAX_ARTICLES_PER_PASS} now, "
-                                "the rest in later passes")  # fmt: skip
-    for url in candidates[:MAX_ARTICLES_PER_PASS]:
-        doc = _article(url, source, client, outcome, now)
+    todo = list(dict.fromkeys(retry + candidates))
+    left = 0
+    for i, url in enumerate(todo):
+        if i >= MAX_ARTICLES_PER_PASS or client.out_of_time:
+            why = (
+                "the time ran out"
+                if client.out_of_time
+                else f"more than {MAX_ARTICLES_PER_PASS} article pages"
+            )
+            outcome.items.append(ItemOutcome(url, "article", None, f"waiting for the next pass ({why})"))
+            left += 1
+            continue
+        doc, entry = _article(url, source, client, outcome, now)
+        outcome.items.append(ItemOutcome(url, "article", entry.status, entry.reason))
         if doc is not None:
             outcome.documents.append(doc)
+    if left:
+        outcome.warnings.append(f"{len(todo)} article pages to fetch; {left} left for later passes")
     return outcome
 
 
@@ -160,17 +177,17 @@ def _sitemap_urls(source: Source, client: HttpClient, outcome: SourceOutcome) ->
 
 def _article(
     url: str, source: Source, client: HttpClient, outcome: SourceOutcome, now: datetime
-) -> Document | None:
+) -> tuple[Document | None, FetchLogEntry]:
     started = datetime.now(UTC)
     res = client.fetch(url, respect_robots=source.respect_robots, accept=HTML_ACCEPT)
     entry = log_entry(source, res, False, started)
     outcome.fetches.append(entry)
     if not res.ok:
-        return None
+        return None, entry
     article = extract_article(res.body, res.final_url or url, res.headers)
     if article is None or not article.text:
         entry.reason = f"{res.reason}; no article text found on the page"
-        return None
+        return None, entry
     entry.items = 1
     lead = article.text.split("\n", 1)[0][:500]
     return Document(
@@ -179,4 +196,4 @@ def _article(
         published_estimated=article.published_at is None, collected_at=now, region=source.region,
         paywalled=article.paywalled, kind="article" if source.voice == "media" else "statement",
         extra={"full_text": True, **({"paywall": article.paywall_reason} if article.paywalled else {})},
-    )  # fmt: skip
+    ), entry  # fmt: skip

@@ -7,7 +7,16 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tonevakt.models import TONE_LABELS, Document, FetchLogEntry, FetchStatus, Score, Source
+from tonevakt.models import (
+    TONE_LABELS,
+    Document,
+    FetchLogEntry,
+    FetchStatus,
+    ItemOutcome,
+    PendingItem,
+    Score,
+    Source,
+)
 from tonevakt.storage.db import Database
 from tonevakt.urls import canonical_url
 
@@ -23,6 +32,11 @@ MAX_BACKOFF = timedelta(hours=24)
 # A source whose last fetch brought something new is polled up to twice as often as configured; a quiet one
 # keeps its configured interval, which is the promise freshness is measured against (benchmarks/README.md).
 BUSY_SPEEDUP = 2.0
+
+
+def backoff_delay(interval_minutes: int, failures: int) -> timedelta:
+    """The backoff rule, for sources and for their pending items: interval × 2^failures, at most MAX_BACKOFF."""
+    return min(timedelta(minutes=interval_minutes) * (2 ** min(max(failures, 0), 10)), MAX_BACKOFF)
 
 
 def adapted_interval(interval_minutes: int, unchanged_streak: int) -> int:
@@ -79,7 +93,7 @@ def record_fetch(db: Database, entry: FetchLogEntry, interval_minutes: int = 60)
     if entry.status.failed:
         row = db.fetchone("SELECT consecutive_failures FROM sources WHERE id = ?", [entry.source_id])
         failures = (row[0] if row else 0) + 1
-        backoff = min(timedelta(minutes=interval_minutes) * (2 ** min(failures, 10)), MAX_BACKOFF)
+        backoff = backoff_delay(interval_minutes, failures)
         db.execute(
             """UPDATE sources SET last_attempt_at = ?, last_error_at = ?, last_status = ?, last_error = ?,
                  consecutive_failures = ?, failing_since = coalesce(failing_since, ?), next_due_at = ?
@@ -100,14 +114,82 @@ def record_fetch(db: Database, entry: FetchLogEntry, interval_minutes: int = 60)
             [now, now, entry.status.value, now + timedelta(minutes=effective), streak, effective, entry.etag,
              entry.last_modified, entry.body_hash, entry.source_id],
         )  # fmt: skip
+        if entry.incomplete:
+            db.execute("UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = NULL WHERE id = ?",
+                       [entry.source_id])  # fmt: skip
 
 
 def source_health(db: Database) -> list[dict[str, Any]]:
     return db.rows(
         """SELECT id, kind, voice, region, enabled, last_status, last_success_at, last_error_at, last_error,
                   failing_since, consecutive_failures, next_due_at, effective_interval_minutes,
+                  coalesce(pending_items, 0) AS pending_items, coalesce(items_given_up, 0) AS items_given_up,
+                  (SELECT p.last_error FROM pending_items p WHERE p.source_id = s.id AND p.gave_up_at IS NULL
+                   ORDER BY p.last_attempt_at DESC NULLS LAST LIMIT 1) AS pending_reason,
                   (SELECT count(*) FROM documents d WHERE d.source_id = s.id) AS documents
            FROM sources s ORDER BY id"""
+    )
+
+
+# -- pending items (failed or deferred article pages and feed pages) ------------------------------
+
+
+def pending_items(db: Database) -> dict[str, list[PendingItem]]:
+    """Per source: the items still to fetch (not given up), oldest first. The pass hands them to the
+    source's collector, which tries those that are due."""
+    out: dict[str, list[PendingItem]] = {}
+    for r in db.rows(
+        """SELECT source_id, url, kind, attempts, coalesce(last_error, '') AS last_error, next_due_at
+           FROM pending_items WHERE gave_up_at IS NULL ORDER BY first_seen_at, url"""
+    ):
+        out.setdefault(r["source_id"], []).append(PendingItem(**r))
+    return out
+
+
+def record_items(db: Database, source_id: str, interval_minutes: int, items: Sequence[ItemOutcome],
+                 max_attempts: int, now: datetime | None = None) -> None:  # fmt: skip
+    """Remember what became of a source's items (call inside the batch's transaction).
+
+    Done (fetched, or gone for good): forgotten. Failed: attempts + 1, next try after
+    `backoff_delay(interval, attempts - 1)` (the source's next poll, then twice as long each time), given up
+    after `max_attempts`. Not tried (time budget, pass deadline, per-pass cap): due again at once, no attempt
+    counted. The source's `pending_items` and `items_given_up` are brought up to date."""
+    now = now or _now()
+    for item in items:
+        if item.done:
+            db.execute("DELETE FROM pending_items WHERE source_id = ? AND url = ?", [source_id, item.url])
+            continue
+        row = db.fetchone(
+            "SELECT attempts, gave_up_at FROM pending_items WHERE source_id = ? AND url = ?",
+            [source_id, item.url],
+        )
+        attempts = row[0] if row else 0
+        gave_up = row[1] if row else None
+        status = item.status.value if item.status is not None else "waiting"
+        if item.tried:
+            attempts += 1
+            due: datetime | None = now + backoff_delay(interval_minutes, attempts - 1)
+            if attempts >= max_attempts:
+                due, gave_up = None, now
+        else:
+            due = now
+        db.execute(
+            """INSERT INTO pending_items (source_id, url, kind, attempts, first_seen_at, last_attempt_at,
+                                          last_status, last_error, next_due_at, gave_up_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (source_id, url) DO UPDATE SET kind = excluded.kind, attempts = excluded.attempts,
+                 last_attempt_at = coalesce(excluded.last_attempt_at, pending_items.last_attempt_at),
+                 last_status = excluded.last_status, last_error = excluded.last_error,
+                 next_due_at = excluded.next_due_at, gave_up_at = excluded.gave_up_at""",
+            [source_id, item.url, item.kind, attempts, now, now if item.tried else None, status, item.reason,
+             due, gave_up],
+        )  # fmt: skip
+    db.execute(
+        """UPDATE sources SET
+             pending_items = (SELECT count(*) FROM pending_items WHERE source_id = ? AND gave_up_at IS NULL),
+             items_given_up = (SELECT count(*) FROM pending_items WHERE source_id = ? AND gave_up_at IS NOT NULL)
+           WHERE id = ?""",
+        [source_id, source_id, source_id],
     )
 
 
@@ -160,13 +242,21 @@ def store_batch(
     docs: Sequence[Document],
     fetches: Sequence[tuple[FetchLogEntry, int]] = (),
     imported_files: Sequence[tuple[str, str, str, int]] = (),
+    items: Sequence[tuple[str, int, Sequence[ItemOutcome]]] = (),
+    max_item_attempts: int | None = None,
 ) -> list[str]:
-    """One all-or-nothing batch: documents, fetch log rows (with each source's interval) and, for
-    imported files, their (content hash, source id, path, rows). Returns the ids of new documents."""
+    """One all-or-nothing batch: documents, fetch log rows (with each source's interval), for imported files
+    their (content hash, source id, path, rows), and per source (id, interval, item outcomes) what became of
+    its pending items (`max_item_attempts`, from collect.max_item_attempts, is then required). Returns the ids
+    of new documents."""
+    if items and max_item_attempts is None:
+        raise ValueError("store_batch: items need max_item_attempts")
     with db.transaction():
         new = insert_documents(db, docs)
         for entry, interval in fetches:
             record_fetch(db, entry, interval)
+        for source_id, interval, outcomes in items:
+            record_items(db, source_id, interval, outcomes, max_item_attempts or 1)
         for content_hash, source_id, path, rows in imported_files:
             db.execute(
                 "INSERT INTO imported_files VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -271,6 +361,8 @@ __all__ = [
     "existing_ids",
     "file_imported",
     "insert_documents",
+    "pending_items",
+    "record_items",
     "record_fetch",
     "register_model",
     "save_scores",
