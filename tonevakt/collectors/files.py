@@ -336,7 +336,7 @@ def _rating(value: Any) -> tuple[int | None, bool]:
 
 
 def _rows_warning(path: Path, what: str, rows: list[tuple[int, str]]) -> str:
-    shown = ", ".join(f"row {n} ({v[:20]!r})" for n, v in rows[:WARNED_ROWS])
+    shown = ", ".join(f"row {n} ({v if len(v) <= 20 else v[:19] + '…'!r})" for n, v in rows[:WARNED_ROWS])
     more = f" and {len(rows) - WARNED_ROWS} more" if len(rows) > WARNED_ROWS else ""
     return f"{path}: {what} in {len(rows)} row(s), kept without it: {shown}{more}"
 
