@@ -15,7 +15,6 @@ from pathlib import Path
 
 import duckdb
 import openpyxl
-import pytest
 from click.testing import CliRunner, Result
 
 from tests.localserver import LocalServer, Route
@@ -90,17 +89,23 @@ def test_absurd_ratings_and_a_deeply_nested_file_cost_no_other_file_or_source(
                       "Fin behandling på Øya": 5}  # fmt: skip
     assert query(settings, "SELECT count(*) FROM documents WHERE source_id = 'nyheter'") == [(2,)]
     # Each problem is named where the user looks: the log (stderr) and the source's fetch-log reason.
-    assert "kept without it: row 1 ('99999999999'), row 2 ('1e400'), row 3 ('inf'), row 5 ('0')" in first.output
-    assert "'b-dyp.jsonl' not imported" in first.output and "line 1 nests lists or objects more than 20" in first.output
+    assert (
+        "kept without it: row 1 ('99999999999'), row 2 ('1e400'), row 3 ('inf'), row 5 ('0')" in first.output
+    )
+    assert (
+        "'b-dyp.jsonl' not imported" in first.output
+        and "line 1 nests lists or objects more than 20" in first.output
+    )
     (reason,) = query(settings, "SELECT reason FROM fetch_log WHERE source_id = 'skjema'")[0]
-    assert reason.startswith("2 new file(s) read, 2 refused or unreadable: 'b-dyp.jsonl' not imported:"), reason
+    assert reason.startswith("2 new file(s) read, 2 refused or unreadable: 'b-dyp.jsonl' not imported:")
     assert "'c-dypt-felt.jsonl' not imported" in reason
     files_in = sorted(Path(p).name for (p,) in query(settings, "SELECT path FROM imported_files"))
     assert files_in == ["a-karakterer.csv", "d-god.csv"]
 
     second = cli(settings, "collect", "--force")  # the next pass neither crashes nor stores anything twice
     assert second.exit_code == 0 and "new 0" in second.output
-    assert "failed: skjema: 'b-dyp.jsonl' not imported" in second.output  # still named, never silently dropped
+    # Still named, never silently dropped:
+    assert "failed: skjema: 'b-dyp.jsonl' not imported" in second.output
     assert query(settings, "SELECT count(*) FROM documents") == [(8,)]
 
 
@@ -124,7 +129,10 @@ def test_import_of_a_deeply_nested_file_is_a_clear_message_in_a_real_process(
                      + json.dumps({"Kommentar": "HelsaMi er fin", "Score": "5"}) + "\n", encoding="utf-8")  # fmt: skip
     res = cli(settings, "import", str(rated), "--source", "skjema", "--voice", "patient")
     assert res.exit_code == 0, res.output
-    assert "a rating that is not a number from 1 to 5 in 1 row(s), kept without it: row 1 ('1000000000000000052…')" in res.output
+    assert (
+        "a rating that is not a number from 1 to 5 in 1 row(s), kept without it: row 1 ('1000000000000000052…')"
+        in res.output
+    )
     assert "2 rows read, 2 new documents" in res.output
     assert dict(query(settings, "SELECT text, rating FROM documents")) == {
         "Helseplattformen er treg": None, "HelsaMi er fin": 5}  # fmt: skip
@@ -162,7 +170,8 @@ def test_workbook_over_the_row_limit_is_refused_by_name_and_the_rest_still_lands
     refused = cli(settings, "import", str(big), "--source", "skjema")
     assert refused.exit_code == 1 and "more than 50 rows; the limit is 50 per file" in refused.output
     ok = cli(settings, "import", str(big), "--source", "skjema", "--max-rows", "120")
-    assert ok.exit_code == 0 and "120 rows read, 70 new documents" in ok.output  # 50 were stored from liten.xlsx
+    assert ok.exit_code == 0, ok.output
+    assert "120 rows read, 70 new documents" in ok.output  # 50 were stored from liten.xlsx
 
 
 def test_workbook_far_over_the_limit_stops_early_in_bounded_time_and_memory(tmp_path: Path) -> None:
@@ -258,9 +267,12 @@ def test_ad_hoc_news_import_applies_the_relevance_query_and_says_how_many(
 
     union = tmp_path / "forbund.csv"
     union.write_text("tekst\nLønnsoppgjøret er i havn\nHelseplattformen stjeler tid\n", encoding="utf-8")
-    res = cli(settings, "import", str(union), "--source", "forbund", "--voice", "union", "--relevance", "always")
+    res = cli(
+        settings, "import", str(union), "--source", "forbund", "--voice", "union", "--relevance", "always"
+    )
     assert res.exit_code == 0 and "2 of 2 judged relevant (always relevant)" in res.output
-    assert query(settings, "SELECT count(*) FROM documents WHERE source_id = 'forbund' AND relevant") == [(2,)]
+    relevant = query(settings, "SELECT count(*) FROM documents WHERE source_id = 'forbund' AND relevant")
+    assert relevant == [(2,)]
 
 
 def test_import_summary_counts_relevant_rows_for_a_configured_source(
