@@ -230,6 +230,13 @@ def test_same_file_under_a_second_source_is_refused_then_counted_once_with_again
     for (doc_id,) in query(settings, "SELECT id FROM documents"):  # human labels put them in weekly_tone
         assert cli(settings, "label", doc_id, "positive").exit_code == 0
     assert query(settings, "SELECT sum(n) FROM weekly_tone WHERE voice = 'patient'") == [(3,)]
+    # Another voice is another count: the same texts as union statements are stories of their own.
+    union = cli(settings, "import", str(path), "--source", "forbund", "--voice", "union", "--again")
+    assert union.exit_code == 0, union.output
+    assert query(settings, "SELECT voice, count(DISTINCT story_id) FROM documents GROUP BY 1 ORDER BY 1") == [
+        ("patient", 3), ("union", 3)]  # fmt: skip
+    assert not query(settings, """SELECT story_id FROM documents GROUP BY 1
+                                  HAVING count(DISTINCT voice) > 1""")  # fmt: skip
 
 
 # -- relevance of ad-hoc imports -----------------------------------------------------------------------------
