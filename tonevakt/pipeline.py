@@ -148,6 +148,9 @@ def import_file(
         source = replace(source, relevance=IMPORT_RELEVANCE[relevance])
     data = read_file(path)
     digest = file_hash(data)
+    fr, docs = load_documents(data, Path(path), source, voice=voice, max_rows=max_rows)  # a bad file: no db
+    if not docs:
+        raise ImportFileError(f"{path}: no row has any text")
     warnings: list[str] = []
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
         earlier = repo.imported_file(db, digest)
@@ -166,9 +169,6 @@ def import_file(
             )  # fmt: skip
         if source_id not in {s["id"] for s in db.rows("SELECT id FROM sources")}:
             repo.sync_sources(db, [*settings.source_records(), source])
-    fr, docs = load_documents(data, Path(path), source, voice=voice, max_rows=max_rows)
-    if not docs:
-        raise ImportFileError(f"{path}: no row has any text")
     enricher = Enricher(settings)
     if source.relevance == "always":
         for d in docs:  # (no query to run: 100,000 rows of a survey export cost a third more time with it)
