@@ -32,7 +32,8 @@ def texts(settings: Settings) -> list[str]:
 
 
 def imported(settings: Settings, path: Path) -> tuple[int, int, list[str]]:
-    return pipeline.import_file(settings, path, "skjema", voice="patient")
+    s = pipeline.import_file(settings, path, "skjema", voice="patient")
+    return s.rows, s.new, s.warnings
 
 
 # -- truncated CSV --------------------------------------------------------------------------------------------

@@ -161,16 +161,28 @@ def init(c: Context) -> None:
 @click.option("--source", "source_id", required=True, help="Source id (from config, or new with --voice).")
 @click.option("--voice", type=click.Choice(["media", "union", "patient", "official"]),
               help="Voice of the documents (required for a source not in the config).")  # fmt: skip
+@click.option("--relevance", type=click.Choice(["always", "query"]),
+              help="always: every row is relevant; query: the relevance query decides (default: the source's "
+                   "setting; for a new source, always for patient feedback, else query).")  # fmt: skip
+@click.option("--again", is_flag=True,
+              help="Import a file whose content was already imported into another source.")  # fmt: skip
+@click.option("--max-rows", type=click.IntRange(1, 10_000_000),
+              help="Refuse a file with more rows than this (default: the source's max_rows, 100,000).")  # fmt: skip
 @pass_ctx
-def import_(c: Context, file: Path, source_id: str, voice: str | None) -> None:
+def import_(c: Context, file: Path, source_id: str, voice: str | None, relevance: str | None, again: bool,
+            max_rows: int | None) -> None:  # fmt: skip
     """Import documents from FILE (CSV, JSONL, JSON list or XLSX with a 'text' column)."""
     from tonevakt import pipeline
 
     with _errors():
-        rows, new, warnings = pipeline.import_file(c.settings, file, source_id, voice)
-    for w in warnings:
+        summary = pipeline.import_file(c.settings, file, source_id, voice, relevance=relevance, again=again,
+                                       max_rows=max_rows)  # fmt: skip
+    for w in summary.warnings:
         click.echo(f"warning: {_safe(w)}", err=True)
-    click.echo(f"{_safe(file)}: {rows} rows read, {new} new documents, {rows - new} already stored or empty")
+    how = "by the relevance query" if summary.relevance == "query" else "(always relevant)"
+    click.echo(_safe(f"{file}: {summary.rows} rows read, {summary.new} new documents, "
+                     f"{summary.rows - summary.new} already stored or empty; "
+                     f"{summary.relevant} of {summary.documents} judged relevant {how}"))  # fmt: skip
 
 
 def _json_default(v: Any) -> Any:

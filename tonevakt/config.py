@@ -91,6 +91,7 @@ class SourceSettings(_Strict):
     columns: dict[str, str] = Field(default_factory=dict)
     paywalled: bool = False
     relevance: Literal["match", "always"] = "match"
+    max_rows: int = Field(100_000, ge=1, le=10_000_000)  # files: rows per feedback file, more is refused
 
     @field_validator("id")
     @classmethod

@@ -55,6 +55,7 @@ class Source:
     columns: dict[str, str] = field(default_factory=dict)  # our field -> column in the file
     paywalled: bool = False
     relevance: str = "match"  # match | always (every document of the source is about Helseplattformen)
+    max_rows: int = 100_000  # files: rows per feedback file; a file with more is refused
 
 
 @dataclass
@@ -215,6 +216,18 @@ class PassSummary:
             + f"; documents seen {self.documents_seen}, new {self.documents_new}, "
             f"scored {self.documents_scored}"
         )
+
+
+@dataclass
+class ImportSummary:
+    """What `tonevakt import` did with one file; the CLI prints it."""
+
+    rows: int  # rows read from the file
+    new: int  # documents stored that were not stored before
+    documents: int  # rows with text (documents made from the file)
+    relevant: int  # of those, judged relevant
+    relevance: str  # how relevance was judged: "query" (the relevance query) or "always"
+    warnings: list[str] = field(default_factory=list)
 
 
 def _digest(*parts: str) -> str:

@@ -10,17 +10,18 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tonevakt import spool
 from tonevakt.collectors.base import SourceOutcome
-from tonevakt.collectors.dedup import assign_stories
-from tonevakt.collectors.files import read_rows, rows_to_documents
+from tonevakt.collectors.dedup import assign_stories, share_identical_stories
+from tonevakt.collectors.files import file_hash, load_documents, read_file
 from tonevakt.config import CollectSettings, Settings
 from tonevakt.errors import DatabaseLockedError, ImportFileError
-from tonevakt.models import Document, PassSummary, Source
+from tonevakt.models import Document, ImportSummary, PassSummary, Source
 from tonevakt.nlp.enrich import Enricher
 from tonevakt.storage import repository as repo
 from tonevakt.storage.db import Database, database, open_for_reading
@@ -108,6 +109,7 @@ def _write_batch(
     fresh = [d for d in docs if d.id not in known]
     if fresh:  # only new documents need a story; a pass with nothing new reads no text back
         assign_stories(fresh, repo.recent_story_keys(db, datetime.now(UTC) - STORY_WINDOW))
+        share_identical_stories(fresh, repo.identical_texts(db, [d.text for d in fresh]))
     fetches = []
     for o in outcomes:
         n_new = len({d.id for d in o.documents} - known)
@@ -143,28 +145,72 @@ def _state_from_snapshot(settings: Settings) -> tuple[dict[str, dict[str, Any]],
 
 
 def import_file(
-    settings: Settings, path: Path, source_id: str, voice: str | None = None
-) -> tuple[int, int, list[str]]:
-    """`tonevakt import`: read a file into the database. Returns (rows read, new documents, warnings)."""
+    settings: Settings,
+    path: Path,
+    source_id: str,
+    voice: str | None = None,
+    *,
+    relevance: str | None = None,
+    again: bool = False,
+    max_rows: int | None = None,
+) -> ImportSummary:
+    """`tonevakt import`: read a file into the database.
+
+    `relevance` ("always" or "query") overrides the source's: by default a configured source keeps its own, and
+    a new source judges relevance with the relevance query unless it is patient feedback (always relevant).
+    A file whose content was already imported into another source is refused unless `again` is given (its
+    documents would count twice; with `again`, identical texts of one voice share a story and count once).
+    """
     source = _source_for_import(settings, source_id, voice)
-    fr = read_rows(path)
-    docs = rows_to_documents(fr, source, voice=voice)
+    if relevance is not None:
+        if relevance not in IMPORT_RELEVANCE:
+            raise ImportFileError(
+                f"relevance must be one of {', '.join(IMPORT_RELEVANCE)} (got {relevance!r})"
+            )
+        source = replace(source, relevance=IMPORT_RELEVANCE[relevance])
+    data = read_file(path)
+    digest = file_hash(data)
+    fr, docs = load_documents(data, Path(path), source, voice=voice, max_rows=max_rows)  # a bad file: no db
     if not docs:
         raise ImportFileError(f"{path}: no row has any text")
-    if source.relevance == "always":
-        for d in docs:
-            d.relevant, d.matched = True, ["(source: always relevant)"]
+    warnings: list[str] = []
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
+        earlier = repo.imported_file(db, digest)
+        if earlier is not None:
+            when = earlier["imported_at"].date().isoformat()
+            if earlier["source_id"] != source.id and not again:
+                raise ImportFileError(
+                    f"{path}: this file's content was already imported into source {earlier['source_id']!r} on "
+                    f"{when} (as {earlier['path']}); importing it into {source.id!r} would count its documents "
+                    "twice. Give --again to import it anyway (identical texts of one voice then count once)"
+                )
+            warnings.append(
+                f"{path}: already imported into source {earlier['source_id']!r} on {when}; "
+                + ("identical texts of one voice share a story" if earlier["source_id"] != source.id
+                   else "rows stored then are not stored again")
+            )  # fmt: skip
         if source_id not in {s["id"] for s in db.rows("SELECT id FROM sources")}:
             repo.sync_sources(db, [*settings.source_records(), source])
+    enricher = Enricher(settings)
+    if source.relevance == "always":
+        for d in docs:  # (no query to run: 100,000 rows of a survey export cost a third more time with it)
+            d.relevant, d.matched = True, ["(source: always relevant)"]
+    else:  # `--relevance query` for a source configured as always relevant
+        enricher.always_relevant.discard(source.id)
     outcome = SourceOutcome(source=source, documents=docs,
-                            imported_files=[(fr.content_hash, source.id, str(path), len(fr.rows))])  # fmt: skip
-    new = store_documents(settings, docs, outcomes=[outcome])
+                            imported_files=[(digest, source.id, str(path), len(fr.rows))])  # fmt: skip
+    new = store_documents(settings, docs, enricher, outcomes=[outcome])
     unknown = sorted({k for d in docs for k in d.extra if k not in ("file", "row")})
-    warnings = list(fr.warnings)
+    warnings[:0] = fr.warnings
     if unknown:
         warnings.append(f"kept unknown columns in documents.extra: {', '.join(unknown)}")
-    return len(fr.rows), len(new), warnings
+    return ImportSummary(rows=len(fr.rows), new=len(new), documents=len(docs),
+                         relevant=sum(1 for d in docs if d.relevant),
+                         relevance="always" if source.relevance == "always" else "query", warnings=warnings)  # fmt: skip
+
+
+# `--relevance` of `tonevakt import` → a source's `relevance`
+IMPORT_RELEVANCE = {"always": "always", "query": "match"}
 
 
 def _source_for_import(settings: Settings, source_id: str, voice: str | None) -> Source:
@@ -176,7 +222,10 @@ def _source_for_import(settings: Settings, source_id: str, voice: str | None) ->
             f"source {source_id!r} is not in {settings.file or 'the configuration'}; give --voice to import "
             "into a new source"
         )
-    return Source(id=source_id, kind="files", voice=voice, name=source_id, relevance="always")
+    # Patient feedback is about the care and the systems by nature; news, union and official archives are not:
+    # the relevance query decides for those (an analyst's news archive holds off-topic items).
+    relevance = "always" if voice == "patient" else "match"
+    return Source(id=source_id, kind="files", voice=voice, name=source_id, relevance=relevance)
 
 
 def _known_urls(db: Database) -> set[str]:

@@ -180,3 +180,28 @@ def assign_stories(docs: list[Document], recent: Sequence[tuple[str, str, str]])
         index.add(doc.id, doc.story_id, sig)
     if grouped:
         logger.info("grouped %d of %d documents into existing stories (near-copies)", grouped, len(docs))
+
+
+def _identical_key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def share_identical_stories(docs: list[Document], stored: Sequence[tuple[str, str, str, str]]) -> int:
+    """Give a document the story of an identical text (title + text, whitespace and case aside) of the same
+    voice from another source: the same feedback file imported under two source ids, a statement published
+    by two unions. Near-copy grouping never groups short texts (fewer than MIN_SHINGLES shingles), so without
+    this "Bra app" imported twice would count twice. `stored` holds (story id, source id, voice, title + text)
+    of stored documents with the same texts, oldest first. Returns how many documents changed story."""
+    holders: dict[tuple[str, str], tuple[str, str]] = {}  # (voice, key) → (source id, story id) of the first
+    for story_id, source_id, voice, text in stored:
+        holders.setdefault((voice, _identical_key(text)), (source_id, story_id))
+    changed = 0
+    for doc in docs:
+        key = (doc.voice, _identical_key(document_key(doc)))
+        holder = holders.setdefault(key, (doc.source_id, doc.story_id or doc.id))
+        if holder[0] != doc.source_id and doc.story_id != holder[1]:
+            doc.story_id = holder[1]
+            changed += 1
+    if changed:
+        logger.info("%d documents share a story with an identical text from another source", changed)
+    return changed

@@ -12,6 +12,11 @@ folder with `..` (the whole source fails; an absolute path is accepted), names t
 `MAX_INBOX_BYTES`, and unreadable files (which are tried again next pass, so a fixed file gets in).
 Hidden files, Office lock files (`~$...`) and unsupported extensions are passed over quietly.
 
+One file at a time: whatever goes wrong in one file (too many rows, JSON nested 100,000 levels deep, a bug
+in a reader) refuses that file alone, named with its reason in the warning log and in the source's fetch-log
+reason; the folder's other files and every other source still land. Rows with a rating outside 1–5 keep their
+text and lose the rating, with the rows named (`files.py`).
+
 Personal data is not handled here: the pass redacts every document before it is stored (`nlp/enrich.py`).
 """
 
@@ -24,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tonevakt.collectors.base import SourceOutcome
-from tonevakt.collectors.files import FORMATS, file_hash, parse_rows, rows_to_documents
+from tonevakt.collectors.files import FORMATS, file_hash, load_documents
 from tonevakt.errors import ImportFileError
 from tonevakt.models import FetchLogEntry, FetchStatus, Source
 
@@ -32,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 MAX_INBOX_BYTES = 50_000_000
 MAX_FILES_PER_PASS = 200
+MAX_REASON_CHARS = 2_000  # of the refusals named in the fetch-log reason
 
 
 def inbox_folder(source: Source, base_dir: Path) -> Path:
@@ -75,6 +81,7 @@ def collect_inbox(source: Source, known_files: set[str], base_dir: Path) -> Sour
         return outcome
 
     seen_now: set[str] = set()
+    refused: list[str] = []
     imported = failed = 0
     for name in names:
         if imported + failed >= MAX_FILES_PER_PASS:
@@ -94,20 +101,21 @@ def collect_inbox(source: Source, known_files: set[str], base_dir: Path) -> Sour
             except OSError as e:
                 problem = f"cannot read it: {e}"
         if problem is not None or data is None:
-            outcome.warnings.append(f"{name!r} refused: {problem}")
+            refused.append(f"{name!r} refused: {problem}")
             failed += 1
             continue
         digest = file_hash(data)
         if digest in known_files or digest in seen_now:
             continue  # imported before (perhaps under another name)
         try:
-            rows = parse_rows(data, path)
-            docs = rows_to_documents(rows, source)
+            rows, docs = load_documents(data, path, source)
         except ImportFileError as e:
-            outcome.warnings.append(f"{name!r} not imported: {e}")
+            refused.append(f"{name!r} not imported: {e}")
             failed += 1
             continue
         seen_now.add(digest)
+        for w in rows.warnings:
+            logger.warning("%s: %s", source.id, w)
         outcome.warnings.extend(rows.warnings)
         outcome.documents.extend(docs)
         outcome.imported_files.append((digest, source.id, str(path), len(rows.rows)))
@@ -115,13 +123,16 @@ def collect_inbox(source: Source, known_files: set[str], base_dir: Path) -> Sour
         entry.bytes += len(data)
         imported += 1
         logger.info("%s: %s has %d rows, %d with text", source.id, name, len(rows.rows), len(docs))
+    for r in refused:
+        logger.warning("%s: %s", source.id, r)
+    outcome.warnings.extend(refused)
     if imported or failed:
         entry.reason = f"{imported} new file(s) read" + (
-            f", {failed} refused or unreadable" if failed else ""
+            f", {failed} refused or unreadable: " + "; ".join(refused)[:MAX_REASON_CHARS] if failed else ""
         )
     if failed and not imported:
         entry.status = FetchStatus.SOFT_ERROR
-        entry.reason = "; ".join(outcome.warnings[-3:])
+        entry.reason = "; ".join(refused[-3:])[:MAX_REASON_CHARS]
     return outcome
 
 

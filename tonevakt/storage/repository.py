@@ -269,6 +269,27 @@ def file_imported(db: Database, content_hash: str) -> bool:
     return bool(db.scalar("SELECT count(*) FROM imported_files WHERE content_hash = ?", [content_hash]))
 
 
+def imported_file(db: Database, content_hash: str) -> dict[str, Any] | None:
+    """The `imported_files` row of a file's content (source_id, path, rows, imported_at), if it was imported."""
+    rows = db.rows("SELECT * FROM imported_files WHERE content_hash = ?", [content_hash])
+    return rows[0] if rows else None
+
+
+def identical_texts(db: Database, texts: Sequence[str]) -> list[tuple[str, str, str, str]]:
+    """(story id, source id, voice, title + text) of stored documents whose text is one of `texts`, oldest
+    first: input to `dedup.share_identical_stories`."""
+    if not texts:
+        return []
+    return [
+        (r[0], r[1], r[2], r[3])
+        for r in db.fetchall(
+            """SELECT coalesce(story_id, id), source_id, voice, coalesce(title, '') || ' ' || text FROM documents
+               WHERE text IN (SELECT unnest(?)) ORDER BY collected_at, id""",
+            [list(dict.fromkeys(texts))],
+        )
+    ]
+
+
 def recent_story_keys(db: Database, since: datetime) -> list[tuple[str, str, str]]:
     """(document id, story id, text) of documents since a date: input to near-copy grouping."""
     return [
