@@ -210,7 +210,8 @@ class Confusion:
     def plus(self, other: Confusion) -> Confusion:
         """Both sets of labelled documents together."""
         counts = tuple(
-            tuple(a + b for a, b in zip(r1, r2, strict=True)) for r1, r2 in zip(self.counts, other.counts, strict=True)
+            tuple(a + b for a, b in zip(r1, r2, strict=True))
+            for r1, r2 in zip(self.counts, other.counts, strict=True)
         )
         source = " + ".join(s for s in (self.source, other.source) if s)
         return Confusion(counts, source)  # type: ignore[arg-type]

@@ -21,7 +21,9 @@ from tonevakt.config import Settings
 from tonevakt.errors import DatabaseLockedError, ImportFileError
 from tonevakt.models import Document, PassSummary, Source
 from tonevakt.nlp.enrich import Enricher
+from tonevakt.nlp.shares import estimate_shares, indomain_confusion
 from tonevakt.storage import repository as repo
+from tonevakt.storage import shares as share_store
 from tonevakt.storage.db import Database, database, open_for_reading
 from tonevakt.storage.snapshot import export_parquet, publish_snapshot
 
@@ -221,14 +223,51 @@ def score(settings: Settings, rescore: bool = False, progress: Progress | None =
     from tonevakt.nlp.sentiment import load_scorer
 
     scorer = load_scorer(settings.sentiment)
+    confusion = indomain_confusion(scorer.info())
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
         repo.register_model(db, scorer.model_id, scorer.backend, scorer.description, scorer.dev_macro_f1)
+        share_store.save_confusion(db, scorer.model_id, confusion)
         todo = repo.documents_to_score(db, scorer.model_id, rescore=rescore, limit=limit)
-    if not todo:
-        return 0
-    scores = scorer.score_documents(todo, progress=progress)
+    n = 0
+    if todo:
+        scores = scorer.score_documents(todo, progress=progress)
+        with database(settings.db_path, settings.database.lock_timeout_s) as db:
+            n = repo.save_scores(db, scores)
+    refresh_shares(settings)
+    return n
+
+
+def refresh_shares(settings: Settings) -> int:
+    """Re-estimate every week's corrected shares (`weekly_shares`) from the stored labels and scores: after
+    scoring, and before a report or the dashboard, so that new human labels count. Returns the cells written.
+
+    The database is open only to read the counts and to write the estimates, not while the bootstrap runs."""
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
-        return repo.save_scores(db, scores)
+        model = share_store.active_model(db)
+        if model is None:
+            return 0
+        base = share_store.load_confusion(db, model)
+        human = share_store.human_confusion(db, model)
+        cells = share_store.week_counts(db)
+    confusion = base.plus(human) if base is not None else (human if human.n else None)
+    estimates = estimate_shares(cells, confusion)
+    with database(settings.db_path, settings.database.lock_timeout_s) as db:
+        if share_store.active_model(db) == model:
+            share_store.replace_estimates(db, model, estimates)
+    logger.info("weekly shares: %d week-and-voice cells, correction rests on %d labelled documents",
+                len(estimates), confusion.n if confusion else 0)  # fmt: skip
+    return len(estimates)
+
+
+def refresh_shares_if_free(settings: Settings) -> None:
+    """`refresh_shares` before a report: when the database is busy the stored estimates are used as they are;
+    when there is no database yet, nothing is created (the report names the problem)."""
+    if not settings.db_path.exists():
+        return
+    try:
+        refresh_shares(settings)
+    except DatabaseLockedError as e:
+        logger.warning("weekly shares not refreshed (database busy: %s); the report uses the last ones", e)
 
 
 def publish(settings: Settings) -> Path:

@@ -46,7 +46,9 @@ def indomain_confusion(info: Mapping[str, object]) -> Confusion | None:
     labels = raw.get("labels")
     counts = raw.get("counts")
     if not isinstance(labels, list | tuple) or sorted(map(str, labels)) != sorted(TONE_LABELS):
-        raise ModelError(f"{model}: indomain_confusion.labels must be {list(TONE_LABELS)} in some order, not {labels!r}")
+        raise ModelError(
+            f"{model}: indomain_confusion.labels must be {list(TONE_LABELS)} in some order, not {labels!r}"
+        )
     k = len(TONE_LABELS)
     if (
         not isinstance(counts, list | tuple)
@@ -183,10 +185,18 @@ def estimate_shares(
         triple = [(float(est[i]), float(low[i]), float(high[i])) for i in range(k + 1)]
         out.append(
             ShareEstimate(
-                week=cell.week, voice=cell.voice, n=n, human_n=int(human.sum()), negative=triple[0],
-                neutral=triple[1], positive=triple[2], tone=triple[3],
-                observed_negative=float((model[0] + human[0]) / n), observed_positive=float((model[2] + human[2]) / n),
-                labelled_n=confusion.n if use and confusion is not None else 0, corrected=use,
+                week=cell.week,
+                voice=cell.voice,
+                n=n,
+                human_n=int(human.sum()),
+                negative=triple[0],
+                neutral=triple[1],
+                positive=triple[2],
+                tone=triple[3],
+                observed_negative=float((model[0] + human[0]) / n),
+                observed_positive=float((model[2] + human[2]) / n),
+                labelled_n=confusion.n if use and confusion is not None else 0,
+                corrected=use,
             )  # fmt: skip
         )
     return out
