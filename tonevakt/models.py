@@ -243,6 +243,7 @@ class ShareEstimate:
     observed_positive: float
     labelled_n: int  # labelled documents behind the correction (0: uncorrected)
     corrected: bool
+    misfit: bool = False  # the week's labels contradict the measured confusion: the correction is unreliable
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from tonevakt.stats import percentile_interval
 REPLICATES = 1000  # bootstrap replicates per week and voice
 PRIOR = 0.5  # pseudo-documents added to every cell of the confusion before its rows are normalised
 SEED = 15
+MISFIT_G2 = 9.21  # chi-square's 99 % point with 2 degrees of freedom
 _BISECT_STEPS = 50  # halvings of [0, 1] on an edge of the simplex: 1e-15
 
 
@@ -175,6 +176,7 @@ def estimate_shares(
         if n == 0:
             continue
         point = _shares(model[None], human[None], conf_point[None])[0]
+        misfit = use and _misfit(model, conf_point)
         cell_rng = np.random.default_rng(_cell_seed(seed, cell.week, cell.voice))
         draws = cell_rng.multinomial(n, np.r_[human, model] / n, size=replicates).astype(np.float64)
         boot = _shares(draws[:, k:], draws[:, :k], conf_boot)
@@ -182,6 +184,7 @@ def estimate_shares(
         low, high = percentile_interval(np.c_[boot, tone_boot], axis=0)
         est = np.r_[point, point[2] - point[0]]
         low, high = np.minimum(low, est), np.maximum(high, est)
+        est, low, high = (np.round(a, 12) + 0.0 for a in (est, low, high))  # no 0.9999999999999996 or -0.0
         triple = [(float(est[i]), float(low[i]), float(high[i])) for i in range(k + 1)]
         out.append(
             ShareEstimate(
@@ -197,9 +200,25 @@ def estimate_shares(
                 observed_positive=float((model[2] + human[2]) / n),
                 labelled_n=confusion.n if use and confusion is not None else 0,
                 corrected=use,
+                misfit=misfit,
             )  # fmt: skip
         )
     return out
+
+
+def _misfit(model: np.ndarray, conf: np.ndarray) -> bool:
+    """Do the model's labels this week contradict its measured confusion? The likelihood-ratio statistic G²
+    of the observed labels against the best fit the confusion allows, beyond chi-square's 99 % point with 2
+    degrees of freedom (for example: far more negative labels than even a week of only negative stories
+    would give). Such a week's correction is unreliable in a way its interval does not show."""
+    total = model.sum()
+    if total == 0:
+        return False
+    p = _mixture_mle(model[None], conf[None])[0]
+    fitted = total * (p @ conf)
+    seen = model > 0
+    g2 = 2.0 * float((model[seen] * np.log(model[seen] / np.maximum(fitted[seen], 1e-300))).sum())
+    return g2 > MISFIT_G2
 
 
 def _shares(model: np.ndarray, human: np.ndarray, conf: np.ndarray) -> np.ndarray:

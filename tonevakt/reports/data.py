@@ -139,6 +139,7 @@ class Share:
     counted_positive: float
     labelled_n: int
     corrected: bool
+    misfit: bool = False  # the week's model labels contradict the measured confusion
     thin: bool = False
 
 
@@ -338,7 +339,7 @@ def _shares(db: Database, week: str, min_n: int) -> dict[str, Share | None]:
             positive_high=r["share_positive_ci_high"], tone=r["tone"], tone_low=r["tone_ci_low"],
             tone_high=r["tone_ci_high"], counted_negative=r["counted_negative"],
             counted_positive=r["counted_positive"], labelled_n=int(r["labelled_n"]), corrected=bool(r["corrected"]),
-            thin=int(r["n"]) < min_n,
+            misfit=bool(r["misfit"]), thin=int(r["n"]) < min_n,
         )  # fmt: skip
     return out
 

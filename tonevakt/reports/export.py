@@ -63,7 +63,7 @@ def figure_rows(data: ReportData) -> list[dict[str, Any]]:
                          "share_negative": sh.negative, "share_negative_ci_low": sh.negative_low,
                          "share_negative_ci_high": sh.negative_high, "share_positive": sh.positive,
                          "share_positive_ci_low": sh.positive_low, "share_positive_ci_high": sh.positive_high,
-                         "labelled_n": sh.labelled_n, "corrected": sh.corrected, "thin": sh.thin})  # fmt: skip
+                         "labelled_n": sh.labelled_n, "corrected": sh.corrected, "misfit": sh.misfit, "thin": sh.thin})  # fmt: skip
     for voice, h in data.headline.items():
         if h.avg4 is not None:
             rows.append({"section": "four_week_average", "week": data.week, "voice": voice, "group": "",
