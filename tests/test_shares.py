@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from tests.conftest import BASE_CONFIG, _merge
-from tests.test_report_seed import MODEL, NOW, SOURCES, WEEK, seed
+from tests.test_report_seed import MODEL, SOURCES, WEEK, seed
 from tonevakt import pipeline
 from tonevakt.cli import main
 from tonevakt.config import Settings, load_config
