@@ -261,12 +261,7 @@ def test_report_and_dashboard_show_the_corrected_shares(
     assert f"Modellen ga samme tone som fasiten for {40 + 80 + 78 + agreed} av dem" in method
     assert "tonevakt label --queue" in method and "Merket" in method and "Modellen enig" in method
     # Spearman over the report's 12 weeks (the seed's rated reviews all fall in them), computed here by hand
-    xs, ys = [r[0] for r in rated], [r[1] for r in rated]
-    rx = [sum(1 for v in xs if v < x) + (sum(1 for v in xs if v == x) + 1) / 2 for x in xs]
-    ry = [sum(1 for v in ys if v < y) + (sum(1 for v in ys if v == y) + 1) / 2 for y in ys]
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    rho = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True)) / math.sqrt(
-        sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry))  # fmt: skip
+    rho = _spearman_by_hand([r[0] for r in rated], [r[1] for r in rated])
     rho_text = f"{rho:.2f}".replace(".", ",").replace("-", "\u2212")
     assert f"For {len(rated)} pasienttilbakemeldinger med stjerner" in method
     assert f"mellom stjerner og modellens tone {rho_text}" in method
@@ -316,3 +311,49 @@ def test_scoring_records_the_models_confusion_and_fills_the_view(make_settings: 
         assert row["labelled_n"] == 150 and row["corrected"] and row["model"] == "e5-with-confusion"
     finally:
         del EMBEDDED_MODELS["e5-with-confusion"]
+
+
+def _spearman_by_hand(xs: list[float], ys: list[float]) -> float:
+    rx = [sum(1 for v in xs if v < x) + (sum(1 for v in xs if v == x) + 1) / 2 for x in xs]
+    ry = [sum(1 for v in ys if v < y) + (sum(1 for v in ys if v == y) + 1) / 2 for y in ys]
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    return cov / math.sqrt(sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry))
+
+
+def test_model_info_shows_stars_against_tone(make_settings: Any) -> None:
+    from tonevakt.pipeline import import_file
+    from tonevakt.reports import weeks as wk
+
+    settings = make_settings()
+    day = wk.monday(wk.shift(wk.last_complete_week(), -1)).isoformat()  # inside --weeks 2, not --weeks 1
+    reviews = [("Helseplattformen og HelsaMi er helt elendig, krasjer hele tiden.", 1),
+               ("HelsaMi er treg og full av feil.", 2), ("HelsaMi virker, men er tungvint.", 3),
+               ("Greit nok med HelsaMi.", 3), ("HelsaMi er bra, jeg finner prøvesvarene mine.", 4),
+               ("Fantastisk app, HelsaMi gjør alt enklere!", 5), ("Veldig fornøyd med HelsaMi.", 5)]  # fmt: skip
+    f = Path(settings.base_dir) / "reviews.jsonl"
+    f.write_text("\n".join(json.dumps({"text": t, "stars": r, "date": day}, ensure_ascii=False) for t, r in reviews),
+                 encoding="utf-8")  # fmt: skip
+    import_file(settings, f, "appanmeldelser", "patient")
+    assert pipeline.score(settings) == len(reviews)
+    with database(settings.db_path) as db:
+        pairs = db.fetchall("SELECT d.rating, s.tone FROM documents d JOIN scores s ON s.document_id = d.id")
+    res = CliRunner().invoke(
+        main, ["--config", str(settings.file), "model", "info", "--json", "--weeks", "2"]
+    )
+    assert res.exit_code == 0, res.output
+    stars = json.loads(res.output)["stars_vs_tone"]
+    expected = _spearman_by_hand([p[0] for p in pairs], [p[1] for p in pairs])
+    assert stars["n"] == len(reviews) and stars["rho"] == pytest.approx(expected)
+    assert stars["ci_low"] < stars["rho"] < stars["ci_high"]
+    print(f"\nstars against the frozen model's tone on {len(reviews)} reviews: rho {stars['rho']:.2f} "
+          f"({stars['ci_low']:.2f} to {stars['ci_high']:.2f})")  # fmt: skip
+    res = CliRunner().invoke(main, ["--config", str(settings.file), "model", "info", "--weeks", "2"])
+    assert f"stars_vs_tone: Spearman {stars['rho']:.2f} (95 % interval" in res.output
+    assert f"n = {len(reviews)} rated documents" in res.output
+    # weeks without rated documents: n 0 and no coefficient, said plainly
+    res = CliRunner().invoke(
+        main, ["--config", str(settings.file), "model", "info", "--json", "--weeks", "1"]
+    )
+    old = json.loads(res.output)["stars_vs_tone"]
+    assert old["n"] == 0 and old["rho"] is None
