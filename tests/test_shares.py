@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
+import subprocess
 from collections import Counter
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ import yaml
 from click.testing import CliRunner
 
 from tests.conftest import BASE_CONFIG, _merge
-from tests.test_report_seed import MODEL, SOURCES, WEEK, seed
+from tests.test_report_seed import MODEL, NOW, SOURCES, WEEK, seed
 from tonevakt import pipeline
 from tonevakt.cli import main
 from tonevakt.config import Settings, load_config
@@ -357,3 +360,57 @@ def test_model_info_shows_stars_against_tone(make_settings: Any) -> None:
     )
     old = json.loads(res.output)["stars_vs_tone"]
     assert old["n"] == 0 and old["rho"] is None
+
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+class _ShareCells(HTMLParser):
+    """The corrected-shares table the dashboard's script built: (week, voice) -> (negative, positive)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.week: str | None = None
+        self.cells: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "tr" and a.get("data-share-week"):
+            self.week = a["data-share-week"]
+        if tag == "td" and a.get("data-share-voice") and self.week:
+            self.cells[(self.week, a["data-share-voice"] or "")] = (
+                float(a["data-negative"] or "nan"), float(a["data-positive"] or "nan"))  # fmt: skip
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (bash tools/ensure-debian-packages.sh)"
+)
+def test_dashboard_block_renders_weekly_shares_in_headless_chromium(
+    seeded: tuple[Settings, dict[str, Any]], tmp_path: Path
+) -> None:
+    from tonevakt.reports.dashboard import write_dashboard
+    from tonevakt.reports.weeks import weeks_ending
+
+    settings, _ = seeded
+    pipeline.refresh_shares(settings)
+    page = write_dashboard(settings, tmp_path / "dash", now=NOW)
+    profile = tmp_path / "profile"
+    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
+           "--dump-dom", page.resolve().as_uri()]  # fmt: skip
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "Uncaught" not in dom.stderr
+    parsed = _ShareCells()
+    parsed.feed(dom.stdout)
+    with database(settings.db_path) as db:
+        rows = db.rows(
+            "SELECT * FROM weekly_shares WHERE week IN (SELECT unnest(?))", [weeks_ending(WEEK, 12)]
+        )
+    assert len(rows) == 48 and len(parsed.cells) == 48
+    for r in rows:
+        neg, pos = parsed.cells[(r["week"], r["voice"])]
+        assert neg == pytest.approx(r["share_negative"], abs=1e-6)
+        assert pos == pytest.approx(r["share_positive"], abs=1e-6)

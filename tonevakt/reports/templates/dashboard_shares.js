@@ -26,11 +26,11 @@
   table.appendChild(thead);
   const tbody = el("tbody");
   for (const w of S.weeks.slice().reverse()) {
-    const tr = el("tr", { "data-week": w });
+    const tr = el("tr", { "data-share-week": w });
     tr.appendChild(el("td", {}, `uke ${weekNo(w)}, ${w.slice(0, 4)}`));
     for (const v of S.voices) {
       const c = cells[w + "|" + v.id];
-      const td = el("td", c ? { "data-voice": v.id, "data-negative": c.neg.toFixed(6), "data-positive": c.pos.toFixed(6) } : {});
+      const td = el("td", c ? { "data-share-voice": v.id, "data-negative": c.neg.toFixed(6), "data-positive": c.pos.toFixed(6) } : {});
       if (c) {
         td.appendChild(el("span", { class: "neg" }, pct(c.neg)));
         td.appendChild(el("span", { class: "muted" }, ` (${span(c.neg_lo, c.neg_hi)})`));
