@@ -3,9 +3,9 @@
 "use strict";
 (function () {
   const box = document.getElementById("shares-table");
-  const src = document.getElementById("tonevakt-shares");
-  if (!box || !src) return;
-  const S = JSON.parse(src.textContent);
+  const json = document.getElementById("tonevakt-shares");
+  if (!box || !json) return;
+  const S = JSON.parse(json.textContent);
   const pct = (v) => (v === null || v === undefined ? "–" : Math.round(v * 100) + "\u00a0%");
   const span = (lo, hi) => Math.round(lo * 100) + "–" + pct(hi);
   const weekNo = (w) => String(parseInt(w.split("-W")[1], 10));
