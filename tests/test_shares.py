@@ -274,8 +274,8 @@ def test_report_and_dashboard_show_the_corrected_shares(
     )
     assert res.exit_code == 0, res.output
     page = (tmp_path / "dash" / "index.html").read_text(encoding="utf-8")
-    block = json.loads(re.search(r'<script id="tonevakt-shares" type="application/json">(.*?)</script>', page,
-                                 re.S).group(1))  # fmt: skip
+    block = json.loads(re.search(r'<script id="tonevakt-data" type="application/json">(.*?)</script>', page,
+                                 re.S).group(1))["shares"]  # fmt: skip
     assert block["corrected"] and block["labelled_n"] == 301
     assert {r["v"] for r in block["rows"]} <= {"media", "union", "patient", "official"}
     assert "korrigert for modellens kjente feil" in page

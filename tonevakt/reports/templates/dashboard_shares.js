@@ -1,11 +1,10 @@
-// Tonevakt dashboard, corrected shares (issue 15): a self-contained block fed by its own JSON element
-// (#tonevakt-shares, rows of the weekly_shares view). No network, no libraries.
-"use strict";
+// Tonevakt dashboard, corrected shares (issue 15): a self-contained block fed by its own key of the page's
+// JSON ("shares": rows of the weekly_shares view). No network, no libraries.
 (function () {
+  "use strict";
   const box = document.getElementById("shares-table");
-  const json = document.getElementById("tonevakt-shares");
-  if (!box || !json) return;
-  const S = JSON.parse(json.textContent);
+  const S = JSON.parse(document.getElementById("tonevakt-data").textContent).shares;
+  if (!box || !S) return;
   const pct = (v) => (v === null || v === undefined ? "–" : Math.round(v * 100) + "\u00a0%");
   const span = (lo, hi) => Math.round(lo * 100) + "–" + pct(hi);
   const weekNo = (w) => String(parseInt(w.split("-W")[1], 10));
