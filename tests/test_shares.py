@@ -28,6 +28,8 @@ from tonevakt.errors import ModelError
 from tonevakt.models import TONE_LABELS, Confusion, WeekCounts
 from tonevakt.nlp.shares import estimate_shares, indomain_confusion
 from tonevakt.stats import ranks, spearman
+from tonevakt.storage import labels as lab
+from tonevakt.storage import repository as repo
 from tonevakt.storage import shares as share_store
 from tonevakt.storage.db import database
 
@@ -225,6 +227,28 @@ def test_weekly_shares_view_after_refresh(seeded: tuple[Settings, dict[str, Any]
         assert r["tone"] == pytest.approx(r["share_positive"] - r["share_negative"])
     union = next(r for r in shares if r["week"] == WEEK and r["voice"] == "union")
     assert union["human_n"] == 1
+    # nothing changed: nothing is estimated again; a new human label changes the confusion: every cell is redone,
+    # and gives what a fresh estimate from scratch gives
+    assert pipeline.refresh_shares(settings) == 0
+    doc = next(
+        d.id for d in written["docs"] if d.voice == "media" and d.relevant and d.title.endswith(" nr 5")
+    )
+    with database(settings.db_path) as db:
+        repo.set_label(db, doc, "negative")
+    assert pipeline.refresh_shares(settings) == cells
+    with database(settings.db_path) as db:
+        after = {(r["week"], r["voice"]): r for r in db.rows("SELECT * FROM weekly_shares")}
+        labelled_n = after[(WEEK, "media")]["labelled_n"]
+        db.execute("DELETE FROM share_estimates")
+    pipeline.refresh_shares(settings)
+    with database(settings.db_path) as db:
+        fresh = {(r["week"], r["voice"]): r for r in db.rows("SELECT * FROM weekly_shares")}
+        lab.undo_label(db)
+    assert labelled_n == 300 + human + 1
+    assert {k: r["share_negative_ci_low"] for k, r in fresh.items()} == {
+        k: r["share_negative_ci_low"] for k, r in after.items()
+    }
+    assert pipeline.refresh_shares(settings) == cells  # the undo changes the confusion back
     assert {"week", "voice", "n", "share_negative", "share_negative_ci_low", "share_negative_ci_high",
             "share_positive", "share_positive_ci_low", "share_positive_ci_high", "labelled_n"} <= set(shares[0])  # fmt: skip
 

@@ -244,6 +244,9 @@ class ShareEstimate:
     labelled_n: int  # labelled documents behind the correction (0: uncorrected)
     corrected: bool
     misfit: bool = False  # the week's labels contradict the measured confusion: the correction is unreliable
+    inputs_key: str = (
+        ""  # hash of what the estimate depends on (nlp.shares.inputs_key): unchanged, not redone
+    )
 
 
 @dataclass(frozen=True)

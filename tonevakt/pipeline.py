@@ -21,7 +21,7 @@ from tonevakt.config import Settings
 from tonevakt.errors import DatabaseLockedError, ImportFileError
 from tonevakt.models import Document, PassSummary, Source
 from tonevakt.nlp.enrich import Enricher
-from tonevakt.nlp.shares import estimate_shares, indomain_confusion
+from tonevakt.nlp.shares import estimate_shares, indomain_confusion, inputs_key
 from tonevakt.storage import repository as repo
 from tonevakt.storage import shares as share_store
 from tonevakt.storage.db import Database, database, open_for_reading
@@ -238,8 +238,9 @@ def score(settings: Settings, rescore: bool = False, progress: Progress | None =
 
 
 def refresh_shares(settings: Settings) -> int:
-    """Re-estimate every week's corrected shares (`weekly_shares`) from the stored labels and scores: after
-    scoring, and before a report or the dashboard, so that new human labels count. Returns the cells written.
+    """Bring every week's corrected shares (`weekly_shares`) up to date with the stored labels and scores: after
+    scoring, and before a report or the dashboard, so that new human labels count. A cell whose inputs (its
+    counts and the confusion) did not change keeps its estimate. Returns the cells estimated anew.
 
     The database is open only to read the counts and to write the estimates, not while the bootstrap runs."""
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
@@ -249,13 +250,18 @@ def refresh_shares(settings: Settings) -> int:
         base = share_store.load_confusion(db, model)
         human = share_store.human_confusion(db, model)
         cells = share_store.week_counts(db)
+        stored = share_store.stored_inputs(db, model)
     confusion = base.plus(human) if base is not None else (human if human.n else None)
-    estimates = estimate_shares(cells, confusion)
+    todo = [c for c in cells if stored.get((c.week, c.voice)) != inputs_key(c, confusion)]
+    current = [(c.week, c.voice) for c in cells]
+    if not todo and set(stored) == set(current):
+        return 0
+    estimates = estimate_shares(todo, confusion)
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
         if share_store.active_model(db) == model:
-            share_store.replace_estimates(db, model, estimates)
-    logger.info("weekly shares: %d week-and-voice cells, correction rests on %d labelled documents",
-                len(estimates), confusion.n if confusion else 0)  # fmt: skip
+            share_store.write_estimates(db, model, estimates, current)
+    logger.info("weekly shares: %d of %d week-and-voice cells estimated anew; the correction rests on %d labelled "
+                "documents", len(estimates), len(cells), confusion.n if confusion else 0)  # fmt: skip
     return len(estimates)
 
 

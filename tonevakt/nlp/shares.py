@@ -16,6 +16,8 @@ from breaking the solve; such a class then gets a wide interval, which is the ho
 
 from __future__ import annotations
 
+import hashlib
+import json
 import zlib
 from collections.abc import Mapping, Sequence
 
@@ -28,6 +30,9 @@ from tonevakt.stats import percentile_interval
 REPLICATES = 1000  # bootstrap replicates per week and voice
 PRIOR = 0.5  # pseudo-documents added to every cell of the confusion before its rows are normalised
 SEED = 15
+ESTIMATOR_VERSION = (
+    1  # part of every cell's inputs key: raise it when the method changes, and all is recomputed
+)
 MISFIT_G2 = 9.21  # chi-square's 99 % point with 2 degrees of freedom
 _BISECT_STEPS = 50  # halvings of [0, 1] on an edge of the simplex: 1e-15
 
@@ -139,6 +144,17 @@ def _best_edge(q: np.ndarray, conf: np.ndarray) -> np.ndarray:
     return best
 
 
+def inputs_key(
+    cell: WeekCounts, confusion: Confusion | None, replicates: int = REPLICATES, seed: int = SEED
+) -> str:
+    """Everything a cell's estimate depends on, hashed: a stored estimate with the same key is still right."""
+    used = confusion.counts if confusion is not None and confusion.n > 0 else None
+    raw = json.dumps(
+        [ESTIMATOR_VERSION, PRIOR, replicates, seed, cell.week, cell.voice, cell.model, cell.human, used]
+    )
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
 def _cell_seed(seed: int, week: str, voice: str) -> int:
     """A cell's own random stream: its interval does not change when other weeks are added."""
     return seed * 1_000_003 + zlib.crc32(f"{week}|{voice}".encode())
@@ -201,6 +217,7 @@ def estimate_shares(
                 labelled_n=confusion.n if use and confusion is not None else 0,
                 corrected=use,
                 misfit=misfit,
+                inputs_key=inputs_key(cell, confusion, replicates, seed),
             )  # fmt: skip
         )
     return out

@@ -3,7 +3,8 @@
 - `model_confusion`: a model's in-domain confusion, from its own metadata (`save_confusion`, `load_confusion`);
 - `human_confusion`: the human labels paired with the same model's labels for the same documents;
 - `week_counts`: each voice's stories per week by label, human labels apart (the estimator's input);
-- `replace_estimates`: the estimates of one model, written all at once (`weekly_shares` shows them);
+- `stored_inputs`, `write_estimates`: a model's stored estimates (`weekly_shares` shows them), redone only
+  where their inputs changed;
 - `rated_tones`: (stars, tone) of rated documents, for the Spearman correlation.
 """
 
@@ -74,21 +75,37 @@ def week_counts(db: Database) -> list[WeekCounts]:
     ]
 
 
-_ESTIMATE_ROW = "(" + ", ".join("?" * 23) + ")"
+_ESTIMATE_ROW = "(" + ", ".join("?" * 24) + ")"
 
 
-def replace_estimates(db: Database, model: str, estimates: Sequence[ShareEstimate]) -> None:
-    """Replace every stored estimate of `model` with these (one transaction)."""
+def stored_inputs(db: Database, model: str) -> dict[tuple[str, str], str]:
+    """(week, voice) → the inputs key of `model`'s stored estimate."""
+    return {(r[0], r[1]): r[2] for r in db.fetchall(
+        "SELECT week, voice, inputs_key FROM share_estimates WHERE model = ?", [model])}  # fmt: skip
+
+
+def write_estimates(
+    db: Database, model: str, estimates: Sequence[ShareEstimate], current: Sequence[tuple[str, str]]
+) -> None:
+    """Store `model`'s new estimates (replacing those cells) and drop its cells no longer in `current` (weeks
+    and voices without stories now), in one transaction."""
     now = datetime.now(UTC)
     with db.transaction():
-        db.execute("DELETE FROM share_estimates WHERE model = ?", [model])
+        db.execute(
+            """DELETE FROM share_estimates WHERE model = ? AND (
+                 (week, voice) NOT IN (SELECT unnest(?), unnest(?))
+                 OR (week, voice) IN (SELECT unnest(?), unnest(?)))""",
+            [model, [w for w, _ in current], [v for _, v in current], [e.week for e in estimates],
+             [e.voice for e in estimates]],
+        )  # fmt: skip
         for i in range(0, len(estimates), 200):
             chunk = estimates[i : i + 200]
             db.execute(
                 f"INSERT INTO share_estimates VALUES {', '.join([_ESTIMATE_ROW] * len(chunk))}",
                 [v for e in chunk for v in (
                     e.week, e.voice, model, e.n, e.human_n, *e.negative, *e.neutral, *e.positive, *e.tone,
-                    e.observed_negative, e.observed_positive, e.labelled_n, e.corrected, e.misfit, now)],
+                    e.observed_negative, e.observed_positive, e.labelled_n, e.corrected, e.misfit, e.inputs_key,
+                    now)],
             )  # fmt: skip
 
 

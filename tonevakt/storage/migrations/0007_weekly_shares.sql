@@ -36,6 +36,7 @@ CREATE TABLE share_estimates (
     labelled_n             INTEGER NOT NULL,
     corrected              BOOLEAN NOT NULL,
     misfit                 BOOLEAN NOT NULL,
+    inputs_key             VARCHAR NOT NULL,
     computed_at            TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (week, voice, model)
 );
