@@ -8,9 +8,10 @@ by maximum likelihood under that mixture (adjusted classify-and-count, kept insi
 in [0, 1], summing to 1). Stories a human labelled count with
 their human label and are not corrected.
 
-The 95 % intervals are percentile bootstrap intervals that carry both uncertainties: each replicate resamples
-the week's stories (with replacement) and, independently, the labelled documents behind the confusion, and
-re-estimates. A small pseudo-count (`PRIOR`) per confusion cell keeps a class with few labelled documents
+The 95 % intervals are percentile bootstrap intervals that carry both uncertainties: each replicate draws the
+week's stories again (Bayesian bootstrap: Dirichlet weights with half a pseudo-story per label, so that a small
+week whose stories all got the same label is not mistaken for a certain one) and, independently, resamples the
+labelled documents behind the confusion, and re-estimates. A small pseudo-count (`PRIOR`) per confusion cell keeps a class with few labelled documents
 from breaking the solve; such a class then gets a wide interval, which is the honest answer.
 """
 
@@ -29,10 +30,10 @@ from tonevakt.stats import percentile_interval
 
 REPLICATES = 1000  # bootstrap replicates per week and voice
 PRIOR = 0.5  # pseudo-documents added to every cell of the confusion before its rows are normalised
+WEEK_PRIOR = 0.5  # pseudo-stories per label (human and model) when the week's stories are drawn again
 SEED = 15
-ESTIMATOR_VERSION = (
-    1  # part of every cell's inputs key: raise it when the method changes, and all is recomputed
-)
+# Part of every cell's inputs key: raise it when the method changes, and every stored estimate is redone.
+ESTIMATOR_VERSION = 2
 MISFIT_G2 = 9.21  # chi-square's 99 % point with 2 degrees of freedom
 _BISECT_STEPS = 50  # halvings of [0, 1] on an edge of the simplex: 1e-15
 
@@ -194,7 +195,9 @@ def estimate_shares(
         point = _shares(model[None], human[None], conf_point[None])[0]
         misfit = use and _misfit(model, conf_point)
         cell_rng = np.random.default_rng(_cell_seed(seed, cell.week, cell.voice))
-        draws = cell_rng.multinomial(n, np.r_[human, model] / n, size=replicates).astype(np.float64)
+        # The week's stories drawn again: a Bayesian bootstrap with Jeffreys' half a story per label (Dirichlet
+        # weights), so that a week whose few stories all got one label still gets an interval, not a point.
+        draws = n * cell_rng.dirichlet(np.r_[human, model] + WEEK_PRIOR, size=replicates)
         boot = _shares(draws[:, k:], draws[:, :k], conf_boot)
         tone_boot = boot[:, 2] - boot[:, 0]
         low, high = percentile_interval(np.c_[boot, tone_boot], axis=0)

@@ -20,7 +20,7 @@
   const thead = el("thead");
   const hr = el("tr");
   hr.appendChild(el("th", {}, "Uke"));
-  for (const v of S.voices) hr.appendChild(el("th", {}, v.label + ": negative / positive"));
+  for (const v of S.voices) hr.appendChild(el("th", {}, v.label));
   thead.appendChild(hr);
   table.appendChild(thead);
   const tbody = el("tbody");
@@ -31,11 +31,13 @@
       const c = cells[w + "|" + v.id];
       const td = el("td", c ? { "data-share-voice": v.id, "data-negative": c.neg.toFixed(6), "data-positive": c.pos.toFixed(6) } : {});
       if (c) {
-        td.appendChild(el("span", { class: "neg" }, pct(c.neg)));
-        td.appendChild(el("span", { class: "muted" }, ` (${span(c.neg_lo, c.neg_hi)})`));
-        td.appendChild(document.createTextNode(" / "));
-        td.appendChild(el("span", { class: "pos" }, pct(c.pos)));
-        td.appendChild(el("span", { class: "muted" }, ` (${span(c.pos_lo, c.pos_hi)}) · n\u00a0=\u00a0${c.n}` +
+        const neg = td.appendChild(el("div"));
+        neg.appendChild(el("span", { class: "neg" }, "neg. " + pct(c.neg)));
+        neg.appendChild(el("span", { class: "muted" }, ` (${span(c.neg_lo, c.neg_hi)})`));
+        const pos = td.appendChild(el("div"));
+        pos.appendChild(el("span", { class: "pos" }, "pos. " + pct(c.pos)));
+        pos.appendChild(el("span", { class: "muted" }, ` (${span(c.pos_lo, c.pos_hi)})`));
+        td.appendChild(el("div", { class: c.n < S.min_n || c.misfit ? "muted thin" : "muted" }, `n\u00a0=\u00a0${c.n}` +
           (c.n < S.min_n ? " (tynt)" : "") + (c.misfit ? " (passer dårlig)" : "")));
       } else {
         td.textContent = "–";
