@@ -423,8 +423,12 @@ def _label_queue(s: Settings, limit: int, n_weeks: int, labelled_by: str | None,
                 click.echo("  nothing to undo in this session")
                 continue
             pos, hid = done.pop()
-            with database(s.db_path, s.database.lock_timeout_s) as wdb:
-                back = lab.undo_label(wdb, hid)
+            try:
+                with database(s.db_path, s.database.lock_timeout_s) as wdb:
+                    back = lab.undo_label(wdb, hid)
+            except TonevaktError as e:  # relabelled meanwhile by someone else: say so, keep going
+                click.echo(_safe(f"  cannot undo: {e}"))
+                continue
             undone += 1
             click.echo(_safe(f"  undid {back.label} for {items[pos].title}"))
             i = pos
