@@ -151,7 +151,19 @@ def inputs_key(
     """Everything a cell's estimate depends on, hashed: a stored estimate with the same key is still right."""
     used = confusion.counts if confusion is not None and confusion.n > 0 else None
     raw = json.dumps(
-        [ESTIMATOR_VERSION, PRIOR, replicates, seed, cell.week, cell.voice, cell.model, cell.human, used]
+        [
+            ESTIMATOR_VERSION,
+            PRIOR,
+            WEEK_PRIOR,
+            MISFIT_G2,
+            replicates,
+            seed,
+            cell.week,
+            cell.voice,
+            cell.model,
+            cell.human,
+            used,
+        ]
     )
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
