@@ -63,6 +63,8 @@ def test_corrected_negative_share_on_dev_against_the_truth() -> None:
     truth = sum(1 for _, gold in dev if gold == "negative") / len(dev)
     print(f"\n{scorer.model_id} on dev.jsonl (n {len(dev)} on-topic documents); confusion {source}: "
           f"{confusion.agreed} of {confusion.n} agreed")  # fmt: skip
+    print(f"  confusion (rows truth, columns model; negative, neutral, positive): {confusion.counts}")
+    print(f"  model's labels on dev (negative, neutral, positive): {counts}")
     print(f"  share negative, truth:       {truth:.3f}")
     print(
         f"  counted (model's labels):    {counted.negative[0]:.3f} (95 % {counted.negative[1]:.3f}–{counted.negative[2]:.3f})"
