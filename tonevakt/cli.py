@@ -354,21 +354,135 @@ def run(c: Context, once: bool) -> None:
 
 
 @main.command()
-@click.argument("document_id")
-@click.argument("label", type=click.Choice(["positive", "negative", "neutral"], case_sensitive=False))
+@click.argument("document_id", required=False)
+@click.argument(
+    "label", required=False, type=click.Choice(["positive", "negative", "neutral"], case_sensitive=False)
+)
+@click.option("--queue", is_flag=True, help="Label, one key per story, the stories most worth a human look.")
+@click.option("--undo", is_flag=True, help="Take back the last label (the one it replaced comes back).")
+@click.option(
+    "--limit", default=20, show_default=True, type=click.IntRange(1, 500), help="Stories in the queue."
+)
+@click.option("--weeks", "n_weeks", default=12, show_default=True, type=click.IntRange(1, 520),
+              help="The queue offers stories published in the last this many weeks.")  # fmt: skip
 @click.option("--by", "labelled_by", help="Who labelled it (initials).")
 @click.option("--note", help="Why.")
 @pass_ctx
-def label(c: Context, document_id: str, label: str, labelled_by: str | None, note: str | None) -> None:
-    """Store a human LABEL for DOCUMENT_ID; reports prefer it to the model's."""
+def label(c: Context, document_id: str | None, label: str | None, queue: bool, undo: bool, limit: int,
+          n_weeks: int, labelled_by: str | None, note: str | None) -> None:  # fmt: skip
+    """Store a human LABEL for DOCUMENT_ID (reports prefer it to the model's), or work through the queue of
+    stories most worth a look (--queue), or take back the last label (--undo)."""
+    from tonevakt.storage import labels as lab
     from tonevakt.storage import repository as repo
     from tonevakt.storage.db import database
 
+    if queue + undo + (document_id is not None) != 1 or (document_id is not None and label is None):
+        raise click.UsageError("give DOCUMENT_ID and LABEL, or --queue, or --undo (one of them)")
     with _errors():
         s = c.settings
+        if queue:
+            _label_queue(s, limit, n_weeks, labelled_by, note)
+            return
         with database(s.db_path, s.database.lock_timeout_s) as db:
-            repo.set_label(db, document_id, label, labelled_by, note)
-    click.echo(f"labelled {_safe(document_id)} as {label.lower()}")
+            if undo:
+                done = lab.undo_label(db)
+            else:
+                assert document_id is not None and label is not None
+                repo.set_label(db, document_id, label, labelled_by, note)
+    if undo:
+        back = f"; its label is {done.restored} again" if done.restored else "; it has no label now"
+        click.echo(_safe(f"undid the label {done.label} of {done.document_id}{back}"))
+    else:
+        click.echo(_safe(f"labelled {document_id} as {label.lower() if label else ''}"))
+
+
+QUEUE_KEYS = {"n": "negative", "1": "negative", "-": "negative", "u": "neutral", "2": "neutral", "0": "neutral",
+              "p": "positive", "3": "positive", "+": "positive"}  # fmt: skip
+QUEUE_HELP = "n negative · u neutral · p positive · s skip · z undo the last label · q quit"
+PASSAGE_CHARS = 600
+
+
+def _read_key(prompt: str) -> str:
+    """One key: a keypress on a terminal, else the first character of a line (pipes, tests). End of input
+    reads as q."""
+    click.echo(prompt, nl=False)
+    if sys.stdin.isatty():
+        key = click.getchar()
+        click.echo(key)
+        return key.lower()
+    line = sys.stdin.readline()
+    click.echo()
+    return line.strip()[:1].lower() if line else "q"
+
+
+def _label_queue(s: Settings, limit: int, n_weeks: int, labelled_by: str | None, note: str | None) -> None:
+    """`tonevakt label --queue`: show each story, read one key, store the label at once (the database is open
+    only for each write, so the pipeline is never held up by someone reading)."""
+    from datetime import UTC, timedelta
+
+    from tonevakt.reports import fmt
+    from tonevakt.storage import labels as lab
+    from tonevakt.storage import repository as repo
+    from tonevakt.storage.db import database, open_for_reading
+
+    db = open_for_reading(s.db_path, s.snapshot_path)
+    try:
+        items = lab.label_queue(db, datetime.now(UTC) - timedelta(weeks=n_weeks), limit)
+    finally:
+        db.close()
+    if not items:
+        click.echo(f"nothing to label: every scored story of the last {n_weeks} weeks has a human label")
+        return
+    click.echo(
+        f"{len(items)} stories worth a human look (the model unsure, widely read, every voice). {QUEUE_HELP}"
+    )
+    done: list[tuple[int, int]] = []  # (queue position, label_history id) of this session's labels
+    skipped = undone = 0
+    i = 0
+    while i < len(items):
+        it = items[i]
+        p = it.probabilities
+        passage = (
+            it.passage
+            if len(it.passage) <= PASSAGE_CHARS
+            else it.passage[:PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
+        )
+        click.echo("")
+        click.echo(_safe(f"[{i + 1}/{len(items)}] {it.voice} · {it.outlet} · {fmt.long_date(it.published_at)}"
+                         + (f" · {it.copies} copies" if it.copies > 1 else "")))  # fmt: skip
+        click.echo(_safe(f"  {it.title}"))
+        click.echo(_safe(f"  «{passage}»"))
+        click.echo(f"  model: {it.model_label} (negative {p[0]:.2f}, neutral {p[1]:.2f}, positive {p[2]:.2f}); "
+                   f"id {it.document_id}")  # fmt: skip
+        key = _read_key("  label [n/u/p, s, z, q]: ")
+        if key in QUEUE_KEYS:
+            with database(s.db_path, s.database.lock_timeout_s) as wdb:
+                hid = repo.set_label(wdb, it.document_id, QUEUE_KEYS[key], labelled_by, note)
+            done.append((i, hid))
+            click.echo(f"  stored: {QUEUE_KEYS[key]}")
+            i += 1
+        elif key == "s":
+            skipped += 1
+            i += 1
+        elif key == "z":
+            if not done:
+                click.echo("  nothing to undo in this session")
+                continue
+            pos, hid = done.pop()
+            try:
+                with database(s.db_path, s.database.lock_timeout_s) as wdb:
+                    back = lab.undo_label(wdb, hid)
+            except TonevaktError as e:  # relabelled meanwhile by someone else: say so, keep going
+                click.echo(_safe(f"  cannot undo: {e}"))
+                continue
+            undone += 1
+            click.echo(_safe(f"  undid {back.label} for {items[pos].title}"))
+            i = pos
+        elif key == "q":
+            break
+        else:
+            click.echo(f"  unknown key {key!r}: {QUEUE_HELP}")
+    click.echo(f"labelled {len(done)}, skipped {skipped}, undone {undone}")
 
 
 # -- nlp commands (issue 8: evaluate, model) -----------------------------------------------------
@@ -447,22 +561,55 @@ def model_train_head(c: Context, data_dir: Path | None, out: Path | None, cache_
 
 @model.command("info")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--weeks", "n_weeks", type=click.IntRange(1, 520),
+              help="Weeks, ending with the last complete one, for stars against tone (default report.weeks).")  # fmt: skip
 @pass_ctx
-def model_info(c: Context, as_json: bool) -> None:
-    """Show the configured sentiment model (id, backend, dev figures)."""
+def model_info(c: Context, as_json: bool, n_weeks: int | None) -> None:
+    """Show the configured sentiment model (id, backend, dev figures) and, from the database, how its tone
+    follows the stars of rated patient feedback (Spearman, with n and a 95 % interval)."""
     from tonevakt.nlp.sentiment import load_scorer
 
     with _errors():
-        scorer = load_scorer(c.settings.sentiment)
+        s = c.settings
+        scorer = load_scorer(s.sentiment)
         info = scorer.info()
         head = getattr(scorer, "head", None)
         if head is not None:
             info["head"] = head.meta
+        stars = _stars_vs_tone(s, scorer.model_id, n_weeks or s.report.weeks)
+        if stars is not None:
+            info["stars_vs_tone"] = stars
     if as_json:
         click.echo(_json(info, indent=2, default=str))
         return
     for k, v in info.items():
-        click.echo(_safe(f"{k}: {v}"))
+        if k == "stars_vs_tone" and isinstance(v, dict):
+            rho = "–" if v["rho"] is None else f"{v['rho']:.2f}"
+            ci = "" if v["ci_low"] is None else f" (95 % interval {v['ci_low']:.2f} to {v['ci_high']:.2f})"
+            click.echo(f"stars_vs_tone: Spearman {rho}{ci}, n = {v['n']} rated documents, weeks {v['weeks']}")
+        else:
+            click.echo(_safe(f"{k}: {v}"))
+
+
+def _stars_vs_tone(s: Settings, model_id: str, n_weeks: int) -> dict[str, Any] | None:
+    """Spearman's correlation of stars and the model's tone over the rated documents of the last weeks;
+    None when there is no database yet."""
+    from tonevakt.reports import weeks as wk
+    from tonevakt.stats import spearman
+    from tonevakt.storage import shares as share_store
+    from tonevakt.storage.db import open_for_reading
+
+    if not s.db_path.exists() and not s.snapshot_path.exists():
+        return None
+    weeks = wk.weeks_ending(wk.last_complete_week(), n_weeks)
+    db = open_for_reading(s.db_path, s.snapshot_path)
+    try:
+        rated = share_store.rated_tones(db, model_id, weeks)
+    finally:
+        db.close()
+    corr = spearman([r for r, _ in rated], [t for _, t in rated])
+    return {"rho": corr.rho, "n": corr.n, "ci_low": corr.ci_low, "ci_high": corr.ci_high,
+            "weeks": f"{weeks[0]}–{weeks[-1]}"}  # fmt: skip
 
 
 DEFAULT_FT_MEMBERS = (
@@ -576,9 +723,11 @@ model.add_command(model_train, "fine-tune")  # the name used before `train` repr
 def report(c: Context, week: str | None, out_dir: Path | None, pdf: bool | None) -> None:
     """Write the weekly report (HTML, PDF, the week's figures as CSV and JSON) into OUT/<week>/; OUT defaults
     to report.out_dir."""
+    from tonevakt import pipeline
     from tonevakt.reports import write_report
 
     with _errors():
+        pipeline.refresh_shares_if_free(c.settings)
         paths = write_report(c.settings, week, out_dir=out_dir, pdf=pdf)
     click.echo(_safe(f"report for {paths.week} in {paths.folder}"))
     for p in paths.files():
@@ -591,9 +740,11 @@ def report(c: Context, week: str | None, out_dir: Path | None, pdf: bool | None)
 def dashboard(c: Context, out_dir: Path | None) -> None:
     """Write the dashboard (one static page: every weekly report, filterable trend charts) as OUT/index.html;
     OUT defaults to report.dashboard_dir."""
+    from tonevakt import pipeline
     from tonevakt.reports.dashboard import write_dashboard
 
     with _errors():
+        pipeline.refresh_shares_if_free(c.settings)
         path = write_dashboard(c.settings, out_dir)
     click.echo(_safe(f"dashboard: {path}"))
 

@@ -246,3 +246,79 @@ def document_id(url: str | None, source_id: str, title: str, text: str) -> str:
         return "u" + _digest(canonical_url(url))
     norm = " ".join((title + "\n" + text).split()).casefold()
     return "c" + _digest(source_id, norm)
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """How often the model gives each label to documents whose true label is known (issue 15).
+
+    `counts[t][p]`: labelled documents of true label TONE_LABELS[t] that the model labelled TONE_LABELS[p]
+    (rows: truth, columns: prediction). `source` says where the documents came from."""
+
+    counts: tuple[tuple[int, int, int], ...]
+    source: str = ""
+
+    @property
+    def n(self) -> int:
+        return sum(sum(row) for row in self.counts)
+
+    @property
+    def agreed(self) -> int:
+        """Documents the model labelled as the human did (the diagonal)."""
+        return sum(self.counts[i][i] for i in range(len(self.counts)))
+
+    def plus(self, other: Confusion) -> Confusion:
+        """Both sets of labelled documents together."""
+        counts = tuple(
+            tuple(a + b for a, b in zip(r1, r2, strict=True))
+            for r1, r2 in zip(self.counts, other.counts, strict=True)
+        )
+        source = " + ".join(s for s in (self.source, other.source) if s)
+        return Confusion(counts, source)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[str, str]], source: str = "") -> Confusion:
+        """From (true label, predicted label) pairs."""
+        idx = {lab: i for i, lab in enumerate(TONE_LABELS)}
+        counts = [[0, 0, 0] for _ in TONE_LABELS]
+        for true, predicted in pairs:
+            counts[idx[true]][idx[predicted]] += 1
+        return cls(tuple(tuple(r) for r in counts), source)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ShareEstimate:
+    """One voice's shares of negative / neutral / positive stories in one week, corrected for the model's
+    known errors, each with a 95 % bootstrap interval (low, high). `tone` = share positive − share negative."""
+
+    week: str
+    voice: str
+    n: int  # stories that week
+    human_n: int  # of which a human labelled
+    negative: tuple[float, float, float]  # (estimate, ci_low, ci_high)
+    neutral: tuple[float, float, float]
+    positive: tuple[float, float, float]
+    tone: tuple[float, float, float]
+    observed_negative: float  # counting labels, as weekly_tone.share_negative
+    observed_positive: float
+    labelled_n: int  # labelled documents behind the correction (0: uncorrected)
+    corrected: bool
+    misfit: bool = False  # the week's labels contradict the measured confusion: the correction is unreliable
+    inputs_key: str = (
+        ""  # hash of what the estimate depends on (nlp.shares.inputs_key): unchanged, not redone
+    )
+
+
+@dataclass(frozen=True)
+class WeekCounts:
+    """One voice's stories in one week, by label: `model[i]` stories the model (alone) labelled
+    TONE_LABELS[i], `human[i]` stories a human labelled TONE_LABELS[i] (a human label wins)."""
+
+    week: str
+    voice: str
+    model: tuple[int, int, int]
+    human: tuple[int, int, int]
+
+    @property
+    def n(self) -> int:
+        return sum(self.model) + sum(self.human)

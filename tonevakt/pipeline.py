@@ -23,7 +23,9 @@ from tonevakt.config import CollectSettings, Settings
 from tonevakt.errors import DatabaseLockedError, ImportFileError
 from tonevakt.models import Document, ImportSummary, PassSummary, Source
 from tonevakt.nlp.enrich import Enricher
+from tonevakt.nlp.shares import estimate_shares, indomain_confusion, inputs_key
 from tonevakt.storage import repository as repo
+from tonevakt.storage import shares as share_store
 from tonevakt.storage.db import Database, database, open_for_reading
 from tonevakt.storage.snapshot import export_parquet, publish_snapshot
 
@@ -307,14 +309,57 @@ def score(settings: Settings, rescore: bool = False, progress: Progress | None =
     from tonevakt.nlp.sentiment import load_scorer
 
     scorer = load_scorer(settings.sentiment)
+    confusion = indomain_confusion(scorer.info())
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
         repo.register_model(db, scorer.model_id, scorer.backend, scorer.description, scorer.dev_macro_f1)
+        share_store.save_confusion(db, scorer.model_id, confusion)
         todo = repo.documents_to_score(db, scorer.model_id, rescore=rescore, limit=limit)
-    if not todo:
-        return 0
-    scores = scorer.score_documents(todo, progress=progress)
+    n = 0
+    if todo:
+        scores = scorer.score_documents(todo, progress=progress)
+        with database(settings.db_path, settings.database.lock_timeout_s) as db:
+            n = repo.save_scores(db, scores)
+    refresh_shares(settings)
+    return n
+
+
+def refresh_shares(settings: Settings) -> int:
+    """Bring every week's corrected shares (`weekly_shares`) up to date with the stored labels and scores: after
+    scoring, and before a report or the dashboard, so that new human labels count. A cell whose inputs (its
+    counts and the confusion) did not change keeps its estimate. Returns the cells estimated anew.
+
+    The database is open only to read the counts and to write the estimates, not while the bootstrap runs."""
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
-        return repo.save_scores(db, scores)
+        model = share_store.active_model(db)
+        if model is None:
+            return 0
+        base = share_store.load_confusion(db, model)
+        human = share_store.human_confusion(db, model)
+        cells = share_store.week_counts(db)
+        stored = share_store.stored_inputs(db, model)
+    confusion = base.plus(human) if base is not None else (human if human.n else None)
+    todo = [c for c in cells if stored.get((c.week, c.voice)) != inputs_key(c, confusion)]
+    current = [(c.week, c.voice) for c in cells]
+    if not todo and set(stored) == set(current):
+        return 0
+    estimates = estimate_shares(todo, confusion)
+    with database(settings.db_path, settings.database.lock_timeout_s) as db:
+        if share_store.active_model(db) == model:
+            share_store.write_estimates(db, model, estimates, current)
+    logger.info("weekly shares: %d of %d week-and-voice cells estimated anew; the correction rests on %d labelled "
+                "documents", len(estimates), len(cells), confusion.n if confusion else 0)  # fmt: skip
+    return len(estimates)
+
+
+def refresh_shares_if_free(settings: Settings) -> None:
+    """`refresh_shares` before a report: when the database is busy the stored estimates are used as they are;
+    when there is no database yet, nothing is created (the report names the problem)."""
+    if not settings.db_path.exists():
+        return
+    try:
+        refresh_shares(settings)
+    except DatabaseLockedError as e:
+        logger.warning("weekly shares not refreshed (database busy: %s); the report uses the last ones", e)
 
 
 def publish(settings: Settings) -> Path:

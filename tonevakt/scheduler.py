@@ -237,6 +237,9 @@ class Daemon:
             sent = " and sent" if self.settings.report.smtp else ""
             logger.info("report: week %s was already written%s; nothing to do", week, sent)
             return
+        from tonevakt import pipeline
+
+        pipeline.refresh_shares_if_free(self.settings)  # new human labels count in the report
         params = inspect.signature(write_weekly).parameters
         result = write_weekly(self.settings, week=week) if "week" in params else write_weekly(self.settings)
         logger.info("report: week %s: %s; %.1fs", week, _describe(result), time.monotonic() - t0)

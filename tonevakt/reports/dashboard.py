@@ -102,6 +102,40 @@ def dashboard_data(db: Database, settings: Settings, now: datetime | None = None
     }
 
 
+def shares_block(db: Database, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
+    """The corrected shares (weekly_shares) of the last report.weeks complete weeks: the dashboard's own block,
+    fed by its own key ("shares") of the page's JSON."""
+    weeks = wk.weeks_ending(wk.last_complete_week(now), settings.report.weeks)
+    rows = db.rows(
+        "SELECT * FROM weekly_shares WHERE week IN (SELECT unnest(?)) ORDER BY week, voice", [weeks]
+    )
+    return {
+        "weeks": weeks,
+        "min_n": settings.report.min_n,
+        "voices": [{"id": v, "label": fmt.voice_label(v)} for v in VOICES],
+        "rows": [
+            {"w": r["week"], "v": r["voice"], "n": int(r["n"]), "neg": r["share_negative"],
+             "neg_lo": r["share_negative_ci_low"], "neg_hi": r["share_negative_ci_high"], "pos": r["share_positive"],
+             "pos_lo": r["share_positive_ci_low"], "pos_hi": r["share_positive_ci_high"], "misfit": bool(r["misfit"])}
+            for r in rows
+        ],
+        "labelled_n": max((int(r["labelled_n"]) for r in rows), default=0),
+        "corrected": any(r["corrected"] for r in rows),
+    }  # fmt: skip
+
+
+def shares_note(block: dict[str, Any]) -> str:
+    """The sentence under the dashboard's table of corrected shares (Norwegian)."""
+    if not block["rows"]:
+        return "Ingen korrigerte andeler er beregnet for disse ukene ennå."
+    if not block["corrected"]:
+        return ("Ikke korrigert ennå: ingen dokumenter med kjent tone å måle modellens feil på. Andelene er "
+                "modellens egen telling; i parentes 95 %-intervallet for usikkerheten fra ukas antall saker.")  # fmt: skip
+    return (f"Korrigert for hvor ofte modellen tar feil, målt på {fmt.number(block['labelled_n'])} dokumenter med "
+            "kjent tone. I parentes: 95 %-intervall, som tar med både ukas antall saker og usikkerheten i "
+            "modellens målte feil.")  # fmt: skip
+
+
 def write_dashboard(settings: Settings, out_dir: Path | None = None, now: datetime | None = None) -> Path:
     """Write `<dashboard_dir>/index.html` (default report.dashboard_dir); returns its path."""
     folder = Path(out_dir) if out_dir is not None else settings.path(settings.report.dashboard_dir)
@@ -112,6 +146,7 @@ def write_dashboard(settings: Settings, out_dir: Path | None = None, now: dateti
     db = open_for_reading(settings.db_path, settings.snapshot_path)
     try:
         data = dashboard_data(db, settings, now)
+        data["shares"] = shares_block(db, settings, now)  # the corrected shares' own block (issue 15)
     finally:
         db.close()
     links = report_links(settings.path(settings.report.out_dir), folder.resolve())
@@ -123,6 +158,8 @@ def write_dashboard(settings: Settings, out_dir: Path | None = None, now: dateti
             data_json=Markup(json_for_script(data)),
             script=Markup(render.asset("dashboard.js")),
             css=Markup(render.asset("dashboard.css")),
+            shares_script=Markup(render.asset("dashboard_shares.js")),
+            shares_note=shares_note(data["shares"]),
             synthetic=data["synthetic"],
             generated=data["generated"],
             reports=links,

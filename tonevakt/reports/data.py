@@ -11,6 +11,8 @@ from typing import Any
 from tonevakt.config import Settings
 from tonevakt.models import VOICES
 from tonevakt.reports import weeks as wk
+from tonevakt.stats import Correlation, spearman
+from tonevakt.storage import shares as share_store
 from tonevakt.storage.db import Database
 
 logger = logging.getLogger(__name__)
@@ -118,6 +120,40 @@ class SourceProblem:
 
 
 @dataclass
+class Share:
+    """One row of weekly_shares: a voice's shares this week, corrected for the model's known errors."""
+
+    week: str
+    voice: str
+    n: int
+    negative: float
+    negative_low: float
+    negative_high: float
+    positive: float
+    positive_low: float
+    positive_high: float
+    tone: float
+    tone_low: float
+    tone_high: float
+    counted_negative: float  # counting the labels, as weekly_tone.share_negative
+    counted_positive: float
+    labelled_n: int
+    corrected: bool
+    misfit: bool = False  # the week's model labels contradict the measured confusion
+    thin: bool = False
+
+
+@dataclass
+class LabelWeek:
+    """Human labels given in one week (weekly_labels) and the active model's agreement with them."""
+
+    week: str
+    labelled: int
+    compared: int
+    agreement: float | None
+
+
+@dataclass
 class Method:
     model_id: str | None
     model_description: str | None
@@ -129,6 +165,15 @@ class Method:
     agreement_n: int
     paywalled_week: int
     documents_week: int
+    # The correction of the shares (issue 15): the labelled documents it rests on and the model's agreement.
+    labelled_n: int = 0  # labelled documents behind the correction (in-domain set + human labels here)
+    labelled_agreed: int = 0  # of which the model labelled as the truth
+    indomain_n: int = 0  # from the model's own in-domain evaluation
+    indomain_source: str = ""
+    human_n: int = 0  # human labels here paired with the model's label
+    stars: Correlation | None = (
+        None  # Spearman: App Store stars against the model's tone, over the chart window
+    )
 
 
 @dataclass
@@ -158,6 +203,8 @@ class ReportData:
     never_fetched: list[str]
     sources_enabled: int
     method: Method
+    shares: dict[str, Share | None] = field(default_factory=dict)  # this week, per voice (weekly_shares)
+    label_weeks: list[LabelWeek] = field(default_factory=list)  # the last 12 weeks, oldest first
 
     @property
     def gap(self) -> float | None:
@@ -277,9 +324,48 @@ def _alerts(db: Database, data_week: str, settings: Settings, cells: dict[str, T
     return alerts
 
 
-def _method(db: Database, week: str) -> Method:
+LABEL_WEEKS = 12  # weeks of labelling activity the report shows
+
+
+def _shares(db: Database, week: str, min_n: int) -> dict[str, Share | None]:
+    rows = {r["voice"]: r for r in db.rows("SELECT * FROM weekly_shares WHERE week = ?", [week])}
+    out: dict[str, Share | None] = {}
+    for v in VOICES:
+        r = rows.get(v)
+        out[v] = None if r is None else Share(
+            week=week, voice=v, n=int(r["n"]), negative=r["share_negative"],
+            negative_low=r["share_negative_ci_low"], negative_high=r["share_negative_ci_high"],
+            positive=r["share_positive"], positive_low=r["share_positive_ci_low"],
+            positive_high=r["share_positive_ci_high"], tone=r["tone"], tone_low=r["tone_ci_low"],
+            tone_high=r["tone_ci_high"], counted_negative=r["counted_negative"],
+            counted_positive=r["counted_positive"], labelled_n=int(r["labelled_n"]), corrected=bool(r["corrected"]),
+            misfit=bool(r["misfit"]), thin=int(r["n"]) < min_n,
+        )  # fmt: skip
+    return out
+
+
+def _label_weeks(db: Database, week: str) -> list[LabelWeek]:
+    window = wk.weeks_ending(week, LABEL_WEEKS)
+    rows = {
+        r["week"]: r
+        for r in db.rows("SELECT * FROM weekly_labels WHERE week IN (SELECT unnest(?))", [window])
+    }
+    return [
+        LabelWeek(w, int(rows[w]["labelled"]), int(rows[w]["compared"]), rows[w]["agreement"])
+        if w in rows else LabelWeek(w, 0, 0, None)
+        for w in window
+    ]  # fmt: skip
+
+
+def _method(db: Database, week: str, window: list[str]) -> Method:
     model = db.rows("SELECT * FROM models WHERE active LIMIT 1")
     m = model[0] if model else {}
+    model_id = m.get("id")
+    base = share_store.load_confusion(db, model_id) if model_id else None
+    human = share_store.human_confusion(db, model_id) if model_id else None
+    behind = [c for c in (base, human) if c is not None and c.n]
+    rated = share_store.rated_tones(db, model_id, window) if model_id else []
+    stars = spearman([r for r, _ in rated], [t for _, t in rated]) if rated else None
     agree = db.fetchone(
         """SELECT count(*), avg(CASE WHEN s.label = l.label THEN 1.0 ELSE 0.0 END) FROM labels l
            JOIN scores s ON s.document_id = l.document_id AND s.model = (SELECT id FROM models WHERE active LIMIT 1)"""
@@ -292,6 +378,9 @@ def _method(db: Database, week: str) -> Method:
         agreement=agree[1] if agree and agree[0] else None, agreement_n=int(agree[0]) if agree else 0,
         paywalled_week=int(db.scalar("SELECT count(*) FROM story_tone WHERE week = ? AND paywalled", [week])),
         documents_week=int(db.scalar("SELECT count(*) FROM story_tone WHERE week = ?", [week])),
+        labelled_n=sum(c.n for c in behind), labelled_agreed=sum(c.agreed for c in behind),
+        indomain_n=base.n if base else 0, indomain_source=base.source if base else "",
+        human_n=human.n if human else 0, stars=stars,
     )  # fmt: skip
 
 
@@ -381,5 +470,5 @@ def gather(db: Database, settings: Settings, week: str, now: datetime | None = N
                         {k: t.label for k, t in settings.regions.items()}, cfg.min_n),
         alerts=_alerts(db, week, settings, now_cells), failing=failing, never_fetched=_never_fetched(db),
         sources_enabled=enabled,
-        method=_method(db, week),
+        method=_method(db, week, window), shares=_shares(db, week, cfg.min_n), label_weeks=_label_weeks(db, week),
     )  # fmt: skip

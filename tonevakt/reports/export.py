@@ -60,6 +60,14 @@ def figure_rows(data: ReportData) -> list[dict[str, Any]]:
     for r in data.ratings:
         rows.append({"section": "weekly_rating", "week": data.week, "voice": "patient", "group": r.source_id,
                      "n": r.n, "tone": r.tone, "rating_mean": r.mean_rating})  # fmt: skip
+    for voice, sh in data.shares.items():
+        if sh is not None:
+            rows.append({"section": "weekly_shares", "week": sh.week, "voice": voice, "group": "", "n": sh.n,
+                         "tone": sh.tone, "ci_low": sh.tone_low, "ci_high": sh.tone_high,
+                         "share_negative": sh.negative, "share_negative_ci_low": sh.negative_low,
+                         "share_negative_ci_high": sh.negative_high, "share_positive": sh.positive,
+                         "share_positive_ci_low": sh.positive_low, "share_positive_ci_high": sh.positive_high,
+                         "labelled_n": sh.labelled_n, "corrected": sh.corrected, "misfit": sh.misfit, "thin": sh.thin})  # fmt: skip
     for voice, h in data.headline.items():
         if h.avg4 is not None:
             rows.append({"section": "four_week_average", "week": data.week, "voice": voice, "group": "",

@@ -93,6 +93,13 @@ def interval(low: float | None, high: float | None) -> str:
     return f"{tone(low)} til {tone(high)}"
 
 
+def percent_interval(low: float | None, high: float | None) -> str:
+    """'12 til 31 %': a 95 % interval of a share; '–' when there is none."""
+    if low is None or high is None:
+        return "–"
+    return f"{number(low * 100)} til {percent(high)}"
+
+
 def _oslo_date(value: date | datetime) -> date:
     if isinstance(value, datetime):
         return value.astimezone(OSLO).date() if value.tzinfo else value.date()

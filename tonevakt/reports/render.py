@@ -51,7 +51,8 @@ def environment() -> jinja2.Environment:
         short_date=fmt.short_date, date_time=fmt.date_time, week_label=fmt.week_label, voice=fmt.voice_label,
         safe_url=safe_url,
     )  # fmt: skip
-    env.globals.update(week_span=week_span, fmt=fmt, VOICES=VOICES, interval=fmt.interval, plural=fmt.plural)
+    env.globals.update(week_span=week_span, fmt=fmt, VOICES=VOICES, interval=fmt.interval, plural=fmt.plural,
+                       pct_interval=fmt.percent_interval)  # fmt: skip
     return env
 
 

@@ -352,7 +352,8 @@ def save_scores(db: Database, scores: Sequence[Score]) -> int:
 
 
 def set_label(db: Database, document_id: str, label: str, labelled_by: str | None = None,
-              note: str | None = None) -> None:  # fmt: skip
+              note: str | None = None) -> int:  # fmt: skip
+    """Store (or replace) a human label; returns its `label_history` id (what `labels.undo_label` takes)."""
     from tonevakt.errors import TonevaktError
 
     label = label.strip().lower()
@@ -360,12 +361,24 @@ def set_label(db: Database, document_id: str, label: str, labelled_by: str | Non
         raise TonevaktError(f"label must be one of {', '.join(TONE_LABELS)} (got {label!r})")
     if not db.scalar("SELECT count(*) FROM documents WHERE id = ?", [document_id]):
         raise TonevaktError(f"no document with id {document_id!r}")
-    db.execute(
-        """INSERT INTO labels VALUES (?, ?, ?, ?, ?) ON CONFLICT (document_id) DO UPDATE SET
-             label = excluded.label, labelled_by = excluded.labelled_by, note = excluded.note,
-             labelled_at = excluded.labelled_at""",
-        [document_id, label, labelled_by, note, _now()],
-    )
+    now = _now()
+    with db.transaction():
+        prev = db.fetchone(
+            "SELECT label, labelled_by, note, labelled_at FROM labels WHERE document_id = ?", [document_id]
+        )
+        db.execute(
+            """INSERT INTO labels VALUES (?, ?, ?, ?, ?) ON CONFLICT (document_id) DO UPDATE SET
+                 label = excluded.label, labelled_by = excluded.labelled_by, note = excluded.note,
+                 labelled_at = excluded.labelled_at""",
+            [document_id, label, labelled_by, note, now],
+        )
+        # The history keeps what the label replaced, so that `tonevakt label --undo` can bring it back.
+        return int(db.scalar(
+            """INSERT INTO label_history (document_id, label, labelled_by, labelled_at, previous_label,
+                                          previous_labelled_by, previous_note, previous_labelled_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+            [document_id, label, labelled_by, now, *(prev or (None, None, None, None))],
+        ))  # fmt: skip
 
 
 def status_counts(db: Database) -> dict[str, int]:
