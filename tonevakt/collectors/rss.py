@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 from tonevakt.collectors.base import SourceOutcome
 from tonevakt.collectors.fulltext import extract_article, wants_full_text
 from tonevakt.collectors.http import HttpClient
+from tonevakt.collectors.prolog import declares_entities, read_prolog
 from tonevakt.dates import parse_date
 from tonevakt.models import Document, FetchLogEntry, FetchResult, FetchStatus, Source
 from tonevakt.urls import canonical_url
@@ -31,8 +32,6 @@ HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 MAX_ARTICLES_PER_PASS = 40  # article pages fetched per source and pass (the rest wait for the next pass)
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK = re.compile(r"</?(?:p|br|div|li|h[1-6]|blockquote|tr)\b[^>]*>", re.I)
-_ROOT_START = re.compile(rb"<[A-Za-z_]")  # the first element (the DOCTYPE is "<!")
-_DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE[^\[>]*\[.*?\]\s*>", re.S | re.I)
 _FEED_END = re.compile(rb"</(?:[\w.-]+:)?(?:rss|feed|RDF)\s*>\s*$")
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
 
@@ -108,20 +107,23 @@ def _clean_link(link: str | None, base: str) -> str | None:
     return urljoin(base, link)
 
 
-def strip_internal_dtd(body: bytes) -> tuple[bytes, bool]:
-    """Remove a DOCTYPE with an internal subset (entity declarations) from before the root element.
+def strip_internal_dtd(body: bytes) -> tuple[bytes, list[str], bool]:
+    """The body without a DOCTYPE that has an internal subset, the entity names it declares, and whether one
+    was removed. The prolog is read properly (`prolog.py`): a comment before the DOCTYPE does not hide it.
+    A body that declares entities is returned as it is: the caller refuses it."""
+    prolog = read_prolog(body)
+    entities = declares_entities(body, prolog)
+    if entities or prolog.wide or prolog.doctype is None or not prolog.subset:
+        return body, entities, False
+    start, end = prolog.doctype
+    return body[:start] + body[end:], [], True
 
-    Feeds need no DTD of their own; entity declarations are how "billion laughs" expansion and external
-    entities (XXE: `<!ENTITY x SYSTEM "file:///etc/passwd">`) get in. feedparser filters a DOCTYPE only when it
-    starts a line; expat's own limits then still hold, but cost seconds and tens of megabytes per feed."""
-    head_end = _ROOT_START.search(body, 0, 1_000_000)
-    if head_end is None:
-        return body, False
-    head = body[: head_end.start()]
-    m = _DOCTYPE_SUBSET.search(head)
-    if m is None:
-        return body, False
-    return body[: m.start()] + body[m.end() :], True
+
+def _entity_refusal(names: list[str]) -> str:
+    shown = ", ".join(dict.fromkeys(names[:5]))
+    more = f", {len(names)} in all" if len(names) > 5 else ""
+    return (f"refused: the feed declares its own XML entities ({shown}{more}); entity declarations are never "
+            "parsed (they can expand to gigabytes or read local files)")  # fmt: skip
 
 
 def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
@@ -130,11 +132,13 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
 
     hdrs = dict(headers)
     hdrs.setdefault("content-location", url)
-    body, had_dtd = strip_internal_dtd(body)
+    body, entities, had_dtd = strip_internal_dtd(body)
+    if entities:  # defusedxml's rule: any entity declaration is refused, whatever it expands to
+        return ParsedFeed(error=_entity_refusal(entities))
     d = feedparser.parse(body, response_headers=hdrs, sanitize_html=False, resolve_relative_uris=True)
     out = ParsedFeed(title=html_to_text(d.feed.get("title", "")))
     if had_dtd:
-        out.warnings.append("the feed declares its own DTD (entity definitions): ignored")
+        out.warnings.append("the feed declares its own DTD: ignored")
     if not d.entries:
         if looks_like_html(body, headers) and not d.get("version"):
             out.error = "the server sent an HTML page, not a feed"
