@@ -11,11 +11,12 @@ import calendar
 import html
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from tonevakt.collectors.base import SourceOutcome
 from tonevakt.collectors.fulltext import extract_article, wants_full_text
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+MIN_GUID_CHARS = 6  # letters and digits an opaque GUID needs to count as an identity ("dm-612345": 8)
 MAX_ARTICLES_PER_PASS = 40  # article pages fetched per source and pass (the rest wait for the next pass)
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK = re.compile(r"</?(?:p|br|div|li|h[1-6]|blockquote|tr)\b[^>]*>", re.I)
@@ -40,7 +42,7 @@ _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", 
 class FeedEntry:
     """One feed entry, converted from feedparser's dict at the edge."""
 
-    key: str  # guid, else link, else title: duplicates within a feed are dropped by this key
+    key: str  # identity within the feed (`entry_key`): duplicates within a feed are dropped by this key
     title: str
     link: str | None
     summary: str  # plain text, no HTML
@@ -48,6 +50,7 @@ class FeedEntry:
     author: str | None = None
     source_title: str | None = None  # <source> element (news-search feeds name the publisher here)
     source_url: str | None = None
+    guid: str | None = None  # the entry's GUID, when it is an identity (`guid_is_identity`)
 
 
 @dataclass
@@ -105,6 +108,28 @@ def _clean_link(link: str | None, base: str) -> str | None:
         return None
     link = html.unescape(html.unescape(link.strip()))  # entity-encoded (even double-encoded) links
     return urljoin(base, link)
+
+
+def guid_is_identity(guid: str) -> bool:
+    """Can this GUID (unique within its feed) tell an entry apart? An absolute URL that names more than a
+    site's root or a one-letter folder, or an opaque id with at least `MIN_GUID_CHARS` letters and digits.
+    A real feed gave 65 articles the GUID "/a/" (which feedparser makes absolute against the feed URL)."""
+    parts = urlsplit(guid)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        guid = parts.path + parts.query
+    return sum(ch.isalnum() for ch in guid) >= MIN_GUID_CHARS
+
+
+def entry_key(guid: str, link: str | None, title: str, published: datetime | None) -> str:
+    """An entry's identity within its feed: its GUID (when it is an identity), else its canonical link, else
+    its title and date ("" when it has none of these)."""
+    if guid:
+        return guid
+    if link:
+        return canonical_url(link)
+    if title:
+        return f"{title}\x1f{published.isoformat() if published else ''}"
+    return ""
 
 
 def strip_internal_dtd(body: bytes) -> tuple[bytes, list[str], bool]:
@@ -165,11 +190,20 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
                 out.warnings.append("the feed is cut off: its last entry was left for the next pass")
             out.warnings.append(f"malformed feed ({type(exc).__name__}: {exc}); kept the {len(entries)} "
                                 "entries that could be recovered")  # fmt: skip
+    guids = Counter((e.get("id") or "").strip() for e in entries)
     seen: set[str] = set()
+    not_ids: set[str] = set()
     for e in entries:
         link = _clean_link(e.get("link"), url)
         title = html_to_text(e.get("title", ""))
-        key = (e.get("id") or "").strip() or link or title
+        published = _entry_date(e)
+        guid = (e.get("id") or "").strip()
+        if guid and (guids[guid] > 1 or not guid_is_identity(guid)):
+            not_ids.add(guid)
+            if e.get("guidislink"):
+                link = None  # feedparser took the GUID for the link: no more an identity than the GUID
+            guid = ""
+        key = entry_key(guid, link, title, published)
         if not key:
             continue
         if key in seen:
@@ -181,12 +215,16 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
             summary = e["content"][0].get("value", "")
         src = e.get("source") or {}
         out.entries.append(FeedEntry(
-            key=key, title=title, link=link, summary=html_to_text(summary), published_at=_entry_date(e),
+            key=key, title=title, link=link, summary=html_to_text(summary), published_at=published,
             author=html_to_text(e.get("author")) or None, source_title=html_to_text(src.get("title")) or None,
-            source_url=src.get("href") or None,
+            source_url=src.get("href") or None, guid=guid or None,
         ))  # fmt: skip
+    if not_ids:
+        shown = ", ".join(repr(g) for g in sorted(not_ids)[:3])
+        out.warnings.append(f"{sum(guids[g] for g in not_ids)} entries have a GUID that cannot tell them apart "
+                            f"({shown}): told apart by link, or title and date, instead")  # fmt: skip
     if out.duplicates:
-        out.warnings.append(f"{out.duplicates} entries repeat a GUID already in the feed: kept once")
+        out.warnings.append(f"{out.duplicates} entries repeat an entry already in the feed: kept once")
     return out
 
 
@@ -232,7 +270,7 @@ def entry_document(source: Source, e: FeedEntry, now: datetime, *, title: str | 
         outlet=outlet or source.name or source.id, published_at=e.published_at or now,
         published_estimated=e.published_at is None, collected_at=now, region=source.region,
         paywalled=source.paywalled, kind="article" if source.voice == "media" else "statement",
-        extra={"guid": e.key},
+        extra={"guid": e.guid} if e.guid else {},
     )  # fmt: skip
 
 
