@@ -101,8 +101,8 @@ def test_duplicate_guids_missing_dates_entity_and_relative_links_gzip(site, clie
     out = collect_rss(rss_source(urls["digi"], full_text="never"), client, None, is_candidate=lambda t: True)
     assert len(out.documents) == 3  # four items, one repeats an item (same GUID, same canonical link)
     assert out.warnings == [
-        "2 entries have a GUID that cannot tell them apart ('digi-551122'): told apart by link, or title and "
-        "date, instead",
+        "2 entries share a GUID with another entry ('digi-551122'): told apart by link, or title and date, "
+        "instead",
         "1 entries repeat an entry already in the feed: kept once",
     ]
     epic, relative, dated = out.documents

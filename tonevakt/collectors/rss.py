@@ -200,8 +200,8 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
         guid = (e.get("id") or "").strip()
         if guid and (guids[guid] > 1 or not guid_is_identity(guid)):
             not_ids.add(guid)
-            if e.get("guidislink"):
-                link = None  # feedparser took the GUID for the link: no more an identity than the GUID
+            if e.get("link") == e.get("id"):
+                link = None  # the GUID taken for the link (feedparser does so without <link>): no identity either
             guid = ""
         key = entry_key(guid, link, title, published)
         if not key:
@@ -219,10 +219,11 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
             author=html_to_text(e.get("author")) or None, source_title=html_to_text(src.get("title")) or None,
             source_url=src.get("href") or None, guid=guid or None,
         ))  # fmt: skip
-    if not_ids:
-        shown = ", ".join(repr(g) for g in sorted(not_ids)[:3])
-        out.warnings.append(f"{sum(guids[g] for g in not_ids)} entries have a GUID that cannot tell them apart "
-                            f"({shown}): told apart by link, or title and date, instead")  # fmt: skip
+    shared = sorted(g for g in not_ids if guids[g] > 1)  # (a short GUID used once loses nothing: no warning)
+    if shared:
+        shown = ", ".join(repr(g) for g in shared[:3])
+        out.warnings.append(f"{sum(guids[g] for g in shared)} entries share a GUID with another entry ({shown}): "
+                            "told apart by link, or title and date, instead")  # fmt: skip
     if out.duplicates:
         out.warnings.append(f"{out.duplicates} entries repeat an entry already in the feed: kept once")
     return out
