@@ -246,6 +246,15 @@ def test_a_guid_shared_by_every_item_keeps_every_article(
     assert rows(settings, "SELECT count(*), count(DISTINCT title) FROM documents") == [(8, 8)]
 
 
+def test_an_item_listed_twice_with_its_permalink_guid_keeps_its_link() -> None:
+    twice = "<item><guid>https://avis.no/sak/12345</guid><title>Helseplattformen</title></item>" * 2
+    parsed = parse_feed(feed(twice).encode(), {"content-type": FEED_TYPE}, "http://127.0.0.1/rss.xml")
+    assert [(e.key, e.link) for e in parsed.entries] == [
+        ("https://avis.no/sak/12345", "https://avis.no/sak/12345")
+    ]
+    assert parsed.duplicates == 1
+
+
 # -- near-copy grouping: bounded work per document ------------------------------------------------------------
 
 COMPLAINT = ("Jeg får ikke logget inn i HelsaMi etter siste oppdatering, appen henger på innloggingen og viser "

@@ -200,8 +200,8 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
         guid = (e.get("id") or "").strip()
         if guid and (guids[guid] > 1 or not guid_is_identity(guid)):
             not_ids.add(guid)
-            if e.get("link") == e.get("id"):
-                link = None  # the GUID taken for the link (feedparser does so without <link>): no identity either
+            if e.get("link") == e.get("id") and not guid_is_identity(guid):
+                link = None  # a bare "/a/" taken for the link (feedparser does so without <link>): no identity
             guid = ""
         key = entry_key(guid, link, title, published)
         if not key:
