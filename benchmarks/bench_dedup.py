@@ -2,8 +2,8 @@
 
 A feedback export can hold thousands of nearly the same comment ("Får ikke logget inn i HelsaMi", a word or a
 number changed). Before issue 16, every new comment was compared with every earlier one sharing an LSH bucket:
-6,000 near-identical comments took 64 s. Now each comment is compared with at most one representative per story
-and a bounded number of bucket entries. Prints seconds, comparisons per document and the stories found.
+6,000 near-identical comments took 64 s. Now a bucket keeps one member per story, and each comment is compared
+with at most a few members of a bounded number of stories. Prints seconds, comparisons per comment and stories.
 """
 
 from __future__ import annotations

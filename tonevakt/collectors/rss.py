@@ -201,7 +201,9 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
         if guid and (guids[guid] > 1 or not guid_is_identity(guid)):
             not_ids.add(guid)
             if e.get("link") == e.get("id") and not guid_is_identity(guid):
-                link = None  # a bare "/a/" taken for the link (feedparser does so without <link>): no identity
+                link = (
+                    None  # a bare "/a/" taken for the link (feedparser does so without <link>): no identity
+                )
             guid = ""
         key = entry_key(guid, link, title, published)
         if not key:
