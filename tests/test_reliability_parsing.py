@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from tests.localserver import FEED_TYPE, FIXTURES, LocalServer, Route
 from tonevakt.cli import main
 from tonevakt.collectors import dedup
-from tonevakt.collectors.rss import parse_feed
+from tonevakt.collectors.rss import guid_is_identity, parse_feed
 from tonevakt.config import Settings
 from tonevakt.limits import LIMITS
 from tonevakt.models import Document
@@ -243,6 +243,25 @@ def test_a_guid_shared_by_every_item_keeps_every_article(
     res, _ = collect(settings, "--force")  # the feed fetched and read again: nothing new, nothing twice
     assert res.exit_code == 0 and "new 0" in res.output
     assert rows(settings, "SELECT count(*), count(DISTINCT title) FROM documents") == [(8, 8)]
+
+
+@pytest.mark.parametrize(
+    ("guid", "identity"),
+    [("http://127.0.0.1:8000/a/", False), ("https://www.dagbladet.no/", False), ("https://avis.no/sak/0-1", True),
+     ("dm-612345", True), ("urn:sykepleien:2026-11-nsf-slitne", True), ("CBMiXWh0dHBzOi8v", True), ("1", False),
+     ("a-1", False)],
+)  # fmt: skip
+def test_which_guids_are_an_identity(guid: str, identity: bool) -> None:
+    assert guid_is_identity(guid) is identity
+
+
+def test_a_short_guid_used_once_keeps_the_items_own_link() -> None:
+    one = item("7", "Helseplattformen", "https://avis.no/sak/7", "Tekst.") + item(
+        "8", "HelsaMi", "https://avis.no/sak/8", "T."
+    )
+    parsed = parse_feed(feed(one).encode(), {"content-type": FEED_TYPE}, "http://127.0.0.1/rss.xml")
+    assert [e.link for e in parsed.entries] == ["https://avis.no/sak/7", "https://avis.no/sak/8"]
+    assert parsed.warnings == []  # a short GUID used once loses nothing
 
 
 def test_an_item_listed_twice_with_its_permalink_guid_keeps_its_link() -> None:

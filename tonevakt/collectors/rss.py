@@ -116,7 +116,7 @@ def guid_is_identity(guid: str) -> bool:
     A real feed gave 65 articles the GUID "/a/" (which feedparser makes absolute against the feed URL)."""
     parts = urlsplit(guid)
     if parts.scheme in ("http", "https") and parts.netloc:
-        guid = parts.path + parts.query
+        return sum(ch.isalnum() for ch in parts.path + parts.query) >= 2
     return sum(ch.isalnum() for ch in guid) >= MIN_GUID_CHARS
 
 
