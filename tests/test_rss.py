@@ -99,8 +99,12 @@ def test_duplicate_guids_missing_dates_entity_and_relative_links_gzip(site, clie
     srv, urls = site
     before = datetime.now(UTC)
     out = collect_rss(rss_source(urls["digi"], full_text="never"), client, None, is_candidate=lambda t: True)
-    assert len(out.documents) == 3  # four items, one repeats a GUID
-    assert out.warnings == ["1 entries repeat a GUID already in the feed: kept once"]
+    assert len(out.documents) == 3  # four items, one repeats an item (same GUID, same canonical link)
+    assert out.warnings == [
+        "2 entries share a GUID with another entry ('digi-551122'): told apart by link, or title and date, "
+        "instead",
+        "1 entries repeat an entry already in the feed: kept once",
+    ]
     epic, relative, dated = out.documents
     assert epic.url == srv.url("/digi/artikler/epic-raskere-innlogging/551122?utm_source=rss&utm_medium=feed")
     assert canonical_url(epic.url).endswith("/digi/artikler/epic-raskere-innlogging/551122")

@@ -54,6 +54,13 @@ def _cut(value: str, limit: int) -> str:
     return head.rstrip() + ELLIPSIS
 
 
+def stored_form(name: str, value: str) -> str:
+    """`value` as field `name` is stored: cut to its limit (see `bound_document`). The relevance query runs on
+    no more than this, so that an absurdly long summary costs no more than the stored one."""
+    limit = LIMITS[name]
+    return _cut(value, limit) if len(value) > limit else value
+
+
 def _note_length(doc: Document, name: str, length: int) -> None:
     notes = doc.extra.setdefault("truncated", {})
     notes[name] = max(int(notes.get(name, 0)), length)
@@ -93,7 +100,7 @@ def bound_document(doc: Document, now: datetime | None = None) -> list[str]:
         value = getattr(doc, name)
         if isinstance(value, str) and len(value) > limit:
             _note_length(doc, name, len(value))
-            setattr(doc, name, _cut(value, limit))
+            setattr(doc, name, stored_form(name, value))
         if name in doc.extra.get("truncated", {}):
             changed.append(f"{name} cut from {doc.extra['truncated'][name]:,} characters")
     published = doc.published_at

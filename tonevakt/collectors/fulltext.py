@@ -14,6 +14,7 @@ from datetime import datetime
 from lxml import html as lxml_html
 
 from tonevakt.dates import parse_date
+from tonevakt.limits import stored_form
 from tonevakt.models import Source
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,9 @@ def wants_full_text(source: Source, title: str, summary: str, is_candidate: obje
         return False
     if source.full_text == "always":
         return True
-    return bool(is_candidate(f"{title} {summary}"))  # type: ignore[operator]
+    # Judged on what would be stored: a 1 MB summary is not read past its stored length.
+    candidate = f"{stored_form('title', title)} {stored_form('lead', summary)}"
+    return bool(is_candidate(candidate))  # type: ignore[operator]
 
 
 def decode_html(body: bytes, headers: dict[str, str] | None = None) -> str:

@@ -11,15 +11,17 @@ import calendar
 import html
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from tonevakt.collectors.base import SourceOutcome
 from tonevakt.collectors.fulltext import extract_article, wants_full_text
 from tonevakt.collectors.http import HttpClient
+from tonevakt.collectors.prolog import declares_entities, read_prolog
 from tonevakt.dates import parse_date
 from tonevakt.models import Document, FetchLogEntry, FetchResult, FetchStatus, Source
 from tonevakt.urls import canonical_url
@@ -28,11 +30,10 @@ logger = logging.getLogger(__name__)
 
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+MIN_GUID_CHARS = 6  # letters and digits an opaque GUID needs to count as an identity ("dm-612345": 8)
 MAX_ARTICLES_PER_PASS = 40  # article pages fetched per source and pass (the rest wait for the next pass)
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK = re.compile(r"</?(?:p|br|div|li|h[1-6]|blockquote|tr)\b[^>]*>", re.I)
-_ROOT_START = re.compile(rb"<[A-Za-z_]")  # the first element (the DOCTYPE is "<!")
-_DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE[^\[>]*\[.*?\]\s*>", re.S | re.I)
 _FEED_END = re.compile(rb"</(?:[\w.-]+:)?(?:rss|feed|RDF)\s*>\s*$")
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
 
@@ -41,7 +42,7 @@ _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", 
 class FeedEntry:
     """One feed entry, converted from feedparser's dict at the edge."""
 
-    key: str  # guid, else link, else title: duplicates within a feed are dropped by this key
+    key: str  # identity within the feed (`entry_key`): duplicates within a feed are dropped by this key
     title: str
     link: str | None
     summary: str  # plain text, no HTML
@@ -49,6 +50,7 @@ class FeedEntry:
     author: str | None = None
     source_title: str | None = None  # <source> element (news-search feeds name the publisher here)
     source_url: str | None = None
+    guid: str | None = None  # the entry's GUID, when it is an identity (`guid_is_identity`)
 
 
 @dataclass
@@ -108,20 +110,45 @@ def _clean_link(link: str | None, base: str) -> str | None:
     return urljoin(base, link)
 
 
-def strip_internal_dtd(body: bytes) -> tuple[bytes, bool]:
-    """Remove a DOCTYPE with an internal subset (entity declarations) from before the root element.
+def guid_is_identity(guid: str) -> bool:
+    """Can this GUID (unique within its feed) tell an entry apart? An absolute URL that names more than a
+    site's root or a one-letter folder, or an opaque id with at least `MIN_GUID_CHARS` letters and digits.
+    A real feed gave 65 articles the GUID "/a/" (which feedparser makes absolute against the feed URL)."""
+    parts = urlsplit(guid)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return sum(ch.isalnum() for ch in parts.path + parts.query) >= 2
+    return sum(ch.isalnum() for ch in guid) >= MIN_GUID_CHARS
 
-    Feeds need no DTD of their own; entity declarations are how "billion laughs" expansion and external
-    entities (XXE: `<!ENTITY x SYSTEM "file:///etc/passwd">`) get in. feedparser filters a DOCTYPE only when it
-    starts a line; expat's own limits then still hold, but cost seconds and tens of megabytes per feed."""
-    head_end = _ROOT_START.search(body, 0, 1_000_000)
-    if head_end is None:
-        return body, False
-    head = body[: head_end.start()]
-    m = _DOCTYPE_SUBSET.search(head)
-    if m is None:
-        return body, False
-    return body[: m.start()] + body[m.end() :], True
+
+def entry_key(guid: str, link: str | None, title: str, published: datetime | None) -> str:
+    """An entry's identity within its feed: its GUID (when it is an identity), else its canonical link, else
+    its title and date ("" when it has none of these)."""
+    if guid:
+        return guid
+    if link:
+        return canonical_url(link)
+    if title:
+        return f"{title}\x1f{published.isoformat() if published else ''}"
+    return ""
+
+
+def strip_internal_dtd(body: bytes) -> tuple[bytes, list[str], bool]:
+    """The body without a DOCTYPE that has an internal subset, the entity names it declares, and whether one
+    was removed. The prolog is read properly (`prolog.py`): a comment before the DOCTYPE does not hide it.
+    A body that declares entities is returned as it is: the caller refuses it."""
+    prolog = read_prolog(body)
+    entities = declares_entities(body, prolog)
+    if entities or prolog.wide or prolog.doctype is None or not prolog.subset:
+        return body, entities, False
+    start, end = prolog.doctype
+    return body[:start] + body[end:], [], True
+
+
+def _entity_refusal(names: list[str]) -> str:
+    shown = ", ".join(dict.fromkeys(names[:5]))
+    more = f", {len(names)} in all" if len(names) > 5 else ""
+    return (f"refused: the feed declares its own XML entities ({shown}{more}); entity declarations are never "
+            "parsed (they can expand to gigabytes or read local files)")  # fmt: skip
 
 
 def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
@@ -130,11 +157,13 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
 
     hdrs = dict(headers)
     hdrs.setdefault("content-location", url)
-    body, had_dtd = strip_internal_dtd(body)
+    body, entities, had_dtd = strip_internal_dtd(body)
+    if entities:  # defusedxml's rule: any entity declaration is refused, whatever it expands to
+        return ParsedFeed(error=_entity_refusal(entities))
     d = feedparser.parse(body, response_headers=hdrs, sanitize_html=False, resolve_relative_uris=True)
     out = ParsedFeed(title=html_to_text(d.feed.get("title", "")))
     if had_dtd:
-        out.warnings.append("the feed declares its own DTD (entity definitions): ignored")
+        out.warnings.append("the feed declares its own DTD: ignored")
     if not d.entries:
         if looks_like_html(body, headers) and not d.get("version"):
             out.error = "the server sent an HTML page, not a feed"
@@ -161,11 +190,22 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
                 out.warnings.append("the feed is cut off: its last entry was left for the next pass")
             out.warnings.append(f"malformed feed ({type(exc).__name__}: {exc}); kept the {len(entries)} "
                                 "entries that could be recovered")  # fmt: skip
+    guids = Counter((e.get("id") or "").strip() for e in entries)
     seen: set[str] = set()
+    not_ids: set[str] = set()
     for e in entries:
         link = _clean_link(e.get("link"), url)
         title = html_to_text(e.get("title", ""))
-        key = (e.get("id") or "").strip() or link or title
+        published = _entry_date(e)
+        guid = (e.get("id") or "").strip()
+        if guid and (guids[guid] > 1 or not guid_is_identity(guid)):
+            not_ids.add(guid)
+            if e.get("link") == e.get("id") and not guid_is_identity(guid):
+                link = (
+                    None  # a bare "/a/" taken for the link (feedparser does so without <link>): no identity
+                )
+            guid = ""
+        key = entry_key(guid, link, title, published)
         if not key:
             continue
         if key in seen:
@@ -177,12 +217,17 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
             summary = e["content"][0].get("value", "")
         src = e.get("source") or {}
         out.entries.append(FeedEntry(
-            key=key, title=title, link=link, summary=html_to_text(summary), published_at=_entry_date(e),
+            key=key, title=title, link=link, summary=html_to_text(summary), published_at=published,
             author=html_to_text(e.get("author")) or None, source_title=html_to_text(src.get("title")) or None,
-            source_url=src.get("href") or None,
+            source_url=src.get("href") or None, guid=guid or None,
         ))  # fmt: skip
+    shared = sorted(g for g in not_ids if guids[g] > 1)  # (a short GUID used once loses nothing: no warning)
+    if shared:
+        shown = ", ".join(repr(g) for g in shared[:3])
+        out.warnings.append(f"{sum(guids[g] for g in shared)} entries share a GUID with another entry ({shown}): "
+                            "told apart by link, or title and date, instead")  # fmt: skip
     if out.duplicates:
-        out.warnings.append(f"{out.duplicates} entries repeat a GUID already in the feed: kept once")
+        out.warnings.append(f"{out.duplicates} entries repeat an entry already in the feed: kept once")
     return out
 
 
@@ -228,7 +273,7 @@ def entry_document(source: Source, e: FeedEntry, now: datetime, *, title: str | 
         outlet=outlet or source.name or source.id, published_at=e.published_at or now,
         published_estimated=e.published_at is None, collected_at=now, region=source.region,
         paywalled=source.paywalled, kind="article" if source.voice == "media" else "statement",
-        extra={"guid": e.key},
+        extra={"guid": e.guid} if e.guid else {},
     )  # fmt: skip
 
 

@@ -226,20 +226,33 @@ class Near(Node):
         a, b = self.left.evaluate(tokens), self.right.evaluate(tokens)
         if not (a.matched and b.matched):
             return Result(False)
-        hits: list[Hit] = []
-        for x in a.hits:
-            for y in b.hits:
-                # words between the two spans (0 when adjacent or overlapping)
-                gap = max(y.start - x.end - 1, x.start - y.end - 1, 0)
-                if gap <= self.distance:
-                    if x not in hits:
-                        hits.append(x)
-                    if y not in hits:
-                        hits.append(y)
-        return Result(bool(hits), hits)
+        hits = _near_hits(a.hits, b.hits, self.distance) + _near_hits(b.hits, a.hits, self.distance)
+        return Result(bool(hits), list(dict.fromkeys(hits)))
 
     def terms(self) -> list[Term]:
         return self.left.terms() + self.right.terms()
+
+
+def _near_hits(hits: list[Hit], others: list[Hit], distance: int) -> list[Hit]:
+    """The hits that have at least one of `others` within `distance` words (in either order; overlapping or
+    adjacent spans count as 0 words apart), in their given order.
+
+    Linear after sorting (two pointers): `x` has a near neighbour `y` exactly when y.start ≤ x.end + distance + 1
+    and y.end ≥ x.start − distance − 1. Walking the hits by their right reach and the others by their start, the
+    others that pass the first test form a growing prefix; the largest end in that prefix settles the second."""
+    if not hits or not others:
+        return []
+    by_start = sorted(others, key=lambda h: h.start)
+    near: set[int] = set()
+    i, max_end = 0, None  # the largest end among the others passed so far (None: none yet)
+    for k in sorted(range(len(hits)), key=lambda k: hits[k].end):
+        x = hits[k]
+        while i < len(by_start) and by_start[i].start <= x.end + distance + 1:
+            max_end = by_start[i].end if max_end is None else max(max_end, by_start[i].end)
+            i += 1
+        if max_end is not None and max_end >= x.start - distance - 1:
+            near.add(k)
+    return [h for k, h in enumerate(hits) if k in near]
 
 
 # -- parsing --------------------------------------------------------------------------------------------
