@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import resource
 import shutil
 import signal
@@ -315,23 +314,3 @@ def test_disk_full_while_writing_the_report_leaves_no_week_folder_and_keeps_an_e
 
 
 # -- the catalogue ------------------------------------------------------------------------------------------------
-
-
-def test_round_two_catalogue_rows_name_real_tests() -> None:
-    """docs/reliability.md, section "Round two": rows numbered 1…n, each naming tests that exist."""
-    root = Path(__file__).resolve().parent.parent
-    doc = (root / "docs" / "reliability.md").read_text(encoding="utf-8")
-    section = doc[doc.index("## Round two: read-only SQL and limits") :]
-    section = section[: section.find("\n## ", 5)] if "\n## " in section[5:] else section
-    rows = [line for line in section.splitlines() if re.match(r"^\| \d+ \|", line)]
-    assert [int(r.split("|")[1]) for r in rows] == list(range(1, 13))
-    for row in rows:
-        refs = re.findall(r"`((?:[\w.]+\.py|…)::\w+)`", row.split("|")[3])
-        assert refs, row
-        current = None
-        for ref in refs:
-            file, name = ref.split("::")
-            current = current if file == "…" else file
-            assert current is not None, row
-            source = (root / "tests" / current).read_text(encoding="utf-8")
-            assert re.search(rf"^def {name}\b", source, re.M), f"{current}::{name}"

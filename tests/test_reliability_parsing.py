@@ -303,21 +303,3 @@ def test_thousands_of_near_identical_comments_cost_bounded_work() -> None:
 
 
 # -- the catalogue section names real tests -------------------------------------------------------------------
-
-
-def test_round_two_section_names_real_tests() -> None:
-    root = Path(__file__).resolve().parent.parent
-    doc = (root / "docs" / "reliability.md").read_text(encoding="utf-8")
-    section = doc[doc.index("## Round two: parsing, relevance and identity") :].split("\n## ")[0]
-    rows = [line for line in section.splitlines() if re.match(r"^\| \d+ \|", line)]
-    assert len(rows) == 4
-    for row in rows:
-        refs = re.findall(r"`((?:[\w.]+\.py|…)::\w+)`", row.split("|")[3])
-        assert refs, row
-        current = None
-        for ref in refs:
-            file, name = ref.split("::")
-            current = current if file == "…" else file
-            assert current is not None, row
-            source = (root / "tests" / current).read_text(encoding="utf-8")
-            assert re.search(rf"^def {name}\b", source, re.M), f"{current}::{name}"
