@@ -9,9 +9,10 @@ import math
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import click
 from tonevakt import __version__
 from tonevakt.config import Settings, load_config, log_effective
 from tonevakt.errors import TonevaktError
+from tonevakt.models import TONE_LABELS
 
 logger = logging.getLogger("tonevakt")
 
@@ -511,13 +513,13 @@ def evaluate(c: Context, file: Path | None, as_json: bool, use_labels: bool) -> 
                 docs, gold = ev.labelled_documents(db)
             finally:
                 db.close()
-            scorer = load_scorer(s.sentiment)
+            scorer = load_scorer(s.sentiment, s.models_path)
             metrics = ev.evaluate_documents(scorer, docs, gold, progress=progress)
             title = f"{scorer.model_id} against {metrics.n} human labels"
         else:
             assert file is not None
             examples = ev.read_labelled(file)
-            scorer = load_scorer(s.sentiment)
+            scorer = load_scorer(s.sentiment, s.models_path)
             metrics = ev.evaluate_examples(scorer, examples, progress=progress)
             metrics.extra["file"] = str(file)
             title = f"{scorer.model_id} on {file}"
@@ -559,6 +561,135 @@ def model_train_head(c: Context, data_dir: Path | None, out: Path | None, cache_
     click.echo(format_report(result.dev_binary, "NoReC_sentence dev, binary"))
 
 
+def _tone_data(s: Settings, data_dir: Path | None) -> Path:
+    """The labelled in-domain folder: --data, else ../shared/data/helseplattformen_tone beside the config's folder."""
+    return data_dir or Path(s.base_dir).parent / "shared" / "data" / "helseplattformen_tone"
+
+
+@model.command("train-tone")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path),
+              help="helseplattformen_tone folder with train.jsonl and dev.jsonl "
+                   "(default ../shared/data/helseplattformen_tone beside the config's folder).")  # fmt: skip
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write the head (default: shipped).")
+@click.option("--encoder", default="tonevakt-e5-small-norec-ft.npz#0", show_default=True,
+              help="Packed weights in tonevakt/nlp/weights/ and the member whose layers the head reads.")  # fmt: skip
+@click.option("--norec/--no-norec", default=True, show_default=True,
+              help="Also measure the member's own review-sentiment head on NoReC_sentence dev.")  # fmt: skip
+@pass_ctx
+def model_train_tone(c: Context, data_dir: Path | None, out: Path | None, encoder: str, norec: bool) -> None:
+    """Rebuild the default tone model's document-level head from helseplattformen_tone train (penalty chosen by
+    cross-validation on train), then measure it once on dev and print the figures."""
+    from tonevakt.nlp import tone
+    from tonevakt.nlp.e5.scorer import TONE_MODEL_ID, ToneScorer, tone_head_path
+    from tonevakt.nlp.evaluate import format_report
+
+    with _errors():
+        s = c.settings
+        folder = _tone_data(s, data_dir)
+        train = tone.read_tone_file(folder / "train.jsonl")
+        dev = tone.read_tone_file(folder / "dev.jsonl")
+        scorer = ToneScorer(tone.provisional_head(TONE_MODEL_ID, encoder))
+        sent = s.sentiment
+        scorer.configure(sent.max_length, sent.batch_size, sent.context_sentences, sent.max_passages)
+        t0 = time.monotonic()
+        head, report = tone.train_head(scorer, train, TONE_MODEL_ID, "helseplattformen_tone/train.jsonl",
+                                       progress=_progress())  # fmt: skip
+        scorer.head = head
+        dev_figures = tone.measure(scorer, dev, progress=_progress())
+        head.meta["indomain_dev"] = {k: dev_figures[k] for k in ("n", "accuracy", "macro_f1", "per_class",
+                                     "confusion", "shares_true", "shares_predicted", "share_error")}  # fmt: skip
+        if norec:
+            from tonevakt.nlp.evaluate import compute_metrics, read_labelled
+
+            norec_dev = folder.parent / "norec_sentence" / "3class" / "dev.json"
+            examples = read_labelled(norec_dev)
+            probs = scorer.predict_sentiment([e.text for e in examples])
+            m = compute_metrics([e.label for e in examples], [TONE_LABELS[i] for i in probs.argmax(axis=1)],
+                                TONE_LABELS)  # fmt: skip
+            head.meta["norec_dev"] = {"n": m.n, "macro_f1": m.macro_f1, "accuracy": m.accuracy,
+                                      "head": "the member's own review-sentiment head"}  # fmt: skip
+        head.meta["train_seconds"] = round(time.monotonic() - t0, 1)
+        head.save(out or tone_head_path())
+    cv = report.cv
+    click.echo(f"head written to {out or tone_head_path()} (penalty C {report.penalty:g}; cross-validated macro-F1 "
+               f"on train by penalty: {report.cv_by_penalty})")  # fmt: skip
+    click.echo(f"train, cross-validated ({report.n} documents): macro-F1 {cv['macro_f1']:.3f}, "
+               + ", ".join(f"{k} F1 {v['f1']:.3f}" for k, v in cv["per_class"].items()))  # fmt: skip
+    click.echo(format_report(_metrics_of(dev_figures), "helseplattformen_tone dev (documents)"))
+    click.echo("shares (negative/neutral/positive): true " + _shares_text(dev_figures["shares_true"])
+               + ", predicted " + _shares_text(dev_figures["shares_predicted"]))  # fmt: skip
+    if norec:
+        click.echo(f"NoReC_sentence dev, 3-class, the member's review-sentiment head: macro-F1 "
+                   f"{head.meta['norec_dev']['macro_f1']:.3f}")  # fmt: skip
+
+
+def _shares_text(shares: dict[str, float]) -> str:
+    return " / ".join(f"{shares[k]:.3f}" for k in TONE_LABELS)
+
+
+def _metrics_of(figures: dict[str, Any]) -> Any:
+    """An evaluate.Metrics from its to_dict() form (for format_report)."""
+    from tonevakt.nlp.evaluate import ClassMetrics, Metrics
+
+    return Metrics(labels=figures["labels"], n=figures["n"], accuracy=figures["accuracy"],
+                   macro_f1=figures["macro_f1"],
+                   per_class={k: ClassMetrics(**v) for k, v in figures["per_class"].items()},
+                   confusion=figures["confusion"]["matrix"])  # fmt: skip
+
+
+@model.command("adapt")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path),
+              help="helseplattformen_tone folder (default ../shared/data/helseplattformen_tone beside the config's folder).")  # fmt: skip
+@click.option(
+    "--force", is_flag=True, help="Make the refitted head active even when it is worse on the human labels."
+)
+@pass_ctx
+def model_adapt(c: Context, data_dir: Path | None, force: bool) -> None:
+    """Refit the tone model's document-level head on the shared labelled documents plus the human labels
+    stored with 'tonevakt label', print cross-validated figures, and make it active unless it is worse than
+    the active model on the human-labelled documents (--force overrides)."""
+    from tonevakt.nlp import tone
+    from tonevakt.nlp.sentiment import ACTIVE_FILE, TONE_MODEL, load_scorer
+    from tonevakt.storage.db import open_for_reading
+
+    with _errors():
+        s = c.settings
+        if s.sentiment.backend != "embedded" or s.sentiment.model != TONE_MODEL:
+            raise TonevaktError(f"'model adapt' refits the tone model's head; sentiment.model is {s.sentiment.model!r}, "
+                                f"not {TONE_MODEL!r}")  # fmt: skip
+        shared = tone.read_tone_file(_tone_data(s, data_dir) / "train.jsonl")
+        db = open_for_reading(s.db_path, s.snapshot_path)
+        try:
+            human = tone.human_labelled(db)
+        finally:
+            db.close()
+        scorer = load_scorer(s.sentiment, s.models_path)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        result = tone.adapt(scorer, shared, human, f"{TONE_MODEL}+adapted-{stamp}", progress=_progress())
+        cv = result.report.cv
+        click.echo(f"refitted on {result.n_file} shared labelled documents and {result.n_human} human labels "
+                   f"(penalty C {result.report.penalty:g}); cross-validated macro-F1 {cv['macro_f1']:.3f}, "
+                   + ", ".join(f"{k} F1 {v['f1']:.3f}" for k, v in cv["per_class"].items()))  # fmt: skip
+        click.echo(f"on the {result.n_human} human-labelled documents: active {_safe(result.active_model)} macro-F1 "
+                   f"{result.active_macro_f1:.3f} (accuracy {result.active_accuracy:.3f}); refitted, out of fold, "
+                   f"macro-F1 {result.new_macro_f1:.3f} (accuracy {result.new_accuracy:.3f})")  # fmt: skip
+        if not result.better and not force:
+            raise TonevaktError("refused: the refitted head is worse than the active model on the human-labelled "
+                                "documents; nothing changed (use --force to make it active anyway)")  # fmt: skip
+        name = f"{result.head.model_id}.head.npz"
+        result.head.save(s.models_path / name)
+        active = s.models_path / ACTIVE_FILE
+        tmp = active.with_name(ACTIVE_FILE + ".tmp")
+        tmp.write_text(
+            json.dumps({"head": name, "previous": result.active_model}, indent=2), encoding="utf-8"
+        )
+        tmp.replace(active)
+    click.echo(
+        f"active now: {result.head.model_id} ({s.models_path / name}); "
+        "'tonevakt score --rescore' scores the stored documents with it"
+    )
+
+
 @model.command("info")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--weeks", "n_weeks", type=click.IntRange(1, 520),
@@ -571,7 +702,7 @@ def model_info(c: Context, as_json: bool, n_weeks: int | None) -> None:
 
     with _errors():
         s = c.settings
-        scorer = load_scorer(s.sentiment)
+        scorer = load_scorer(s.sentiment, s.models_path)
         info = scorer.info()
         head = getattr(scorer, "head", None)
         if head is not None:

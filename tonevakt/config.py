@@ -144,7 +144,7 @@ class RelevanceSettings(_Strict):
 
 class SentimentSettings(_Strict):
     backend: Literal["embedded", "transformers"] = "embedded"
-    model: str = "tonevakt-e5-small-norec"  # embedded: name of the shipped head; transformers: hub id/folder
+    model: str = "tonevakt-e5-small-tone"  # embedded: name of a shipped model; transformers: hub id/folder
     revision: str | None = None
     trust_remote_code: bool = False
     max_length: int = Field(256, ge=8, le=4096)
@@ -254,6 +254,11 @@ class Settings(_Strict):
     @property
     def exports_path(self) -> Path:
         return self.path(self.database.exports)
+
+    @property
+    def models_path(self) -> Path:
+        """Tone heads adapted to this installation's human labels (`tonevakt model adapt`), beside the database."""
+        return self.db_path.parent / "models"
 
     def source_records(self) -> list[Source]:
         return [s.to_source() for s in self.sources]

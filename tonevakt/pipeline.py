@@ -308,7 +308,7 @@ def score(settings: Settings, rescore: bool = False, progress: Progress | None =
     """Score relevant documents the active model has not scored (all of them with `rescore`)."""
     from tonevakt.nlp.sentiment import load_scorer
 
-    scorer = load_scorer(settings.sentiment)
+    scorer = load_scorer(settings.sentiment, settings.models_path)
     confusion = indomain_confusion(scorer.info())
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
         repo.register_model(db, scorer.model_id, scorer.backend, scorer.description, scorer.dev_macro_f1)

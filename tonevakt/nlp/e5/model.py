@@ -35,9 +35,13 @@ class E5Classifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        m = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-        return self.head(self.dropout(pooled))
+        return self.head(self.dropout(mean_pool(hidden, attention_mask)))
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The mean of the hidden states over the real (unpadded) tokens, as e5 was trained."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
 def load_encoder(base_dir: Path) -> nn.Module:
@@ -150,13 +154,26 @@ def unpack(packed: dict[str, np.ndarray], base: dict[str, torch.Tensor]) -> list
     return states
 
 
-def load_members(weights: Path, base_dir: Path) -> tuple[list[E5Classifier], np.ndarray]:
-    """Load every ensemble member stored in a packed weights file, ready for inference, and the per-class
-    log-probability bias (zeros when none was calibrated)."""
+def load_members(
+    weights: Path, base_dir: Path, only: list[int] | None = None
+) -> tuple[list[E5Classifier], np.ndarray]:
+    """Load the ensemble members stored in a packed weights file (all, or the members numbered in `only`),
+    ready for inference, and the per-class log-probability bias (zeros when none was calibrated)."""
     if not weights.exists():
         raise ModelError(f"fine-tuned weights not found: {weights}")
     with np.load(weights) as z:
         packed = {k: z[k] for k in z.files}
+    if only is not None:
+        n = int(packed["n_members"])
+        if not only or any(not 0 <= i < n for i in only):
+            raise ModelError(f"{weights} holds members 0–{n - 1}, not {only}")
+        renumber = {f"m{i}/": f"m{j}/" for j, i in enumerate(only)}
+        packed = {
+            renumber[k[: k.index("/") + 1]] + k[k.index("/") + 1 :]: v
+            for k, v in packed.items()
+            if "/" in k and k[: k.index("/") + 1] in renumber
+        } | {k: v for k, v in packed.items() if "/" not in k}
+        packed["n_members"] = np.array(len(only), dtype=np.int32)
     bias = packed.pop("logit_bias", np.zeros(len(LABELS), dtype=np.float32)).astype(np.float32)
     states = unpack(packed, _base_state(base_dir))
     firsts = [_first_tuned(st) for st in states]
@@ -264,3 +281,27 @@ def apply_bias(probs: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
         return probs
     p = probs * np.exp(np.asarray(bias, dtype=np.float64))[None, :]
     return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@torch.no_grad()
+def pooled_layers(
+    member: E5Classifier,
+    tokenizer,  # noqa: ANN001
+    texts: list[str],
+    layers: tuple[int, ...],
+    max_length: int = 128,
+    batch_size: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One encoder pass per batch (texts batched by length): the mean-pooled outputs of `layers` (0 is the
+    embeddings, 12 the last layer), (n, len(layers), hidden), and the member's own head's probabilities, (n, 3)."""
+    hidden = member.encoder.config.hidden_size
+    pooled = np.zeros((len(texts), len(layers), hidden), dtype=np.float32)
+    probs = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        ids, mask = tokenizer.batch([texts[i] for i in idx], max_length)
+        states = member.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        pooled[idx] = torch.stack([mean_pool(states[k], mask) for k in layers], dim=1).numpy()
+        probs[idx] = torch.softmax(member.head(mean_pool(states[-1], mask)), dim=-1).numpy()
+    return pooled, probs

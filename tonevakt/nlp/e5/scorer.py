@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tonevakt.errors import ModelError
-from tonevakt.nlp.sentiment.base import Scorer
+from tonevakt.models import Document, Score
+from tonevakt.nlp.sentiment.base import LABELS, Progress, Scorer
 
 logger = logging.getLogger(__name__)
 
@@ -97,3 +100,207 @@ class FineTunedScorer(Scorer):
 def load(settings: object | None = None) -> FineTunedScorer:
     """The `EMBEDDED_MODELS` factory for the shipped fine-tuned model."""
     return FineTunedScorer.load(settings)
+
+
+TONE_MODEL_ID = "tonevakt-e5-small-tone"
+
+
+@dataclass
+class ToneHead:
+    """The document-level tone head: a multinomial logistic regression over a document vector (for each of
+    `layers`, the encoder's mean-pooled output averaged over the document's passages and scaled to unit
+    length, side by side), trained on labelled in-domain documents. Probabilities are shifted by `logit_bias`
+    (log space, one value per class) and renormalised."""
+
+    model_id: str
+    weight: np.ndarray  # (3, len(layers) × hidden), already divided by the training features' spread
+    bias: np.ndarray  # (3,)
+    layers: tuple[int, ...]
+    encoder: str  # the packed weights file (in tonevakt/nlp/weights/) and member number, "name.npz#0"
+    logit_bias: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=np.float32))
+    confusion: dict | None = None  # per-document counts from cross-validation (nlp/shares.py reads them)
+    meta: dict = field(default_factory=dict)
+
+    def document_vector(self, pooled: np.ndarray) -> np.ndarray:
+        """One document's vector from its passages' pooled layers, (passages, len(layers), hidden)."""
+        mean = pooled.astype(np.float64).mean(axis=0)
+        mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+        return mean.reshape(-1)
+
+    def probabilities(self, vectors: np.ndarray) -> np.ndarray:
+        from tonevakt.nlp.e5.model import apply_bias
+
+        z = np.atleast_2d(vectors) @ self.weight.T.astype(np.float64) + self.bias.astype(np.float64)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return apply_bias((e / e.sum(axis=1, keepdims=True)).astype(np.float32), self.logit_bias)
+
+    def save(self, path: Path) -> None:
+        """Written to a temporary file and renamed in: a reader never sees half a head."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        about = {"model_id": self.model_id, "layers": list(self.layers), "encoder": self.encoder,
+                 "confusion": self.confusion, **self.meta}  # fmt: skip
+        np.savez(tmp, weight=self.weight.astype(np.float32), bias=self.bias.astype(np.float32),
+                 logit_bias=np.asarray(self.logit_bias, dtype=np.float32), about=np.array(json.dumps(about)))  # fmt: skip
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> ToneHead:
+        try:
+            with np.load(path) as z:
+                about = json.loads(str(z["about"]))
+                head = cls(model_id=about.pop("model_id"), weight=z["weight"], bias=z["bias"],
+                           layers=tuple(about.pop("layers")), encoder=about.pop("encoder"),
+                           logit_bias=z["logit_bias"], confusion=about.pop("confusion", None), meta=about)  # fmt: skip
+        except (OSError, KeyError, ValueError, TypeError) as e:
+            raise ModelError(f"cannot read the tone head {path}: {e}") from e
+        if head.weight.shape != (3, head.weight.shape[1]) or head.bias.shape != (3,):
+            raise ModelError(f"{path}: not a tone head (weight {head.weight.shape}, bias {head.bias.shape})")
+        return head
+
+
+def tone_head_path() -> Path:
+    return WEIGHTS_DIR / f"{TONE_MODEL_ID}.head.npz"
+
+
+class ToneScorer(FineTunedScorer):
+    """The default model: favourability toward Helseplattformen, as a communications officer files it
+    (`../shared/data/helseplattformen_tone/GUIDE.md`), read at the level of the document.
+
+    One fine-tuned e5-small member runs once over the passages that speak of Helseplattformen; a document-level
+    head (`ToneHead`, trained on labelled in-domain documents) reads their pooled layers. The member's own head
+    gives NoReC's review sentiment from the same pass (`predict_sentiment`, the secondary benchmark). A head
+    refitted on more labelled documents (`tonevakt model adapt`) replaces the shipped one; the model id is then
+    the adapted head's, so its scores are told apart.
+    """
+
+    def __init__(self, head: ToneHead, base_dir: Path | None = None) -> None:
+        name, _, member = head.encoder.partition("#")
+        super().__init__(WEIGHTS_DIR / name, base_dir, head.model_id)
+        self.head = head
+        self.member = int(member or 0)
+        self.description = (
+            f"multilingual-e5-small fine-tuned on NoReC_sentence (member {self.member} of {name}), with a "
+            f"document-level tone head trained on in-domain documents about Helseplattformen ({head.model_id})"
+        )
+        self.dev_macro_f1 = (head.meta.get("indomain_dev") or {}).get("macro_f1")
+
+    @classmethod
+    def load(cls, settings: object | None = None, head_path: Path | None = None) -> ToneScorer:
+        path = head_path or tone_head_path()
+        if not path.exists():
+            raise ModelError(f"the tone model's head is missing: {path}")
+        return cls(ToneHead.load(path))
+
+    def _ready(self) -> tuple[list, object]:
+        with FineTunedScorer._lock:
+            if self._members is None:
+                from tonevakt.nlp.e5.convert import E5Tokenizer, ensure_base
+                from tonevakt.nlp.e5.model import load_members
+
+                base = ensure_base(self.base_dir)
+                self._tokenizer = E5Tokenizer(base)
+                self._members, self._bias = load_members(self.weights, base, only=[self.member])
+                logger.info("loaded member %d of %s for the tone model", self.member, self.weights)
+            return self._members, self._tokenizer
+
+    def pooled(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(pooled layers the head reads, (n, layers, hidden); review-sentiment probabilities, (n, 3))."""
+        from tonevakt.nlp.e5.model import pooled_layers
+
+        members, tok = self._ready()
+        return pooled_layers(members[0], tok, list(texts), self.head.layers, self.max_length)
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        """Tone of each text read as a document of one passage."""
+        pooled, _ = self.pooled(texts)
+        if not len(texts):
+            return np.zeros((0, 3), dtype=np.float32)
+        return self.head.probabilities(np.stack([self.head.document_vector(p[None]) for p in pooled]))
+
+    def predict_sentiment(self, texts: list[str]) -> np.ndarray:
+        """Review sentiment (NoReC's notion) from the member's own head: the secondary benchmark."""
+        return self.pooled(texts)[1]
+
+    def document_vectors(self, docs: Sequence[Document], progress: Progress | None = None
+                         ) -> tuple[list[int], np.ndarray, list[list[str]], list[np.ndarray]]:  # fmt: skip
+        """For the documents with text: their positions, their vectors, their passages and each passage's own
+        vector (to find the passage that carried the tone)."""
+        passages = [self.passages(d) for d in docs]
+        flat = [p for ps in passages for p in ps]
+        pooled = np.zeros((0, len(self.head.layers), 1), dtype=np.float32)
+        done = 0
+        chunks = []
+        for start in range(0, len(flat), 256):
+            part, _ = self.pooled(flat[start : start + 256])
+            chunks.append(part)
+            done += len(part)
+            if progress:
+                progress(f"scoring passages of {len(docs)} documents", done, len(flat))
+        if chunks:
+            pooled = np.concatenate(chunks)
+        kept, vectors, own = [], [], []
+        at = 0
+        for k, ps in enumerate(passages):
+            rows = pooled[at : at + len(ps)]
+            at += len(ps)
+            if not ps:
+                logger.warning("document %s has no text to score; skipped", docs[k].id)
+                continue
+            kept.append(k)
+            vectors.append(self.head.document_vector(rows))
+            own.append(np.stack([self.head.document_vector(r[None]) for r in rows]))
+        width = len(self.head.layers) * (pooled.shape[2] if len(pooled) else 0)
+        return (
+            kept,
+            (np.stack(vectors) if vectors else np.zeros((0, width))),
+            [passages[k] for k in kept],
+            own,
+        )
+
+    def score_documents(self, docs: Sequence[Document], progress: Progress | None = None) -> list[Score]:
+        """Document tone from the document-level head: tone = P(pos) − P(neg) of the document, label = the most
+        probable class; the passage kept is the one whose own tone is strongest."""
+        kept, vectors, passages, own = self.document_vectors(docs, progress)
+        if not kept:
+            return []
+        probs = self.head.probabilities(vectors)
+        scores = []
+        for j, k in enumerate(kept):
+            p = probs[j]
+            ptones = self.head.probabilities(own[j])
+            strongest = int(np.argmax(np.abs(ptones[:, 2] - ptones[:, 0])))
+            scores.append(
+                Score(
+                    document_id=docs[k].id,
+                    model=self.model_id,
+                    tone=float(p[2] - p[0]),
+                    label=LABELS[int(np.argmax(p))],
+                    p_negative=float(p[0]),
+                    p_neutral=float(p[1]),
+                    p_positive=float(p[2]),
+                    passage=passages[j][strongest],
+                    n_passages=len(passages[j]),
+                )  # fmt: skip
+            )
+        return scores
+
+    def info(self) -> dict[str, object]:
+        info = super().info()
+        info.pop("members", None)
+        info.update(
+            tone="favourability toward Helseplattformen (GUIDE.md), read per document",
+            encoder=self.head.encoder,
+            layers=list(self.head.layers),
+            indomain_dev=self.head.meta.get("indomain_dev"),
+            indomain_cv=self.head.meta.get("indomain_cv"),
+            norec_dev=self.head.meta.get("norec_dev"),
+            indomain_confusion=self.head.confusion,
+            adapted=self.head.meta.get("adapted"),
+        )
+        return info
+
+
+def load_tone(settings: object | None = None) -> ToneScorer:
+    """The `EMBEDDED_MODELS` factory for the shipped tone model."""
+    return ToneScorer.load(settings)

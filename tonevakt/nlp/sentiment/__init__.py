@@ -13,7 +13,9 @@ Adding an embedded model is one line: map its name to a factory taking the `Sent
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 from tonevakt.config import SentimentSettings
 from tonevakt.errors import ModelError
@@ -32,13 +34,44 @@ def _shipped_head(name: str) -> ScorerFactory:
 
 
 EMBEDDED_MODELS: dict[str, ScorerFactory] = {
+    "tonevakt-e5-small-tone": lambda s: importlib.import_module("tonevakt.nlp.e5.scorer").load_tone(s),
     "tonevakt-e5-small-norec": _shipped_head("tonevakt-e5-small-norec"),
     "tonevakt-e5-small-norec-ft": lambda s: importlib.import_module("tonevakt.nlp.e5.scorer").load(s),
 }
 
 
-def load_scorer(settings: SentimentSettings) -> Scorer:
-    """The configured scorer, ready to `predict` and `score_documents`. Raises ModelError."""
+TONE_MODEL = "tonevakt-e5-small-tone"
+ACTIVE_FILE = "active.json"  # in the models folder: which adapted tone head is active
+
+
+def active_head(models_dir: Path | None) -> Path | None:
+    """The adapted tone head `tonevakt model adapt` made active in `models_dir`, if any."""
+    if models_dir is None or not (Path(models_dir) / ACTIVE_FILE).exists():
+        return None
+    try:
+        name = json.loads((Path(models_dir) / ACTIVE_FILE).read_text(encoding="utf-8"))["head"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"cannot read {Path(models_dir) / ACTIVE_FILE}: {e}") from e
+    path = Path(models_dir) / str(name)
+    if not path.exists():
+        raise ModelError(f"the active adapted tone head is missing: {path} (named in {ACTIVE_FILE})")
+    return path
+
+
+def load_scorer(settings: SentimentSettings, models_dir: Path | None = None) -> Scorer:
+    """The configured scorer, ready to `predict` and `score_documents`; for the tone model, the head made
+    active in `models_dir` by `tonevakt model adapt` when there is one. Raises ModelError."""
+    head = (
+        active_head(models_dir) if settings.backend == "embedded" and settings.model == TONE_MODEL else None
+    )
+    if head is not None:
+        from tonevakt.nlp.e5.scorer import ToneScorer
+
+        scorer: Scorer = ToneScorer.load(head_path=head)
+        scorer.configure(
+            settings.max_length, settings.batch_size, settings.context_sentences, settings.max_passages
+        )
+        return scorer
     if settings.backend == "embedded":
         factory = EMBEDDED_MODELS.get(settings.model)
         if factory is None:
@@ -59,4 +92,14 @@ def load_scorer(settings: SentimentSettings) -> Scorer:
     return scorer
 
 
-__all__ = ["EMBEDDED_MODELS", "LABELS", "Progress", "Scorer", "ScorerFactory", "load_scorer"]
+__all__ = [
+    "ACTIVE_FILE",
+    "EMBEDDED_MODELS",
+    "TONE_MODEL",
+    "active_head",
+    "LABELS",
+    "Progress",
+    "Scorer",
+    "ScorerFactory",
+    "load_scorer",
+]
