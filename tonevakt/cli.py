@@ -496,8 +496,11 @@ def _label_queue(s: Settings, limit: int, n_weeks: int, labelled_by: str | None,
 @click.option("--labels", "use_labels", is_flag=True, help="Measure against the stored human labels.")
 @pass_ctx
 def evaluate(c: Context, file: Path | None, as_json: bool, use_labels: bool) -> None:
-    """Measure the configured sentiment model on FILE (JSON list, JSONL or CSV with text and label)."""
+    """Measure the configured sentiment model on FILE: sentences (JSON list, JSONL or CSV with text and label)
+    or labelled documents in the helseplattformen_tone format (JSONL with text, tone and on_topic), which are
+    scored as the pipeline scores documents."""
     from tonevakt.nlp import evaluate as ev
+    from tonevakt.nlp import tone
     from tonevakt.nlp.sentiment import load_scorer
 
     if (file is None) == (not use_labels):
@@ -516,8 +519,23 @@ def evaluate(c: Context, file: Path | None, as_json: bool, use_labels: bool) -> 
             scorer = load_scorer(s.sentiment, s.models_path)
             metrics = ev.evaluate_documents(scorer, docs, gold, progress=progress)
             title = f"{scorer.model_id} against {metrics.n} human labels"
+        elif tone.is_tone_file(
+            file
+        ):  # labelled documents (helseplattformen_tone): scored as the pipeline does
+            labelled = tone.read_tone_file(file)
+            scorer = load_scorer(s.sentiment, s.models_path)
+            figures = tone.measure(scorer, labelled, progress=progress)
+            figures["file"] = str(file)
+            if as_json:
+                click.echo(_json(figures, indent=2))
+                return
+            click.echo(
+                _safe(ev.format_report(_metrics_of(figures), f"{scorer.model_id} on {file} (documents)"))
+            )
+            click.echo("shares (negative/neutral/positive): true " + _shares_text(figures["shares_true"])
+                       + ", predicted " + _shares_text(figures["shares_predicted"]))  # fmt: skip
+            return
         else:
-            assert file is not None
             examples = ev.read_labelled(file)
             scorer = load_scorer(s.sentiment, s.models_path)
             metrics = ev.evaluate_examples(scorer, examples, progress=progress)
