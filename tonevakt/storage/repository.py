@@ -9,6 +9,7 @@ from typing import Any
 
 from tonevakt.models import TONE_LABELS, Document, FetchLogEntry, FetchStatus, Score, Source
 from tonevakt.storage.db import Database
+from tonevakt.storage.tone import active_model, rebuild_tone, refresh_tone
 from tonevakt.urls import canonical_url
 
 DOCUMENT_COLUMNS = (
@@ -215,6 +216,7 @@ def documents_to_score(
 def register_model(db: Database, model_id: str, backend: str, description: str = "",
                    dev_macro_f1: float | None = None, active: bool = True) -> None:  # fmt: skip
     with db.transaction():
+        before = active_model(db)
         if active:
             db.execute("UPDATE models SET active = FALSE WHERE active AND id <> ?", [model_id])
         db.execute(
@@ -223,6 +225,8 @@ def register_model(db: Database, model_id: str, backend: str, description: str =
                  dev_macro_f1 = coalesce(excluded.dev_macro_f1, models.dev_macro_f1), active = excluded.active""",
             [model_id, backend, description, dev_macro_f1, active, _now()],
         )
+        if active_model(db) != before:  # every kept tone came from the previous model's scores
+            rebuild_tone(db)
 
 
 def save_scores(db: Database, scores: Sequence[Score]) -> int:
@@ -230,13 +234,23 @@ def save_scores(db: Database, scores: Sequence[Score]) -> int:
     if not scores:
         return 0
     now = _now()
+    latest = {(s.document_id, s.model): s for s in scores}  # one statement cannot replace a row twice
+    rows = [[s.document_id, s.model, s.tone, s.label, s.p_negative, s.p_neutral, s.p_positive, s.passage,
+             s.n_passages, now] for s in latest.values()]  # fmt: skip
+    marks = "(" + ", ".join("?" * 10) + ")"
     with db.transaction():
-        db.con.executemany(
-            """INSERT OR REPLACE INTO scores (document_id, model, tone, label, p_negative, p_neutral, p_positive,
-                                              passage, n_passages, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [[s.document_id, s.model, s.tone, s.label, s.p_negative, s.p_neutral, s.p_positive, s.passage,
-              s.n_passages, now] for s in scores],
-        )  # fmt: skip
+        # Multi-row VALUES, as insert_documents: executemany runs one statement per row (200 scores took 8 s
+        # against a 1M-document database, benchmarks/README.md).
+        for i in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[i : i + INSERT_CHUNK]
+            db.execute(
+                """INSERT OR REPLACE INTO scores (document_id, model, tone, label, p_negative, p_neutral, p_positive,
+                                                  passage, n_passages, scored_at) VALUES """
+                + ", ".join([marks] * len(chunk)),
+                [v for r in chunk for v in r],
+            )
+        active = active_model(db)
+        refresh_tone(db, [s.document_id for s in scores if s.model == active])
     return len(scores)
 
 
@@ -249,12 +263,14 @@ def set_label(db: Database, document_id: str, label: str, labelled_by: str | Non
         raise TonevaktError(f"label must be one of {', '.join(TONE_LABELS)} (got {label!r})")
     if not db.scalar("SELECT count(*) FROM documents WHERE id = ?", [document_id]):
         raise TonevaktError(f"no document with id {document_id!r}")
-    db.execute(
-        """INSERT INTO labels VALUES (?, ?, ?, ?, ?) ON CONFLICT (document_id) DO UPDATE SET
-             label = excluded.label, labelled_by = excluded.labelled_by, note = excluded.note,
-             labelled_at = excluded.labelled_at""",
-        [document_id, label, labelled_by, note, _now()],
-    )
+    with db.transaction():
+        db.execute(
+            """INSERT INTO labels VALUES (?, ?, ?, ?, ?) ON CONFLICT (document_id) DO UPDATE SET
+                 label = excluded.label, labelled_by = excluded.labelled_by, note = excluded.note,
+                 labelled_at = excluded.labelled_at""",
+            [document_id, label, labelled_by, note, _now()],
+        )
+        refresh_tone(db, [document_id])
 
 
 def status_counts(db: Database) -> dict[str, int]:
