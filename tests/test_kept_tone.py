@@ -185,3 +185,44 @@ def test_migration_0008_keeps_the_tone_of_an_existing_archive(tmp_path: Path) ->
     assert db.scalar("SELECT count(*) FROM document_tone_kept") == 30
     assert_same_as_old(db)
     db.close()
+
+
+def _parquet(db: Database, pattern: Path) -> list[tuple[Any, ...]]:
+    return sorted(
+        (tuple(_norm(v) for v in r) for r in db.fetchall(f"SELECT * FROM read_parquet('{pattern}')")),
+        key=repr,
+    )
+
+
+def test_exports_rewrite_only_the_weeks_that_changed(
+    archive: tuple[Database, list[Document]], tmp_path: Path
+) -> None:
+    from tonevakt.storage.snapshot import PARTITIONED, publish_exports
+
+    db, docs = archive
+    folder = tmp_path / "exports"
+    first = publish_exports(db, folder)
+    assert first["documents"] >= 1 and first["document_tone"] >= 3  # the archive spans several weeks
+
+    def same_as_tables() -> None:
+        for name, *_ in PARTITIONED:
+            assert _parquet(db, folder / name / "*.parquet") == _rows(db, f"SELECT * FROM {name}"), name
+        assert _parquet(db, folder / "weekly_tone.parquet") == _rows(db, "SELECT * FROM weekly_tone")
+
+    same_as_tables()
+    # nothing changed: no weekly file is written again
+    again = publish_exports(db, folder)
+    assert {k: again[k] for k, *_ in PARTITIONED} == {k: 0 for k, *_ in PARTITIONED}
+    # a label changes one week of document_tone (and no document or score)
+    repo.set_label(db, docs[7].id, "negative")
+    after_label = publish_exports(db, folder)
+    assert after_label["document_tone"] == 1 and after_label["documents"] == 0 and after_label["scores"] == 0
+    same_as_tables()
+    # a document that leaves the archive's views (here: deleted) removes rows from its week's files
+    with db.transaction():
+        db.execute("DELETE FROM scores WHERE document_id = ?", [docs[8].id])
+        refresh_tone(db, [docs[8].id])
+    assert publish_exports(db, folder)["document_tone"] == 1
+    same_as_tables()
+    manifest = (folder / "manifest.json").read_text(encoding="utf-8")
+    assert '"document_tone"' in manifest and "W4" in manifest

@@ -74,13 +74,18 @@ DROP VIEW weekly_tone;
 DROP VIEW story_tone;
 DROP VIEW document_tone;
 
-CREATE VIEW document_tone AS
+-- document_tone for the documents published between two instants (the view is all of them): the Parquet
+-- export writes it a week at a time, reading only that week's documents (storage/snapshot.py).
+CREATE MACRO document_tone_published(lo, hi) AS TABLE
 SELECT
     k.document_id, k.source_id, k.voice, k.story_id, k.published_at, k.week, d.title, d.outlet, d.url, k.region,
     k.regions, k.topics, k.rating, k.paywalled, k.model, k.tone, k.label, k.human_label, s.passage
-FROM document_tone_kept k
-JOIN documents d ON d.id = k.document_id
+FROM (SELECT * FROM document_tone_kept WHERE published_at BETWEEN lo AND hi) k
+JOIN (SELECT * FROM documents WHERE published_at BETWEEN lo AND hi) d ON d.id = k.document_id
 LEFT JOIN scores s ON s.document_id = k.document_id AND s.model = k.model;
+
+CREATE VIEW document_tone AS
+SELECT * FROM document_tone_published('-infinity'::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ);
 
 CREATE VIEW story_tone AS
 SELECT
