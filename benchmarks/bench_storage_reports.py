@@ -20,9 +20,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, banner, footer, parser, peak_rss_mb, run_child, settings_from, timed, verdict
+from common import (
+    ROOT,
+    banner,
+    emit_json,
+    footer,
+    parser,
+    peak_rss_mb,
+    run_child,
+    settings_from,
+    timed,
+    verdict,
+)
 
-REPORT_TARGET_S = 5.0
 WEEKS = 60
 
 SOURCES = [  # (id, kind, voice, region)
@@ -274,8 +284,7 @@ def main() -> int:
                     f"target: {key} ≤ {limit:g} at {at:,} documents: {r[key]:.3g} — {verdict(r[key] <= limit)}"
                 )
     footer(t_all)
-    if args.json:
-        print(json.dumps({"sizes": {str(r["n"]): {"documents": r["documents"], **r} for r in results}}))
+    emit_json(args.json, {"sizes": {str(r["n"]): {"documents": r["documents"], **r} for r in results}})
     return 0
 
 
