@@ -235,9 +235,6 @@ def main() -> int:
     p.add_argument("--child", nargs=3, metavar=("DB", "OUT", "PDF"), help=argparse_suppress())
     p.add_argument("--sizes", default=None,
                    help="comma-separated document counts (default 10k,100k,1M; 10000000 is opt-in: ~25 min, 3 GB)")  # fmt: skip
-    p.add_argument(
-        "--json", action="store_true", help="print one JSON object with the figures as the last line"
-    )
     args = p.parse_args()
     if args.child:
         db, out, pdf = args.child
