@@ -307,3 +307,12 @@ def test_the_page_carries_cells_and_listed_stories_not_every_story(
     assert max(len(lst) for col in ("worst", "best") for lst in data["lists"][col]) == 5
     assert sum(data["cells"]["n"][i] for i in range(len(data["cells"]["n"]))
                if data["cells"]["tp"][i] == -1 and data["cells"]["rg"][i] == -1) == total  # fmt: skip
+    # an archive longer than the page's span keeps its newest weeks
+    monkeypatch.setattr(dashboard_module, "MAX_WEEKS", 5)
+    db = open_for_reading(settings.db_path)
+    try:
+        short = dashboard_module.dashboard_data(db, settings, now=NOW)
+    finally:
+        db.close()
+    assert short["weeks"] == data["weeks"][-5:] and short["weeks"][-1] == WEEK
+    assert set(short["cells"]["w"]) == set(range(5))

@@ -72,6 +72,7 @@ def report_links(reports_dir: Path, dashboard_dir: Path) -> list[ReportLink]:
 
 STORY_WEEKS = 26  # weeks (the newest) whose story lists the page carries; older weeks link to their reports
 LIST_LENGTH = 5  # stories per list, as the page shows them
+MAX_WEEKS = 530  # ten years and a little: the charts' "Alle uker"
 
 # Two steps, both in DuckDB: the stories are first grouped by week, voice and their exact topic and region
 # lists (sums and top lists compose), then each group is spread over the cells of its topics and regions
@@ -155,11 +156,11 @@ def dashboard_data(db: Database, settings: Settings, now: datetime | None = None
     last = wk.last_complete_week(now)
     first_week, last_week = db.fetchone("SELECT min(week), max(week) FROM document_tone_kept WHERE first_copy") or (
         None, None)  # fmt: skip
-    if first_week:
-        end = max(last, last_week)
-        weeks = [first_week]
-        while weeks[-1] < end and len(weeks) < 520:
-            weeks.append(wk.shift(weeks[-1], 1))
+    if first_week:  # every week from the first with data, the newest MAX_WEEKS of them
+        weeks = [max(last, last_week)]
+        while weeks[-1] > first_week and len(weeks) < MAX_WEEKS:
+            weeks.append(wk.shift(weeks[-1], -1))
+        weeks.reverse()
     else:
         weeks = wk.weeks_ending(last, settings.report.weeks)
     topics, regions = list(settings.topics), list(settings.regions)
