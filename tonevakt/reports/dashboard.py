@@ -7,7 +7,19 @@ computed as weekly_tone does: mean ± 1.96 · sample standard deviation / √n) 
 stories only where it shows them: for the last STORY_WEEKS weeks, each cell's five most negative and five
 most positive, from which the page picks the five of any choice of voices. So its size grows with weeks, not
 documents (benchmarks/bench_storage_reports.py). Every figure comes from the kept story tone
-(`document_tone_kept`, first copies: the rows of story_tone)."""
+(`document_tone_kept`, first copies: the rows of story_tone).
+
+The page's data (JSON in <script id="tonevakt-data">): `generated, synthetic, min_n, default_weeks, weeks,
+last_complete, voices, topics, regions, reports` as before, and
+- `cells`: columns of equal length, one entry per cell: `w` (index into weeks), `v` (into voices), `tp` (into
+  topics, -1 = all), `rg` (into regions, -1 = all), `n`, `s` (sum of tones), `q` (sum of squared tones), `neg`,
+  `pos` (stories labelled negative / positive);
+- `story_weeks`: the weeks with story lists (the newest STORY_WEEKS);
+- `lists`: columns `w, v, tp, rg` as in cells, `worst` and `best` (indexes into stories, most negative / most
+  positive first, at most LIST_LENGTH);
+- `stories`: `{w, v, t, title, outlet, url, d}` in publication order (t: tone rounded to 6 decimals).
+The script (templates/dashboard.js) exposes `window.tonevakt.cellFor(week, voice, topic, region)` and
+`storiesFor(week, voices, topic, region)`, which draw the page and which the browser test calls."""
 
 from __future__ import annotations
 
