@@ -234,7 +234,7 @@ def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--child", nargs=3, metavar=("DB", "OUT", "PDF"), help=argparse_suppress())
     p.add_argument("--sizes", default=None,
-                   help="comma-separated document counts (default 10k,100k,1M; 10000000 is opt-in: ~25 min, 3 GB)")  # fmt: skip
+                   help="comma-separated document counts (default 10k,100k,1M; 10000000 is opt-in: ~6-10 min, 3.3 GB of disk)")  # fmt: skip
     args = p.parse_args()
     if args.child:
         db, out, pdf = args.child
