@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, banner, footer, parser, ratio, settings_from, timed, verdict
+from common import ROOT, banner, emit_json, footer, parser, ratio, settings_from, timed, verdict
 
 SPEEDUP_TARGET = 10.0
 IDEAL_FACTOR = 2.0
@@ -155,6 +155,10 @@ def main() -> int:
         assert second.documents_seen == 0 and second.documents_new == 0, "second pass parsed entries"
         assert docs2 == docs1 and todo2 == todo1, "second pass stored or queued documents"
         print("second pass extracts, stores and scores nothing: OK")
+        figures = {"feeds": n, "delay_s": delay, "sequential_s": seq_s, "sequential_entries": seq_entries,
+                   "collect": [{"robots": r[0], "concurrency": r[1], "seconds": r[2], "ideal_s": r[3]} for r in rows],
+                   "pass1_s": first.duration_s, "pass2_s": second.duration_s, "pass2_304": got_304,
+                   "pass2_200": got_200, "pass2_new": second.documents_new}  # fmt: skip
 
         best = min((r for r in rows if not r[0]), key=lambda r: r[2])
         conf = next(r for r in rows if not r[0] and r[1] == configured.max_concurrency)
@@ -163,12 +167,14 @@ def main() -> int:
             print(f"target ({label} {r[1]}, robots.txt not asked): ≥ {SPEEDUP_TARGET:.0f}× the sequential loop: "
                   f"{speed:.1f}× — {verdict(speed >= SPEEDUP_TARGET)}; within {IDEAL_FACTOR:.0f}× of the ideal: "
                   f"{vs_ideal:.2f}× — {verdict(vs_ideal <= IDEAL_FACTOR)}")  # fmt: skip
+            figures[f"{label.split()[0]}_speedup"], figures[f"{label.split()[0]}_vs_ideal"] = speed, vs_ideal
     finally:
         server.close()
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
     footer(t_all)
+    emit_json(args.json, figures)
     return 0
 
 

@@ -26,7 +26,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, banner, footer, parser, verdict, write_config
+from common import ROOT, banner, emit_json, footer, parser, verdict, write_config
 
 TONEVAKT = str(Path(sys.executable).with_name("tonevakt"))
 SLACK_S = 60.0
@@ -179,6 +179,9 @@ def main() -> int:
               f"{verdict(seen and latency <= target)}", flush=True)  # fmt: skip
     shutil.rmtree(work, ignore_errors=True)
     footer(t_all)
+    emit_json(args.json, {"interval_s": collection_interval, "target_s": target, "feeds": [
+        {"busy": f.busy, "latency_s": results.get(f.path, (None, False))[0],
+         "seen": results.get(f.path, (None, False))[1]} for f in feeds]})  # fmt: skip
     return 0
 
 

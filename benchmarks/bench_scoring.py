@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, banner, footer, parser, peak_rss_mb, run_child, verdict
+from common import ROOT, banner, emit_json, footer, parser, peak_rss_mb, run_child, verdict
 
 SPEEDUP_TARGET = 4.0
 F1_LOSS_TARGET = 0.01
@@ -404,6 +404,8 @@ def main() -> int:
     print(f"target: peak memory ≤ {MEMORY_TARGET_MB / 1024:.1f} GB: {peak:,.0f} MB — "
           f"{verdict(peak <= MEMORY_TARGET_MB)} (the naive pipeline: {naive['peak_rss_mb']:,.0f} MB)")  # fmt: skip
     footer(t_all)
+    emit_json(args.json, {"matmul": mm, "scorer": fast, "naive": naive, "int8": int8, "speedup": speedup,
+                          "cpu_speedup": cpu_speedup, "f1_loss": loss, "peak_rss_mb": peak})  # fmt: skip
     return 0
 
 

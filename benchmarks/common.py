@@ -66,7 +66,27 @@ def machine_line() -> str:
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="smaller sizes (make bench-quick)")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object with the figures as the last line"
+    )
     return p
+
+
+def emit_json(enabled: bool, figures: dict[str, Any]) -> None:
+    """`--json`: the figures as one JSON object on the last line of the output."""
+    if enabled:
+        print(json.dumps(_finite(figures), default=str), flush=True)
+
+
+def _finite(value: Any) -> Any:
+    """NaN (a figure that could not be measured) as null: JSON has no NaN."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def banner(title: str, quick: bool) -> float:
@@ -91,8 +111,16 @@ def timed() -> Iterator[list[float]]:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process so far: VmHWM of /proc/self/status on Linux. Not ru_maxrss: Linux
+    keeps that across execve, so a child started by a parent that had grown (the benchmark that generated a
+    1M-document database, 1.8 GB) reported the parent's peak as its own."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def run_child(

@@ -3,7 +3,9 @@ errors, shows the same numbers as weekly_tone, escapes untrusted titles, and its
 
 from __future__ import annotations
 
+import html
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -18,6 +20,7 @@ import yaml
 from tests.conftest import BASE_CONFIG, _merge
 from tests.test_report_seed import NOW, SOURCES, WEEK, XSS_TITLE, seed
 from tonevakt.config import Settings, load_config
+from tonevakt.reports import dashboard as dashboard_module
 from tonevakt.reports import write_report
 from tonevakt.reports.dashboard import json_for_script, write_dashboard
 from tonevakt.storage.db import open_for_reading
@@ -148,7 +151,11 @@ def test_dashboard_cli(dashboard: Any, tmp_path: Path) -> None:
     data = json.loads(
         re.search(r'<script id="tonevakt-data" type="application/json">(.*?)</script>', page, re.S)[1]
     )  # type: ignore[index]
-    assert data["weeks"][-1] == max(data["weeks"]) and len(data["stories"]) > 200
+    assert data["weeks"][-1] == max(data["weeks"])
+    # aggregates, not stories: one cell per week, voice, topic or all, region or all that has stories
+    assert set(data["cells"]) == {"w", "v", "tp", "rg", "n", "s", "q", "neg", "pos"}
+    assert len({len(col) for col in data["cells"].values()}) == 1
+    assert data["story_weeks"] == data["weeks"][-len(data["story_weeks"]) :]
     assert {r["week"] for r in data["reports"]} == {WEEK}
     assert not data["synthetic"]
 
@@ -175,3 +182,137 @@ def test_topic_filter_matches_weekly_topic_tone(dashboard: Any, tmp_path: Path) 
     for r in rows:
         n, tone = parsed.cells[(r["week"], r["voice"])]
         assert n == r["n"] and float(tone) == pytest.approx(r["tone"], abs=1e-6)
+
+
+# Run in the page after its own script: every figure and story list the page can show, through the functions the
+# page draws with, for every topic and region filter (and all) and every choice of voices.
+_HARNESS = """<script>
+(function () {
+  const D = JSON.parse(document.getElementById("tonevakt-data").textContent);
+  const topics = ["", ...D.topics.map((t) => t.id)], regions = ["", ...D.regions.map((r) => r.id)];
+  const voices = D.voices.map((v) => v.id);
+  const out = { cells: [], lists: [] };
+  for (const tp of topics) for (const rg of regions) {
+    for (const w of D.weeks) for (const v of voices) {
+      const c = window.tonevakt.cellFor(w, v, tp, rg);
+      if (c) out.cells.push([w, v, tp, rg, c.n, c.tone, c.lo, c.hi, c.negative, c.positive]);
+    }
+    for (let mask = 1; mask < (1 << voices.length); mask++) {
+      const vs = voices.filter((_, i) => mask & (1 << i));
+      for (const w of D.story_weeks) {
+        const l = window.tonevakt.storiesFor(w, vs, tp, rg);
+        out.lists.push([w, vs.join(","), tp, rg, l.negative.map((s) => s.title), l.positive.map((s) => s.title)]);
+      }
+    }
+  }
+  const pre = document.createElement("pre");
+  pre.id = "results";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>"""
+
+
+def _full_computation(
+    settings: Settings,
+) -> tuple[dict[tuple[str, ...], tuple[Any, ...]], list[dict[str, Any]]]:
+    """What the page showed when it carried every story (story_tone, tones rounded to 6 decimals), per cell."""
+    db = open_for_reading(settings.db_path)
+    try:
+        rows = db.rows(
+            """SELECT week, voice, round(tone, 6) AS t, label, title, coalesce(topics, []) AS tp,
+                      list_distinct(list_concat(coalesce(regions, []),
+                                                CASE WHEN region IS NULL THEN [] ELSE [region] END)) AS rg
+               FROM story_tone ORDER BY published_at, document_id"""
+        )
+    finally:
+        db.close()
+    cells = {}
+    for tp in ["", *settings.topics]:
+        for rg in ["", *settings.regions]:
+            groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            for r in rows:
+                if (not tp or tp in r["tp"]) and (not rg or rg in r["rg"]):
+                    groups.setdefault((r["week"], r["voice"]), []).append(r)
+            for (w, v), items in groups.items():
+                tones = [r["t"] for r in items]
+                n, mean = len(tones), sum(tones) / len(tones)
+                lo = hi = None
+                if n > 1:
+                    sd = math.sqrt(sum((t - mean) ** 2 for t in tones) / (n - 1))
+                    lo, hi = mean - 1.96 * sd / math.sqrt(n), mean + 1.96 * sd / math.sqrt(n)
+                labels = [r["label"] for r in items]
+                cells[(w, v, tp, rg)] = (n, mean, lo, hi, labels.count("negative"), labels.count("positive"))
+    return cells, rows
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (bash tools/ensure-debian-packages.sh)"
+)
+def test_every_filter_shows_the_figures_and_stories_of_the_full_computation(
+    dashboard: Any, tmp_path: Path
+) -> None:
+    settings, path = dashboard
+    page = tmp_path / "harness.html"
+    page.write_text(
+        path.read_text(encoding="utf-8").replace("</body>", _HARNESS + "</body>"), encoding="utf-8"
+    )
+    dom = _chromium(["--virtual-time-budget=10000", "--dump-dom", page.resolve().as_uri()], tmp_path)
+    assert 'data-ready="1"' in dom.stdout and "Uncaught" not in dom.stderr, dom.stderr[-2000:]
+    found = re.search(r'<pre id="results">(.*?)</pre>', dom.stdout, re.S)
+    assert found, "the harness wrote no results"
+    shown = json.loads(html.unescape(found[1]))
+    expected, rows = _full_computation(settings)
+
+    got = {tuple(c[:4]): tuple(c[4:]) for c in shown["cells"]}
+    assert set(got) == set(expected)
+    assert len(expected) > 300 and {k[2] for k in expected} == {"", *settings.topics}
+    for key, (n, mean, lo, hi, neg, pos) in expected.items():
+        g = got[key]
+        assert (g[0], g[4], g[5]) == (n, neg, pos), key
+        assert g[1] == pytest.approx(mean, abs=1e-9), key
+        for a, b in ((g[2], lo), (g[3], hi)):
+            assert (a is None) == (b is None) and (b is None or a == pytest.approx(b, abs=1e-9)), key
+
+    lists = shown["lists"]
+    assert len(lists) == 15 * 12 * (1 + len(settings.topics)) * (1 + len(settings.regions))
+    for w, voices, tp, rg, negative, positive in lists:
+        chosen = [r for r in rows if r["week"] == w and r["voice"] in voices.split(",")
+                  and (not tp or tp in r["tp"]) and (not rg or rg in r["rg"])]  # fmt: skip
+        worst = sorted((r for r in chosen if r["t"] < 0), key=lambda r: r["t"])[:5]
+        best = sorted((r for r in chosen if r["t"] > 0), key=lambda r: -r["t"])[:5]
+        assert negative == [r["title"] for r in worst], (w, voices, tp, rg)
+        assert positive == [r["title"] for r in best], (w, voices, tp, rg)
+    assert any(len(neg) == 5 for *_, neg, _ in lists)
+
+
+def test_the_page_carries_cells_and_listed_stories_not_every_story(
+    dashboard: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, _ = dashboard
+    monkeypatch.setattr(dashboard_module, "STORY_WEEKS", 4)
+    db = open_for_reading(settings.db_path)
+    try:
+        data = dashboard_module.dashboard_data(db, settings, now=NOW)
+        total = db.scalar("SELECT count(*) FROM story_tone")
+    finally:
+        db.close()
+    assert data["story_weeks"] == data["weeks"][-4:]
+    assert {data["weeks"][s["w"]] for s in data["stories"]} <= set(data["story_weeks"])
+    assert 0 < len(data["stories"]) < total / 2
+    # each listed story is in some list, and each list holds at most five of each
+    listed = {i for col in ("worst", "best") for lst in data["lists"][col] for i in lst}
+    assert listed == set(range(len(data["stories"])))
+    assert max(len(lst) for col in ("worst", "best") for lst in data["lists"][col]) == 5
+    assert sum(data["cells"]["n"][i] for i in range(len(data["cells"]["n"]))
+               if data["cells"]["tp"][i] == -1 and data["cells"]["rg"][i] == -1) == total  # fmt: skip
+    # an archive longer than the page's span keeps its newest weeks
+    monkeypatch.setattr(dashboard_module, "MAX_WEEKS", 5)
+    db = open_for_reading(settings.db_path)
+    try:
+        short = dashboard_module.dashboard_data(db, settings, now=NOW)
+    finally:
+        db.close()
+    assert short["weeks"] == data["weeks"][-5:] and short["weeks"][-1] == WEEK
+    assert set(short["cells"]["w"]) == set(range(5))

@@ -146,6 +146,7 @@ def test_disk_full_at_checkpoint_loses_no_committed_batch(filled: Settings) -> N
 def test_disk_full_while_publishing_keeps_the_old_snapshot_and_exports(filled: Settings) -> None:
     snap = filled.snapshot_path
     old = snap.read_bytes()
+    os.utime(snap, ns=(0, 0))  # no longer marked as the file's current version: the publish copies again
     out = run_child(filled.db_path, "publish", limit=1_000_000)  # smaller than the database file
     assert out.startswith("STORAGE-ERROR cannot publish the analyst snapshot"), out
     assert snap.read_bytes() == old and titles(snap) == titles(filled.db_path)

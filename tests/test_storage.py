@@ -207,3 +207,24 @@ def test_polling_adapts_to_how_often_a_source_changes(fresh_db: Database) -> Non
     row = fetch(10, 1)
     assert row["effective_interval_minutes"] == 15 and row["unchanged_streak"] == 0
     assert row["next_due_at"] == t0 + timedelta(hours=10, minutes=15)
+
+
+def test_snapshot_is_copied_again_only_after_a_write(tmp_path: Path) -> None:
+    main, snap = tmp_path / "main.duckdb", tmp_path / "analyst.duckdb"
+    db = open_database(main)
+    repo.insert_documents(db, [_doc(1)])
+    publish_snapshot(db, snap)
+    first = snap.stat()
+    db.close()
+    db = open_database(main)  # opened for writing, nothing written: the copy is not made again
+    publish_snapshot(db, snap)
+    assert snap.stat().st_ino == first.st_ino
+    repo.insert_documents(db, [_doc(2)])
+    publish_snapshot(db, snap)
+    db.close()
+    assert snap.stat().st_ino != first.st_ino
+    reader = open_for_reading(snap)
+    try:
+        assert reader.scalar("SELECT count(*) FROM documents") == 2
+    finally:
+        reader.close()

@@ -27,7 +27,7 @@ from tonevakt.nlp.shares import estimate_shares, indomain_confusion, inputs_key
 from tonevakt.storage import repository as repo
 from tonevakt.storage import shares as share_store
 from tonevakt.storage.db import Database, database, open_for_reading
-from tonevakt.storage.snapshot import export_parquet, publish_snapshot
+from tonevakt.storage.snapshot import publish_exports, publish_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -367,7 +367,7 @@ def publish(settings: Settings) -> Path:
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
         _replay_spool(settings, db)
         publish_snapshot(db, settings.snapshot_path)
-        export_parquet(db, settings.exports_path)
+        publish_exports(db, settings.exports_path)
     return settings.snapshot_path
 
 

@@ -1,8 +1,25 @@
 """`tonevakt dashboard`: one static page (inline JS and data, no network, works from file://) listing every
 weekly report, with trend charts filtered by voice, topic and region.
 
-The page carries one row per story (from story_tone: copies once, human labels win) and computes a week's
-tone exactly as weekly_tone does: the mean, and mean ± 1.96 · sample standard deviation / √n."""
+The page carries per-week aggregates, not stories: one cell per (week, voice, topic or all, region or all)
+with the number of stories, the sum and the sum of squares of their tone (for the mean and the interval,
+computed as weekly_tone does: mean ± 1.96 · sample standard deviation / √n) and the label counts. It lists
+stories only where it shows them: for the last STORY_WEEKS weeks, each cell's five most negative and five
+most positive, from which the page picks the five of any choice of voices. So its size grows with weeks, not
+documents (benchmarks/bench_storage_reports.py). Every figure comes from the kept story tone
+(`document_tone_kept`, first copies: the rows of story_tone).
+
+The page's data (JSON in <script id="tonevakt-data">): `generated, synthetic, min_n, default_weeks, weeks,
+last_complete, voices, topics, regions, reports` as before, and
+- `cells`: columns of equal length, one entry per cell: `w` (index into weeks), `v` (into voices), `tp` (into
+  topics, -1 = all), `rg` (into regions, -1 = all), `n`, `s` (sum of tones), `q` (sum of squared tones), `neg`,
+  `pos` (stories labelled negative / positive);
+- `story_weeks`: the weeks with story lists (the newest STORY_WEEKS);
+- `lists`: columns `w, v, tp, rg` as in cells, `worst` and `best` (indexes into stories, most negative / most
+  positive first, at most LIST_LENGTH);
+- `stories`: `{w, v, t, title, outlet, url, d}` in publication order (t: tone rounded to 6 decimals).
+The script (templates/dashboard.js) exposes `window.tonevakt.cellFor(week, voice, topic, region)` and
+`storiesFor(week, voices, topic, region)`, which draw the page and which the browser test calls."""
 
 from __future__ import annotations
 
@@ -11,13 +28,14 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
 
 from tonevakt.config import Settings
+from tonevakt.dates import OSLO
 from tonevakt.errors import ReportError
 from tonevakt.models import VOICES
 from tonevakt.reports import fmt, render
@@ -64,30 +82,138 @@ def report_links(reports_dir: Path, dashboard_dir: Path) -> list[ReportLink]:
     return out
 
 
-def dashboard_data(db: Database, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
-    rows = db.fetchall(
-        """SELECT st.week, st.voice, st.tone, st.label, st.topics,
-                  list_distinct(list_concat(coalesce(st.regions, []),
-                                            CASE WHEN st.region IS NULL THEN [] ELSE [st.region] END)),
-                  st.title, coalesce(st.outlet, s.name, st.source_id), st.url, st.published_at
-           FROM story_tone st LEFT JOIN sources s ON s.id = st.source_id
-           ORDER BY st.published_at, st.document_id"""
+STORY_WEEKS = 26  # weeks (the newest) whose story lists the page carries; older weeks link to their reports
+LIST_LENGTH = 5  # stories per list, as the page shows them
+MAX_WEEKS = 530  # ten years and a little: the charts' "Alle uker"
+
+# Two steps, both in DuckDB: the stories are first grouped by week, voice and their exact topic and region
+# lists (sums and top lists compose), then each group is spread over the cells of its topics and regions
+# (and "" for all). Spreading every story instead took three times as long at 1M documents.
+_CELLS_SQL = """
+    WITH g AS (
+        SELECT week, voice, topics, regions, region, count(*) AS n, sum(round(tone, 6)) AS s,
+               sum(round(tone, 6) * round(tone, 6)) AS q, count(*) FILTER (WHERE label = 'negative') AS neg,
+               count(*) FILTER (WHERE label = 'positive') AS pos
+        FROM document_tone_kept WHERE first_copy AND list_contains($weeks, week)
+        GROUP BY week, voice, topics, regions, region
+    ),
+    by_topic AS (
+        SELECT week, voice, n, s, q, neg, pos, unnest(list_concat([''], list_distinct(coalesce(topics, [])))) AS topic,
+               list_concat([''], list_distinct(list_concat(coalesce(regions, []),
+                                                           CASE WHEN region IS NULL THEN [] ELSE [region] END))) AS rgs
+        FROM g
+    ),
+    tagged AS (
+        SELECT week, voice, n, s, q, neg, pos, topic, unnest(rgs) AS region
+        FROM by_topic WHERE topic = '' OR list_contains($topics, topic)
     )
+    SELECT week, voice, topic, region, sum(n)::BIGINT, sum(s), sum(q), sum(neg)::BIGINT, sum(pos)::BIGINT
+    FROM tagged WHERE region = '' OR list_contains($regions, region)
+    GROUP BY week, voice, topic, region
+    ORDER BY week, voice, topic, region
+"""
+# The same cells, for the story weeks only: each cell's most negative and most positive stories, in the order
+# the page sorts them (tone rounded as the page carries it, then publication, then id).
+_LISTS_SQL = """
+    WITH k AS (
+        SELECT document_id, published_at, week, voice, round(tone, 6) AS t, topics, regions, region
+        FROM document_tone_kept WHERE first_copy AND list_contains($weeks, week) AND round(tone, 6) <> 0
+    ),
+    g AS (
+        SELECT week, voice, topics, regions, region,
+               min_by({'t': t, 'p': published_at, 'id': document_id}, (t, published_at, document_id), $n)
+                   FILTER (WHERE t < 0) AS worst,
+               min_by({'t': -t, 'p': published_at, 'id': document_id}, (-t, published_at, document_id), $n)
+                   FILTER (WHERE t > 0) AS best
+        FROM k GROUP BY week, voice, topics, regions, region
+    ),
+    by_topic AS (
+        SELECT week, voice, worst, best, unnest(list_concat([''], list_distinct(coalesce(topics, [])))) AS topic,
+               list_concat([''], list_distinct(list_concat(coalesce(regions, []),
+                                                           CASE WHEN region IS NULL THEN [] ELSE [region] END))) AS rgs
+        FROM g
+    ),
+    tagged AS (
+        SELECT week, voice, worst, best, topic, unnest(rgs) AS region
+        FROM by_topic WHERE topic = '' OR list_contains($topics, topic)
+    ),
+    flat AS (
+        SELECT week, voice, topic, region, unnest(worst) AS w, NULL AS b
+        FROM tagged WHERE region = '' OR list_contains($regions, region)
+        UNION ALL
+        SELECT week, voice, topic, region, NULL, unnest(best)
+        FROM tagged WHERE region = '' OR list_contains($regions, region)
+    )
+    SELECT week, voice, topic, region, min_by(w.id, w, $n) FILTER (WHERE w IS NOT NULL),
+           min_by(b.id, b, $n) FILTER (WHERE b IS NOT NULL)
+    FROM flat GROUP BY week, voice, topic, region
+"""
+_STORY_SQL = """
+    SELECT k.document_id, k.week, k.voice, round(k.tone, 6), d.title, coalesce(d.outlet, s.name, k.source_id), d.url,
+           k.published_at
+    FROM (SELECT * FROM document_tone_kept
+          WHERE first_copy AND published_at >= $since AND list_contains($ids, document_id)) k
+    JOIN (SELECT id, title, outlet, url FROM documents WHERE published_at >= $since AND list_contains($ids, id)) d
+      ON d.id = k.document_id
+    LEFT JOIN sources s ON s.id = k.source_id
+    ORDER BY k.published_at, k.document_id
+"""
+
+
+def _index(items: list[str]) -> dict[str, int]:
+    return {x: i for i, x in enumerate(items)}
+
+
+def dashboard_data(db: Database, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
     last = wk.last_complete_week(now)
-    weeks_with_data = sorted({r[0] for r in rows})
-    if weeks_with_data:
-        first = weeks_with_data[0]
-        end = max(last, weeks_with_data[-1])
-        weeks = [first]
-        while weeks[-1] < end and len(weeks) < 520:
-            weeks.append(wk.shift(weeks[-1], 1))
+    first_week, last_week = db.fetchone("SELECT min(week), max(week) FROM document_tone_kept WHERE first_copy") or (
+        None, None)  # fmt: skip
+    if first_week:  # every week from the first with data, the newest MAX_WEEKS of them
+        weeks = [max(last, last_week)]
+        while weeks[-1] > first_week and len(weeks) < MAX_WEEKS:
+            weeks.append(wk.shift(weeks[-1], -1))
+        weeks.reverse()
     else:
         weeks = wk.weeks_ending(last, settings.report.weeks)
-    stories = [
-        {"w": r[0], "v": r[1], "t": round(float(r[2]), 6), "l": r[3], "tp": list(r[4] or []), "rg": list(r[5] or []),
-         "title": r[6], "outlet": r[7] or "", "url": render.safe_url(r[8]), "d": fmt.long_date(r[9])}
-        for r in rows
-    ]  # fmt: skip
+    topics, regions = list(settings.topics), list(settings.regions)
+    week_i, voice_i = _index(weeks), _index(list(VOICES))
+    topic_i, region_i = {"": -1, **_index(topics)}, {"": -1, **_index(regions)}
+    cells: dict[str, list[Any]] = {k: [] for k in ("w", "v", "tp", "rg", "n", "s", "q", "neg", "pos")}
+    params = {"weeks": weeks, "topics": topics, "regions": regions}
+    for w, v, tp, rg, n, s_, q, neg, pos in db.fetchall(_CELLS_SQL, params):
+        if v not in voice_i:
+            continue
+        # s and q unrounded: the interval is a difference of them
+        for key, value in zip(
+            cells, (week_i[w], voice_i[v], topic_i[tp], region_i[rg], n, s_, q, neg, pos), strict=True
+        ):
+            cells[key].append(value)
+
+    story_weeks = weeks[-STORY_WEEKS:]
+    raw_lists = db.fetchall(_LISTS_SQL, {**params, "weeks": story_weeks, "n": LIST_LENGTH})
+    ids = sorted({i for r in raw_lists for col in (r[4], r[5]) for i in (col or [])})
+    stories: list[dict[str, Any]] = []
+    order: dict[str, int] = {}
+    if ids:
+        since = datetime.combine(wk.monday(story_weeks[0]), datetime.min.time(), tzinfo=OSLO) - timedelta(
+            days=1
+        )
+        for doc_id, w, v, t, title, outlet, url, published in db.fetchall(
+            _STORY_SQL, {"ids": ids, "since": since}
+        ):
+            order[doc_id] = len(stories)
+            stories.append({"w": week_i[w], "v": voice_i[v], "t": float(t), "title": title, "outlet": outlet or "",
+                            "url": render.safe_url(url), "d": fmt.long_date(published)})  # fmt: skip
+    lists: dict[str, list[Any]] = {k: [] for k in ("w", "v", "tp", "rg", "worst", "best")}
+    for w, v, tp, rg, worst, best in raw_lists:
+        if v not in voice_i:
+            continue
+        lists["w"].append(week_i[w])
+        lists["v"].append(voice_i[v])
+        lists["tp"].append(topic_i[tp])
+        lists["rg"].append(region_i[rg])
+        lists["worst"].append([order[i] for i in worst or []])
+        lists["best"].append([order[i] for i in best or []])
     return {
         "generated": fmt.date_time(now or datetime.now(UTC)),
         "synthetic": is_synthetic(settings),
@@ -98,6 +224,9 @@ def dashboard_data(db: Database, settings: Settings, now: datetime | None = None
         "voices": [{"id": v, "label": fmt.voice_label(v)} for v in VOICES],
         "topics": [{"id": k, "label": t.label} for k, t in settings.topics.items()],
         "regions": [{"id": k, "label": t.label} for k, t in settings.regions.items()],
+        "cells": cells,
+        "story_weeks": story_weeks,
+        "lists": lists,
         "stories": stories,
     }
 
@@ -172,5 +301,6 @@ def write_dashboard(settings: Settings, out_dir: Path | None = None, now: dateti
         tmp.replace(target)
     except OSError as e:
         raise ReportError(f"cannot write the dashboard {target}: {e}") from e
-    logger.info("wrote the dashboard %s (%d stories, %d reports)", target, len(data["stories"]), len(links))
+    logger.info("wrote the dashboard %s (%d cells, %d listed stories, %d reports)", target, len(data["cells"]["n"]),
+                len(data["stories"]), len(links))  # fmt: skip
     return target

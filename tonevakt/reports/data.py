@@ -14,6 +14,7 @@ from tonevakt.reports import weeks as wk
 from tonevakt.stats import Correlation, spearman
 from tonevakt.storage import shares as share_store
 from tonevakt.storage.db import Database
+from tonevakt.storage.tone import active_model
 
 logger = logging.getLogger(__name__)
 
@@ -239,40 +240,52 @@ def _excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
     return cut + " …"
 
 
-_STORY_SQL = """
-    SELECT st.document_id, st.voice, st.title,
-           CASE WHEN st.voice = 'patient' THEN coalesce(nullif(s.name, ''), st.outlet, st.source_id)
-                ELSE coalesce(st.outlet, s.name, st.source_id) END AS outlet, st.url,
-           st.published_at, st.tone, st.label, coalesce(st.passage, d.lead, d.text) AS passage, st.human_label,
-           st.paywalled, st.rating,
-           (SELECT count(*) FROM document_tone c WHERE c.voice = st.voice
-              AND coalesce(c.story_id, c.document_id) = coalesce(st.story_id, st.document_id)) AS copies
-    FROM story_tone st
-    JOIN documents d ON d.id = st.document_id
-    LEFT JOIN sources s ON s.id = st.source_id
-    WHERE st.week = ? AND st.voice = ?
+# A week's stories are chosen on the kept story tone (storage/tone.py: first copies only, as story_tone); only
+# the few chosen are then read with their text, by id (an index lookup, not a join over the archive).
+_TOP_SQL = """
+    SELECT st.document_id, st.voice, st.published_at, st.tone, st.label, st.human_label, st.paywalled, st.rating,
+           st.copies
+    FROM document_tone_kept st
+    WHERE st.first_copy AND st.week = ? AND st.voice = ? {where} ORDER BY {order} LIMIT {limit}
+"""
+_DETAIL_SQL = """
+    SELECT d.id, d.title,
+           CASE WHEN d.voice = 'patient' THEN coalesce(nullif(s.name, ''), d.outlet, d.source_id)
+                ELSE coalesce(d.outlet, s.name, d.source_id) END AS outlet, d.url,
+           coalesce(sc.passage, d.lead, d.text) AS passage
+    FROM (SELECT * FROM documents WHERE id IN ({marks})) d
+    LEFT JOIN (SELECT document_id, passage FROM scores
+               WHERE document_id IN ({marks}) AND model = ?) sc
+           ON sc.document_id = d.id
+    LEFT JOIN sources s ON s.id = d.source_id
 """
 
 
 def _stories(db: Database, week: str, voice: str, order: str, limit: int, where: str = "") -> list[Story]:
-    rows = db.rows(f"{_STORY_SQL} {where} ORDER BY {order} LIMIT {int(limit)}", [week, voice])
+    top = db.rows(_TOP_SQL.format(where=where, order=order, limit=int(limit)), [week, voice])
+    if not top:
+        return []
+    ids = [r["document_id"] for r in top]
+    marks = ", ".join("?" * len(ids))
+    # the active model as a constant: a subquery there would turn the index lookup into a scan
+    detail = {r["id"]: r for r in db.rows(_DETAIL_SQL.format(marks=marks), [*ids, *ids, active_model(db)])}
     return [
         Story(
             document_id=r["document_id"],
             voice=r["voice"],
-            title=r["title"],
-            outlet=r["outlet"] or "",
-            url=r["url"],
+            title=detail[r["document_id"]]["title"],
+            outlet=detail[r["document_id"]]["outlet"] or "",
+            url=detail[r["document_id"]]["url"],
             published_at=r["published_at"],
             tone=float(r["tone"]),
             label=r["label"],
-            passage=_excerpt(r["passage"]),
+            passage=_excerpt(detail[r["document_id"]]["passage"]),
             human_label=bool(r["human_label"]),
             paywalled=bool(r["paywalled"]),
             copies=int(r["copies"]),
             rating=r["rating"],
         )  # fmt: skip
-        for r in rows
+        for r in top
     ]
 
 
@@ -296,8 +309,7 @@ def _groups(
 def _pooled(db: Database, voice: str, weeks: list[str]) -> tuple[float | None, int]:
     """Tone pooled over weeks (every story weighs the same): sum(n*tone)/sum(n), and sum(n)."""
     row = db.fetchone(
-        "SELECT sum(n * tone) / sum(n), coalesce(sum(n), 0) FROM weekly_tone WHERE voice = ? AND week IN "
-        "(SELECT unnest(?))",
+        "SELECT sum(n * tone) / sum(n), coalesce(sum(n), 0) FROM weekly_tone WHERE voice = ? AND list_contains(?, week)",
         [voice, weeks],
     )
     return (row[0], int(row[1])) if row else (None, 0)
@@ -311,7 +323,7 @@ def _alerts(db: Database, data_week: str, settings: Settings, cells: dict[str, T
         cell = cells.get(voice)
         n = cell.n if cell else 0
         total = db.scalar(
-            "SELECT coalesce(sum(n), 0) FROM weekly_tone WHERE voice = ? AND week IN (SELECT unnest(?))",
+            "SELECT coalesce(sum(n), 0) FROM weekly_tone WHERE voice = ? AND list_contains(?, week)",
             [voice, base_weeks],
         )
         mean_n = float(total) / cfg.baseline_weeks
@@ -366,18 +378,28 @@ def _method(db: Database, week: str, window: list[str]) -> Method:
     behind = [c for c in (base, human) if c is not None and c.n]
     rated = share_store.rated_tones(db, model_id, window) if model_id else []
     stars = spearman([r for r, _ in rated], [t for _, t in rated]) if rated else None
+    # the active model as a constant and the labelled ids as a list: index lookups, not a scan of every score
+    labelled = [r[0] for r in db.fetchall("SELECT document_id FROM labels")]
     agree = db.fetchone(
-        """SELECT count(*), avg(CASE WHEN s.label = l.label THEN 1.0 ELSE 0.0 END) FROM labels l
-           JOIN scores s ON s.document_id = l.document_id AND s.model = (SELECT id FROM models WHERE active LIMIT 1)"""
+        f"""SELECT count(*), avg(CASE WHEN s.label = l.label THEN 1.0 ELSE 0.0 END) FROM labels l
+            JOIN (SELECT document_id, label FROM scores
+                  WHERE document_id IN ({", ".join("?" * len(labelled)) or "NULL"}) AND model = ?) s
+              ON s.document_id = l.document_id""",
+        [*labelled, m.get("id")],
     )
+    # story_tone's rows of the week, counted on the kept table (storage/tone.py) without reading the documents
+    week_counts = db.fetchone(
+        """SELECT count(*), count(*) FILTER (WHERE human_label), count(*) FILTER (WHERE paywalled)
+           FROM document_tone_kept WHERE first_copy AND week = ?""",
+        [week],
+    ) or (0, 0, 0)
     return Method(
         model_id=m.get("id"), model_description=m.get("description"), backend=m.get("backend"),
         dev_macro_f1=m.get("dev_macro_f1"),
         labels_total=int(db.scalar("SELECT count(*) FROM labels")),
-        labels_week=int(db.scalar("SELECT count(*) FROM story_tone WHERE week = ? AND human_label", [week])),
-        agreement=agree[1] if agree and agree[0] else None, agreement_n=int(agree[0]) if agree else 0,
-        paywalled_week=int(db.scalar("SELECT count(*) FROM story_tone WHERE week = ? AND paywalled", [week])),
-        documents_week=int(db.scalar("SELECT count(*) FROM story_tone WHERE week = ?", [week])),
+        labels_week=int(week_counts[1]), agreement=agree[1] if agree and agree[0] else None,
+        agreement_n=int(agree[0]) if agree else 0, paywalled_week=int(week_counts[2]),
+        documents_week=int(week_counts[0]),
         labelled_n=sum(c.n for c in behind), labelled_agreed=sum(c.agreed for c in behind),
         indomain_n=base.n if base else 0, indomain_source=base.source if base else "",
         human_n=human.n if human else 0, stars=stars,
@@ -417,10 +439,10 @@ def gather(db: Database, settings: Settings, week: str, now: datetime | None = N
     wk.parse_week(week)
     cfg = settings.report
     window = wk.weeks_ending(week, cfg.weeks)
-    rows = db.rows("SELECT * FROM weekly_tone WHERE week IN (SELECT unnest(?))", [window])
+    rows = db.rows("SELECT * FROM weekly_tone WHERE list_contains(?, week)", [window])
     by = {(r["week"], r["voice"]): _cell(r, cfg.min_n) for r in rows}
     series = {v: [by.get((w, v)) for w in window] for v in VOICES}
-    vol_rows = db.rows("SELECT * FROM weekly_volume WHERE week IN (SELECT unnest(?))", [window])
+    vol_rows = db.rows("SELECT * FROM weekly_volume WHERE list_contains(?, week)", [window])
     vols = {(r["week"], r["voice"]): Volume(r["week"], r["voice"], int(r["stories"]), int(r["documents"]))
             for r in vol_rows}  # fmt: skip
     volume = {v: [vols.get((w, v)) for w in window] for v in VOICES}

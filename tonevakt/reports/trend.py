@@ -62,10 +62,10 @@ def trend_rows(db: Database, until: str, weeks: int, voices: Sequence[str] = (),
             raise ReportError(
                 f"no stories with topic {topic!r} (topics with stories: {', '.join(sorted(known)) or 'none'})"
             )
-        rows = db.rows("SELECT * FROM weekly_topic_tone WHERE topic = ? AND voice <> 'all' AND week IN "
-                       "(SELECT unnest(?))", [topic, window])  # fmt: skip
+        rows = db.rows("SELECT * FROM weekly_topic_tone WHERE topic = ? AND voice <> 'all' AND list_contains(?, week)",
+                       [topic, window])  # fmt: skip
     else:
-        rows = db.rows("SELECT * FROM weekly_tone WHERE week IN (SELECT unnest(?))", [window])
+        rows = db.rows("SELECT * FROM weekly_tone WHERE list_contains(?, week)", [window])
     cells = {
         (r["week"], r["voice"]): ToneCell(r["week"], r["voice"], int(r["n"]), float(r["tone"]), r["ci_low"],
                                           r["ci_high"], thin=int(r["n"]) < min_n)

@@ -5,17 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tonevakt.config import Settings
-from tonevakt.dates import OSLO
 from tonevakt.errors import ReportError
 from tonevakt.reports import export, fmt, mail, render
 from tonevakt.reports import weeks as wk
 from tonevakt.reports.data import ReportData, gather
 from tonevakt.storage.db import database, open_for_reading
-from tonevakt.storage.focus import focus_since
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +41,6 @@ def read_data(settings: Settings, week: str | None = None, now: datetime | None 
     wk.parse_week(week)
     db = open_for_reading(settings.db_path, settings.snapshot_path)
     try:
-        # Performance (benchmarks/bench_storage_reports.py): compute the views once, for the weeks the report
-        # reads (its chart window, the alert baseline, the last four weeks), not once per query.
-        cfg = settings.report
-        first = wk.shift(week, -max(cfg.weeks - 1, cfg.baseline_weeks, 4))
-        focus_since(db, datetime.combine(wk.monday(first), time(0), tzinfo=OSLO))
         return gather(db, settings, week, now=now)
     finally:
         db.close()

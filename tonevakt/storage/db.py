@@ -24,6 +24,12 @@ from tonevakt.errors import DatabaseLockedError, StorageError
 logger = logging.getLogger(__name__)
 
 
+# DuckDB's buffer pool may otherwise grow to 80 % of the machine's memory as a command reads a large archive
+# (a publish at 10M documents peaked at 1.65 GB); past this it evicts and spills to disk instead
+# (benchmarks/bench_storage_reports.py: peak memory ≤ 1.5 GB for every command at 10M documents).
+MEMORY_LIMIT = "1GB"
+
+
 def _is_lock_error(e: Exception) -> bool:
     msg = str(e).lower()
     return "lock" in msg and ("conflicting" in msg or "could not set lock" in msg)
@@ -38,7 +44,9 @@ def _connect(
     while True:
         attempt += 1
         try:
-            return duckdb.connect(str(path), read_only=read_only, config=dict(config or {}))
+            return duckdb.connect(
+                str(path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT, **(config or {})}
+            )
         except duckdb.Error as e:
             if not _is_lock_error(e):
                 raise StorageError(f"cannot open database {path}: {e}") from e

@@ -18,6 +18,7 @@ from tonevakt.models import (
     Source,
 )
 from tonevakt.storage.db import Database
+from tonevakt.storage.tone import active_model, rebuild_tone, refresh_tone
 from tonevakt.urls import canonical_url
 
 DOCUMENT_COLUMNS = (
@@ -326,6 +327,7 @@ def documents_to_score(
 def register_model(db: Database, model_id: str, backend: str, description: str = "",
                    dev_macro_f1: float | None = None, active: bool = True) -> None:  # fmt: skip
     with db.transaction():
+        before = active_model(db)
         if active:
             db.execute("UPDATE models SET active = FALSE WHERE active AND id <> ?", [model_id])
         db.execute(
@@ -334,6 +336,8 @@ def register_model(db: Database, model_id: str, backend: str, description: str =
                  dev_macro_f1 = coalesce(excluded.dev_macro_f1, models.dev_macro_f1), active = excluded.active""",
             [model_id, backend, description, dev_macro_f1, active, _now()],
         )
+        if active_model(db) != before:  # every kept tone came from the previous model's scores
+            rebuild_tone(db)
 
 
 def save_scores(db: Database, scores: Sequence[Score]) -> int:
@@ -341,13 +345,23 @@ def save_scores(db: Database, scores: Sequence[Score]) -> int:
     if not scores:
         return 0
     now = _now()
+    latest = {(s.document_id, s.model): s for s in scores}  # one statement cannot replace a row twice
+    rows = [[s.document_id, s.model, s.tone, s.label, s.p_negative, s.p_neutral, s.p_positive, s.passage,
+             s.n_passages, now] for s in latest.values()]  # fmt: skip
+    marks = "(" + ", ".join("?" * 10) + ")"
     with db.transaction():
-        db.con.executemany(
-            """INSERT OR REPLACE INTO scores (document_id, model, tone, label, p_negative, p_neutral, p_positive,
-                                              passage, n_passages, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [[s.document_id, s.model, s.tone, s.label, s.p_negative, s.p_neutral, s.p_positive, s.passage,
-              s.n_passages, now] for s in scores],
-        )  # fmt: skip
+        # Multi-row VALUES, as insert_documents: executemany runs one statement per row (200 scores took 8 s
+        # against a 1M-document database, benchmarks/README.md).
+        for i in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[i : i + INSERT_CHUNK]
+            db.execute(
+                """INSERT OR REPLACE INTO scores (document_id, model, tone, label, p_negative, p_neutral, p_positive,
+                                                  passage, n_passages, scored_at) VALUES """
+                + ", ".join([marks] * len(chunk)),
+                [v for r in chunk for v in r],
+            )
+        active = active_model(db)
+        refresh_tone(db, [s.document_id for s in scores if s.model == active])
     return len(scores)
 
 
@@ -372,6 +386,7 @@ def set_label(db: Database, document_id: str, label: str, labelled_by: str | Non
                  labelled_at = excluded.labelled_at""",
             [document_id, label, labelled_by, note, now],
         )
+        refresh_tone(db, [document_id])
         # The history keeps what the label replaced, so that `tonevakt label --undo` can bring it back.
         return int(db.scalar(
             """INSERT INTO label_history (document_id, label, labelled_by, labelled_at, previous_label,

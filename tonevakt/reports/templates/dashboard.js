@@ -1,5 +1,6 @@
-// Tonevakt dashboard: filters, charts (SVG) and tables from the embedded story rows. No network, no libraries.
-// A week's tone is computed exactly as the weekly_tone view does: the mean, and mean ± 1.96·sd/√n (sample sd).
+// Tonevakt dashboard: filters, charts (SVG) and tables from the embedded per-week cells. No network, no libraries.
+// A cell is one (week, voice, topic or all, region or all) with n, the sum and the sum of squares of the tones;
+// a week's tone is computed as the weekly_tone view does: the mean, and mean ± 1.96·sd/√n (sample sd).
 "use strict";
 (function () {
   const DATA = JSON.parse(document.getElementById("tonevakt-data").textContent);
@@ -34,36 +35,64 @@
     return e;
   }
 
-  function filtered() {
-    return DATA.stories.filter((s) => state.voices.has(s.v) &&
-      (!state.topic || s.tp.includes(state.topic)) && (!state.region || s.rg.includes(state.region)));
-  }
   function windowWeeks() {
     const w = DATA.weeks;
     return state.range > 0 ? w.slice(Math.max(0, w.length - state.range)) : w.slice();
   }
-  function aggregate(stories, weeks) {
-    const cells = {};
-    const inWindow = new Set(weeks);
-    for (const s of stories) {
-      if (!inWindow.has(s.w)) continue;
-      const key = s.w + "|" + s.v;
-      (cells[key] = cells[key] || []).push(s.t);
+  const weekIndex = new Map(DATA.weeks.map((w, i) => [w, i]));
+  const topicIndex = (id) => (id ? DATA.topics.findIndex((t) => t.id === id) : -1);
+  const regionIndex = (id) => (id ? DATA.regions.findIndex((t) => t.id === id) : -1);
+  const voiceIndex = (id) => DATA.voices.findIndex((v) => v.id === id);
+  function indexed(table) {
+    const m = new Map();
+    table.w.forEach((w, i) => m.set(`${w}|${table.v[i]}|${table.tp[i]}|${table.rg[i]}`, i));
+    return m;
+  }
+  const CELLS = indexed(DATA.cells);
+  const LISTS = indexed(DATA.lists);
+  const storyWeeks = new Set(DATA.story_weeks);
+
+  // The figures of one week and voice under a topic and region filter ("" = all): n, tone, interval, or null.
+  function cellFor(week, voice, topic, region) {
+    const i = CELLS.get(`${weekIndex.get(week)}|${voiceIndex(voice)}|${topicIndex(topic)}|${regionIndex(region)}`);
+    if (i === undefined) return null;
+    const c = DATA.cells, n = c.n[i], mean = c.s[i] / n;
+    let lo = null, hi = null;
+    if (n > 1) {
+      const sd = Math.sqrt(Math.max(0, (c.q[i] - c.s[i] * mean) / (n - 1)));
+      lo = mean - 1.96 * sd / Math.sqrt(n);
+      hi = mean + 1.96 * sd / Math.sqrt(n);
     }
+    return { n: n, tone: mean, lo: lo, hi: hi, thin: n < DATA.min_n, negative: c.neg[i], positive: c.pos[i] };
+  }
+  function aggregate(weeks, voices) {
     const out = {};
-    for (const [key, tones] of Object.entries(cells)) {
-      const n = tones.length;
-      const mean = tones.reduce((a, b) => a + b, 0) / n;
-      let lo = null, hi = null;
-      if (n > 1) {
-        const sd = Math.sqrt(tones.reduce((a, t) => a + (t - mean) * (t - mean), 0) / (n - 1));
-        lo = mean - 1.96 * sd / Math.sqrt(n);
-        hi = mean + 1.96 * sd / Math.sqrt(n);
+    for (const w of weeks) {
+      for (const v of voices) {
+        const c = cellFor(w, v, state.topic, state.region);
+        if (c) out[w + "|" + v] = c;
       }
-      out[key] = { n: n, tone: mean, lo: lo, hi: hi, thin: n < DATA.min_n };
     }
     return out;
   }
+  // The week's five most negative and five most positive stories of the chosen voices: each cell carries its
+  // own five of each, in the page's order (tone, then publication), so the five of any voices are among them.
+  // null: the page carries no stories for this week (older than the story weeks).
+  function storiesFor(week, voices, topic, region) {
+    if (!storyWeeks.has(week)) return null;
+    const worst = [], best = [];
+    for (const v of voices) {
+      const i = LISTS.get(`${weekIndex.get(week)}|${voiceIndex(v)}|${topicIndex(topic)}|${regionIndex(region)}`);
+      if (i === undefined) continue;
+      worst.push(...DATA.lists.worst[i]);
+      best.push(...DATA.lists.best[i]);
+    }
+    const S = DATA.stories;
+    worst.sort((a, b) => S[a].t - S[b].t || a - b);
+    best.sort((a, b) => S[b].t - S[a].t || a - b);
+    return { negative: worst.slice(0, 5).map((i) => S[i]), positive: best.slice(0, 5).map((i) => S[i]) };
+  }
+  window.tonevakt = { cellFor: cellFor, storiesFor: storiesFor };
 
   function toneChart(weeks, cells, voices) {
     const box = document.getElementById("tone-chart");
@@ -177,28 +206,29 @@
     const li = el("li");
     const head = s.url ? el("a", { href: s.url }, s.title) : el("strong", {}, s.title);
     li.appendChild(head);
-    li.appendChild(el("div", { class: "meta" }, `${voiceLabel(s.v)} · ${s.outlet} · ${s.d} · tone ${tone(s.t)}`));
+    li.appendChild(el("div", { class: "meta" }, `${DATA.voices[s.v].label} · ${s.outlet} · ${s.d} · tone ${tone(s.t)}`));
     return li;
   }
-  function stories(list) {
+  function stories(voices) {
     const week = state.week;
     document.getElementById("stories-title").textContent = week ? `Saker i uke ${weekNo(week)}, ${week.slice(0, 4)}` : "Ukens saker";
-    const inWeek = list.filter((s) => s.w === week);
-    const neg = inWeek.filter((s) => s.t < 0).sort((a, b) => a.t - b.t).slice(0, 5);
-    const pos = inWeek.filter((s) => s.t > 0).sort((a, b) => b.t - a.t).slice(0, 5);
-    for (const [id, items] of [["stories-negative", neg], ["stories-positive", pos]]) {
+    const lists = week ? storiesFor(week, voices, state.topic, state.region) : null;
+    for (const [id, key] of [["stories-negative", "negative"], ["stories-positive", "positive"]]) {
       const ol = document.getElementById(id);
       ol.textContent = "";
-      if (!items.length) ol.appendChild(el("li", { class: "muted" }, "Ingen saker med dette utvalget."));
-      items.forEach((s) => ol.appendChild(storyItem(s)));
+      if (!lists) {
+        ol.appendChild(el("li", { class: "muted" }, `Siden viser sakene for de siste ${DATA.story_weeks.length} ukene; for eldre uker, se ukerapporten.`));
+        continue;
+      }
+      if (!lists[key].length) ol.appendChild(el("li", { class: "muted" }, "Ingen saker med dette utvalget."));
+      lists[key].forEach((s) => ol.appendChild(storyItem(s)));
     }
   }
 
   function update() {
     const weeks = windowWeeks();
     const voices = DATA.voices.map((v) => v.id).filter((v) => state.voices.has(v));
-    const list = filtered();
-    const cells = aggregate(list, weeks);
+    const cells = aggregate(weeks, voices);
     if (!state.week || !weeks.includes(state.week)) {
       state.week = weeks.includes(DATA.last_complete) ? DATA.last_complete : weeks[weeks.length - 1];
     }
@@ -209,7 +239,7 @@
     toneChart(weeks, cells, voices);
     volumeChart(weeks, cells, voices);
     table(weeks, cells, voices);
-    stories(list);
+    stories(voices);
   }
 
   // A link can carry the filters: index.html#topic=costs&region=trondelag&voice=media,patient&weeks=26
