@@ -40,7 +40,8 @@ BASE_CONFIG: dict[str, Any] = {
         "more_og_romsdal": {"label": "Møre og Romsdal", "terms": ["ålesund*", "molde*", "møre og romsdal"]},
     },
     "sources": [],
-    "sentiment": {"backend": "embedded"},
+    # The lighter frozen-head model keeps the suite quick; the default tone model has its own tests.
+    "sentiment": {"backend": "embedded", "model": "tonevakt-e5-small-norec"},
 }  # fmt: skip
 
 

@@ -127,18 +127,20 @@ def test_kill_9_with_a_buffered_batch_then_restart_stores_it_once(
     try:
         a = DaemonProcess(config, log)
         daemons.append(a)
+        # Documents are stored source by source (one batch or several): wait for the end of the pass.
         a.wait_for(r"database busy: buffered \d+ documents", timeout=30)
+        a.wait_for(r"^INFO tonevakt.scheduler: collect: ", timeout=30)
         fetched_at = {p: feeds.request_times(p)[-1] for p in feeds.paths}
-        a.kill()  # the batch exists only in the spool now
+        a.kill()  # the batches exist only in the spool now
     finally:
         assert holder.stdin is not None
         holder.stdin.write("\n")
         holder.stdin.flush()
         holder.wait(20)
-    assert len(list((db_path.parent / "spool").glob("*.jsonl"))) == 1
+    assert 1 <= len(list((db_path.parent / "spool").glob("*.jsonl"))) <= len(feeds.paths)
     b = DaemonProcess(config, log)
     daemons.append(b)
-    b.wait_for(r"database free again: wrote 1 buffered batches", timeout=30)
+    b.wait_for(r"database free again: wrote \d+ buffered batches", timeout=30)
     b.wait_for(r"^INFO tonevakt.scheduler: collect: ", timeout=30)
     b.signal(signal.SIGTERM)
     assert b.wait(35) == 0, b.text()
