@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test lint format clean demo bench bench-quick model-weights
+.PHONY: install run test test-fast lint format clean demo bench bench-quick model-weights
 
 install: $(STAMP) model-weights
 
@@ -42,6 +42,11 @@ format: install
 # pytest exits 5 when it collects no test: that is a failure of the suite, reported as such.
 test: lint
 	$(VENV)/bin/pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# The inner loop: everything but the tests marked slow (the real model on full data sets, big corpora).
+test-fast: install
+	$(VENV)/bin/pytest -q -m "not slow"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 clean:
