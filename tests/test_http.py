@@ -7,6 +7,7 @@ import threading
 import time
 
 import httpcore
+import httpx
 import pytest
 
 from tests.localserver import LocalServer, Route, gzip_bomb
@@ -15,9 +16,11 @@ from tonevakt.collectors.http import (
     _GuardedBackend,
     address_problem,
     clear_robots_cache,
+    install_guard,
     parse_retry_after,
 )
 from tonevakt.config import HttpSettings
+from tonevakt.errors import ConfigError
 from tonevakt.models import FetchStatus
 
 FEED = (
@@ -218,6 +221,20 @@ def test_connect_time_guard_refuses_loopback(local_server: LocalServer) -> None:
     assert local_server.hits("/x") == 0
     with make_client(allow_private_addresses=False) as c:  # installed in the client's connection pool
         assert isinstance(c._client._transport._pool._network_backend, _GuardedBackend)
+
+
+def test_client_refuses_to_start_when_the_guard_cannot_be_installed() -> None:
+    """The guard reaches one private attribute of httpx (pinned in pyproject.toml): a transport without the
+    connection pool it expects is refused with a clear error, never used without the guard."""
+
+    class TransportOfAnotherHttpx(httpx.BaseTransport):  # what a future httpx might hand out
+        pass
+
+    with pytest.raises(ConfigError, match="cannot install the private-address guard"):
+        install_guard(TransportOfAnotherHttpx())  # type: ignore[arg-type]
+    transport = httpx.HTTPTransport(retries=0)
+    install_guard(transport)
+    assert isinstance(transport._pool._network_backend, _GuardedBackend)
 
 
 def test_address_classification_without_network() -> None:

@@ -37,6 +37,7 @@ import httpcore
 import httpx
 
 from tonevakt.config import HttpSettings
+from tonevakt.errors import ConfigError
 from tonevakt.models import FetchResult, FetchStatus
 
 logger = logging.getLogger(__name__)
@@ -191,6 +192,20 @@ class _GuardedBackend(httpcore.SyncBackend):
                                    socket_options=socket_options)  # fmt: skip
 
 
+def install_guard(transport: httpx.HTTPTransport) -> None:
+    """Put `_GuardedBackend` under the transport's connection pool. httpx offers no public way to choose the
+    pool's network backend, so this reaches one private attribute (`HTTPTransport._pool`, an
+    `httpcore.ConnectionPool`, whose `_network_backend` it replaces); pyproject.toml pins httpx to the versions
+    where that is so, and when it is not, the client refuses to start rather than run without the guard."""
+    pool = getattr(transport, "_pool", None)
+    if not isinstance(pool, httpcore.ConnectionPool) or not hasattr(pool, "_network_backend"):
+        raise ConfigError(
+            f"cannot install the private-address guard in this httpx ({httpx.__version__}): its transport has no "
+            "httpcore connection pool with a network backend; install the httpx version pinned in pyproject.toml"
+        )
+    pool._network_backend = _GuardedBackend()
+
+
 ROBOTS_TTL_S = 6 * 3600.0
 _ROBOTS_CACHE: dict[tuple[str, str], tuple[float, urllib.robotparser.RobotFileParser]] = {}
 _ROBOTS_CACHE_LOCK = threading.Lock()
@@ -211,9 +226,8 @@ class HttpClient:
         self.user_agent = f"{ua} (+{settings.contact})" if settings.contact else ua
         self.robots_agent = ua.split("/", 1)[0].split()[0] or "Tonevakt"
         transport = httpx.HTTPTransport(retries=0)
-        pool = getattr(transport, "_pool", None)
-        if not settings.allow_private_addresses and hasattr(pool, "_network_backend"):
-            pool._network_backend = _GuardedBackend()  # type: ignore[union-attr]
+        if not settings.allow_private_addresses:
+            install_guard(transport)
         self._client = httpx.Client(
             transport=transport,
             follow_redirects=False,
