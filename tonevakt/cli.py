@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import logging
@@ -206,6 +207,9 @@ def _json_default(v: Any) -> Any:
 def sql(c: Context, query: str, as_json: bool, as_csv: bool, snapshot: bool) -> None:
     """Run a read-only SQL QUERY (writes are refused). Reads the snapshot when the database is busy."""
     from tonevakt.storage.query import check_read_only, open_sandboxed, run_read_only
+
+    if as_json and as_csv:
+        raise click.UsageError("give --json or --csv, not both")
 
     with _errors():
         check_read_only(query)
@@ -549,7 +553,7 @@ def evaluate(c: Context, file: Path | None, as_json: bool, use_labels: bool) -> 
 
 @main.group()
 def model() -> None:
-    """The sentiment model: train the embedded head, show what is configured."""
+    """The tone model and the sentiment models beside it: rebuild, train, adapt to human labels, show."""
 
 
 @model.command("train-head")
@@ -825,7 +829,7 @@ def model_train(c: Context, data_dir: Path | None, members: str, bits_spec: str,
                 layer_decay: float, label_smoothing: float, rdrop: float, domain_file: Path | None,
                 domain_epochs: int, domain_lr: float, runs: Path | None, out: Path | None, threads: int,
                 jobs: int) -> None:  # fmt: skip
-    """Reproduce the shipped model (tonevakt-e5-small-norec-ft) from NoReC_sentence train: fine-tune each
+    """Reproduce the NoReC ensemble (tonevakt-e5-small-norec-ft; its member 0 is the tone model's encoder) from NoReC_sentence train: fine-tune each
     ensemble member (checkpoints already in --runs are trained again), pack them, print the dev figures."""
     import time
 
@@ -858,7 +862,11 @@ def model_train(c: Context, data_dir: Path | None, members: str, bits_spec: str,
         click.echo(format_report(result.dev_binary, "NoReC_sentence dev, binary"))
 
 
-model.add_command(model_train, "fine-tune")  # the name used before `train` reproduced the shipped model
+_fine_tune = copy.copy(
+    model_train
+)  # the name used before `train` reproduced the shipped model: kept, not listed
+_fine_tune.hidden = True
+model.add_command(_fine_tune, "fine-tune")
 
 
 # -- report commands (issue 4: report, dashboard, trend) -----------------------------------------
