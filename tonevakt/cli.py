@@ -23,7 +23,7 @@ import click
 from tonevakt import __version__
 from tonevakt.config import Settings, load_config, log_effective
 from tonevakt.errors import TonevaktError
-from tonevakt.models import TONE_LABELS
+from tonevakt.models import TONE_LABELS, VOICES
 
 logger = logging.getLogger("tonevakt")
 
@@ -162,7 +162,7 @@ def init(c: Context) -> None:
 @main.command(name="import")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--source", "source_id", required=True, help="Source id (from config, or new with --voice).")
-@click.option("--voice", type=click.Choice(["media", "union", "patient", "official"]),
+@click.option("--voice", type=click.Choice(VOICES),
               help="Voice of the documents (required for a source not in the config).")  # fmt: skip
 @click.option("--relevance", type=click.Choice(["always", "query"]),
               help="always: every row is relevant; query: the relevance query decides (default: the source's "
@@ -908,7 +908,7 @@ def dashboard(c: Context, out_dir: Path | None) -> None:
 
 @main.command()
 @click.option("--weeks", "n_weeks", type=int, default=12, show_default=True, help="Weeks to show (2 to 520).")
-@click.option("--voice", "voices", multiple=True, type=click.Choice(["media", "union", "patient", "official"]),
+@click.option("--voice", "voices", multiple=True, type=click.Choice(VOICES),
               help="Only this voice (repeatable).")  # fmt: skip
 @click.option("--topic", help="Only stories with this topic id (from config: topics).")
 @click.option("--week", help="Last week shown (default: the last complete week, Europe/Oslo).")

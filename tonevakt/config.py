@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tonevakt.errors import ConfigError
-from tonevakt.models import Source
+from tonevakt.models import Source, Voice
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class CollectSettings(_Strict):
 class SourceSettings(_Strict):
     id: str
     kind: Literal["rss", "news_search", "web", "appstore", "files"]
-    voice: Literal["media", "union", "patient", "official"]
+    voice: Voice
     name: str = ""
     region: str | None = None
     url: str | None = None

@@ -28,7 +28,7 @@ from tonevakt.nlp.e5.model import LABELS, E5Classifier, load_encoder, tuned_stat
 
 logger = logging.getLogger(__name__)
 
-_LABEL_INDEX = {"negative": 0, "neutral": 1, "positive": 2}
+_LABEL_INDEX = {label: i for i, label in enumerate(LABELS)}
 # The project's own labelled sentences about Helseplattformen (news, union, app-review style; Bokmål and
 # Nynorsk), written for training and kept apart from the in-domain check set in tests/fixtures/indomain/.
 # The domain phase they feed was tried and is not part of the shipped model (docs/model.md says why).
@@ -113,13 +113,10 @@ def _param_groups(model: E5Classifier, recipe: Recipe) -> list[dict]:
 
 
 def macro_f1(gold: list[int], pred: list[int]) -> float:
-    f1s = []
-    for c in range(len(LABELS)):
-        tp = sum(1 for g, p in zip(gold, pred, strict=True) if g == c and p == c)
-        fp = sum(1 for g, p in zip(gold, pred, strict=True) if g != c and p == c)
-        fn = sum(1 for g, p in zip(gold, pred, strict=True) if g == c and p != c)
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return sum(f1s) / len(f1s)
+    """Macro-F1 of label indices (the one definition: `evaluate.compute_metrics`)."""
+    from tonevakt.nlp.evaluate import compute_metrics
+
+    return compute_metrics([LABELS[g] for g in gold], [LABELS[p] for p in pred], LABELS).macro_f1
 
 
 def _layer_mask(model: E5Classifier, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -17,10 +17,11 @@ import torch
 from torch import nn
 
 from tonevakt.errors import ModelError
+from tonevakt.models import TONE_LABELS
 
 logger = logging.getLogger(__name__)
 
-LABELS = ("negative", "neutral", "positive")
+LABELS = TONE_LABELS  # the column order of every classifier head
 FROZEN = ("embeddings.word_embeddings.weight",)
 
 
