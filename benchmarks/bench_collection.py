@@ -29,8 +29,12 @@ IDEAL_FACTOR = 2.0
 
 class FeedServer:
     def __init__(self, n: int, delay_s: float) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("feedserver.py")), str(n),
-                                      str(delay_s)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("feedserver.py")), str(n), str(delay_s)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         self.ports: list[int] = json.loads(self.proc.stdout.readline())["ports"]
 
@@ -66,15 +70,31 @@ def sequential(urls: list[str]) -> tuple[float, int]:
 
 
 def make_settings(urls: list[str], work: Path, concurrency: int, robots: bool):  # noqa: ANN201
-    sources = [{"id": f"kilde-{i}", "name": f"Kilde {i}", "kind": "rss", "voice": "media", "url": u,
-                "full_text": "never", "interval_minutes": 30, "respect_robots": robots}
-               for i, u in enumerate(urls)]  # fmt: skip
-    return settings_from({
-        "database": {"path": str(work / "tonevakt.duckdb"), "snapshot": str(work / "analyst.duckdb"),
-                     "exports": str(work / "exports")},
-        "http": {"allow_private_addresses": True, "max_concurrency": concurrency},
-        "sources": sources,
-    }, work)  # fmt: skip
+    sources = [
+        {
+            "id": f"kilde-{i}",
+            "name": f"Kilde {i}",
+            "kind": "rss",
+            "voice": "media",
+            "url": u,
+            "full_text": "never",
+            "interval_minutes": 30,
+            "respect_robots": robots,
+        }
+        for i, u in enumerate(urls)
+    ]
+    return settings_from(
+        {
+            "database": {
+                "path": str(work / "tonevakt.duckdb"),
+                "snapshot": str(work / "analyst.duckdb"),
+                "exports": str(work / "exports"),
+            },
+            "http": {"allow_private_addresses": True, "max_concurrency": concurrency},
+            "sources": sources,
+        },
+        work,
+    )
 
 
 def real_collector(settings) -> tuple[float, int, int]:  # noqa: ANN001
@@ -84,8 +104,14 @@ def real_collector(settings) -> tuple[float, int, int]:  # noqa: ANN001
 
     enricher = Enricher(settings)
     with timed() as t:
-        outcomes = collect_sources(settings.source_records(), {}, settings, is_candidate=enricher.is_candidate,
-                                   known_files=set(), force=True)  # fmt: skip
+        outcomes = collect_sources(
+            settings.source_records(),
+            {},
+            settings,
+            is_candidate=enricher.is_candidate,
+            known_files=set(),
+            force=True,
+        )
     return t[0], sum(len(o.documents) for o in outcomes), sum(o.failed for o in outcomes)
 
 
@@ -101,9 +127,12 @@ def main() -> int:
 
     configured = load_config(ROOT / "config.yaml").http
     levels = sorted({configured.max_concurrency, 16, 32})
-    print(f"{n} feeds on {n} local hosts (ports), {delay * 1000:.0f} ms per response; configured "
-          f"http.max_concurrency {configured.max_concurrency}, per_host_interval_s {configured.per_host_interval_s}, "
-          f"respect_robots {configured.respect_robots}", flush=True)  # fmt: skip
+    print(
+        f"{n} feeds on {n} local hosts (ports), {delay * 1000:.0f} ms per response; configured "
+        f"http.max_concurrency {configured.max_concurrency}, per_host_interval_s {configured.per_host_interval_s}, "
+        f"respect_robots {configured.respect_robots}",
+        flush=True,
+    )
     server = FeedServer(n, delay)
     work = Path(tempfile.mkdtemp(prefix="tonevakt-bench-collect-"))
     rows = []
@@ -112,8 +141,11 @@ def main() -> int:
         sequential(urls[:3])  # warm-up: imports, first connections (not timed)
         real_collector(make_settings(urls[:3], work, configured.max_concurrency, False))
         seq_s, seq_entries = sequential(urls)
-        print(f"sequential loop (httpx GET, then feedparser.parse): {seq_s:.2f}s for {n} feeds ({seq_entries} entries), "
-              f"{n / seq_s:.1f} feeds/s", flush=True)  # fmt: skip
+        print(
+            f"sequential loop (httpx GET, then feedparser.parse): {seq_s:.2f}s for {n} feeds ({seq_entries} entries), "
+            f"{n / seq_s:.1f} feeds/s",
+            flush=True,
+        )
         for robots in (False, True):
             for conc in levels if not robots else [configured.max_concurrency]:
                 settings = make_settings(urls, work, conc, robots)
@@ -122,9 +154,12 @@ def main() -> int:
                 spacing = settings.http.per_host_interval_s if robots else 0.0
                 ideal = (delay * per_host + spacing) * n / min(conc, n)
                 rows.append((robots, conc, s, ideal))
-                print(f"collect_sources, concurrency {conc:>2}, robots.txt {'honoured' if robots else 'not asked'}: "
-                      f"{s:.2f}s ({docs} documents, {failed} failed) = {ratio(seq_s, s)} the sequential loop; "
-                      f"ideal {ideal:.2f}s → {s / ideal:.2f}× the ideal", flush=True)  # fmt: skip
+                print(
+                    f"collect_sources, concurrency {conc:>2}, robots.txt {'honoured' if robots else 'not asked'}: "
+                    f"{s:.2f}s ({docs} documents, {failed} failed) = {ratio(seq_s, s)} the sequential loop; "
+                    f"ideal {ideal:.2f}s → {s / ideal:.2f}× the ideal",
+                    flush=True,
+                )
 
         from tonevakt import pipeline
         from tonevakt.storage import repository as repo
@@ -142,31 +177,54 @@ def main() -> int:
         with database(settings.db_path) as db:
             todo2 = len(repo.documents_to_score(db, "any-model"))
             docs2 = db.scalar("SELECT count(*) FROM documents")
-            statuses = dict(db.fetchall("SELECT status, count(*) FROM (SELECT status FROM fetch_log ORDER BY id DESC "
-                                        "LIMIT ?) GROUP BY status", [n]))  # fmt: skip
+            statuses = dict(
+                db.fetchall(
+                    "SELECT status, count(*) FROM (SELECT status FROM fetch_log ORDER BY id DESC "
+                    "LIMIT ?) GROUP BY status",
+                    [n],
+                )
+            )
         got_304 = after["feed_304"] - before["feed_304"]
         got_200 = after["feed_200"] - before["feed_200"]
-        print(f"pipeline.collect pass 1: {first.duration_s:.2f}s (fetch, parse, enrich, store): {first.documents_seen} "
-              f"documents seen, {first.documents_new} new, {todo1} relevant to score", flush=True)  # fmt: skip
-        print(f"pipeline.collect pass 2 (unchanged feeds): {second.duration_s:.2f}s; server answered {got_304} × 304 "
-              f"(ETag) and {got_200} × 200 (no validators: caught by the body hash); fetch log {statuses}; "
-              f"documents seen {second.documents_seen}, new {second.documents_new}, stored {docs2 - docs1}, "
-              f"new to score {todo2 - todo1}", flush=True)  # fmt: skip
+        print(
+            f"pipeline.collect pass 1: {first.duration_s:.2f}s (fetch, parse, enrich, store): {first.documents_seen} "
+            f"documents seen, {first.documents_new} new, {todo1} relevant to score",
+            flush=True,
+        )
+        print(
+            f"pipeline.collect pass 2 (unchanged feeds): {second.duration_s:.2f}s; server answered {got_304} × 304 "
+            f"(ETag) and {got_200} × 200 (no validators: caught by the body hash); fetch log {statuses}; "
+            f"documents seen {second.documents_seen}, new {second.documents_new}, stored {docs2 - docs1}, "
+            f"new to score {todo2 - todo1}",
+            flush=True,
+        )
         assert second.documents_seen == 0 and second.documents_new == 0, "second pass parsed entries"
         assert docs2 == docs1 and todo2 == todo1, "second pass stored or queued documents"
         print("second pass extracts, stores and scores nothing: OK")
-        figures = {"feeds": n, "delay_s": delay, "sequential_s": seq_s, "sequential_entries": seq_entries,
-                   "collect": [{"robots": r[0], "concurrency": r[1], "seconds": r[2], "ideal_s": r[3]} for r in rows],
-                   "pass1_s": first.duration_s, "pass2_s": second.duration_s, "pass2_304": got_304,
-                   "pass2_200": got_200, "pass2_new": second.documents_new}  # fmt: skip
+        figures = {
+            "feeds": n,
+            "delay_s": delay,
+            "sequential_s": seq_s,
+            "sequential_entries": seq_entries,
+            "collect": [
+                {"robots": r[0], "concurrency": r[1], "seconds": r[2], "ideal_s": r[3]} for r in rows
+            ],
+            "pass1_s": first.duration_s,
+            "pass2_s": second.duration_s,
+            "pass2_304": got_304,
+            "pass2_200": got_200,
+            "pass2_new": second.documents_new,
+        }
 
         best = min((r for r in rows if not r[0]), key=lambda r: r[2])
         conf = next(r for r in rows if not r[0] and r[1] == configured.max_concurrency)
         for label, r in (("configured concurrency", conf), ("best concurrency", best)):
             speed, vs_ideal = seq_s / r[2], r[2] / r[3]
-            print(f"target ({label} {r[1]}, robots.txt not asked): ≥ {SPEEDUP_TARGET:.0f}× the sequential loop: "
-                  f"{speed:.1f}× — {verdict(speed >= SPEEDUP_TARGET)}; within {IDEAL_FACTOR:.0f}× of the ideal: "
-                  f"{vs_ideal:.2f}× — {verdict(vs_ideal <= IDEAL_FACTOR)}")  # fmt: skip
+            print(
+                f"target ({label} {r[1]}, robots.txt not asked): ≥ {SPEEDUP_TARGET:.0f}× the sequential loop: "
+                f"{speed:.1f}× — {verdict(speed >= SPEEDUP_TARGET)}; within {IDEAL_FACTOR:.0f}× of the ideal: "
+                f"{vs_ideal:.2f}× — {verdict(vs_ideal <= IDEAL_FACTOR)}"
+            )
             figures[f"{label.split()[0]}_speedup"], figures[f"{label.split()[0]}_vs_ideal"] = speed, vs_ideal
     finally:
         server.close()

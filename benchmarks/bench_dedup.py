@@ -18,8 +18,10 @@ from common import banner, footer, parser, timed
 from tonevakt.collectors import dedup
 from tonevakt.models import Document
 
-COMPLAINT = ("Jeg får ikke logget inn i HelsaMi etter siste oppdatering, appen henger på innloggingen og "
-             "viser bare en hvit side. Har prøvd å installere den på nytt flere ganger uten at det hjelper.")  # fmt: skip
+COMPLAINT = (
+    "Jeg får ikke logget inn i HelsaMi etter siste oppdatering, appen henger på innloggingen og "
+    "viser bare en hvit side. Har prøvd å installere den på nytt flere ganger uten at det hjelper."
+)
 
 
 VOCABULARY = [f"ord{i}" for i in range(2000)]
@@ -58,8 +60,12 @@ def measure(texts: list[str]) -> dict[str, float]:
     ]
     with timed() as t:
         stats = dedup.assign_stories(docs, [])
-    return {"documents": len(docs), "seconds": round(t[0], 2), "stories": len({d.story_id for d in docs}),
-            "comparisons_per_document": round(stats.comparisons / len(docs), 1)}  # fmt: skip
+    return {
+        "documents": len(docs),
+        "seconds": round(t[0], 2),
+        "stories": len({d.story_id for d in docs}),
+        "comparisons_per_document": round(stats.comparisons / len(docs), 1),
+    }
 
 
 def main() -> int:
@@ -72,8 +78,10 @@ def main() -> int:
     rng = random.Random(16)
     results = {"near_identical": measure(near_identical(n, rng)), "distinct": measure(distinct(n, rng))}
     for name, r in results.items():
-        print(f"{name}: {r['documents']:,} comments in {r['seconds']:.2f}s, {r['stories']:,} stories, "
-              f"{r['comparisons_per_document']} comparisons per comment")  # fmt: skip
+        print(
+            f"{name}: {r['documents']:,} comments in {r['seconds']:.2f}s, {r['stories']:,} stories, "
+            f"{r['comparisons_per_document']} comparisons per comment"
+        )
     footer(t_all)
     if args.json:
         print(json.dumps(results))

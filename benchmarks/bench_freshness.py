@@ -39,8 +39,10 @@ def feed_xml(entries: list[tuple[str, str]]) -> str:
         f"<description>{title}. Mer om Helseplattformen ved St. Olavs hospital.</description></item>"
         for title, link in reversed(entries)
     )
-    return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Lokal kilde</title>'
-            f"<link>https://kilde.example.no/</link><description>Nyheter</description>{items}</channel></rss>")  # fmt: skip
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Lokal kilde</title>'
+        f"<link>https://kilde.example.no/</link><description>Nyheter</description>{items}</channel></rss>"
+    )
 
 
 def in_snapshot(snapshot: Path, url: str) -> bool:
@@ -118,22 +120,43 @@ def main() -> int:
     results: dict[str, tuple[float, bool]] = {}
     with LocalServer(max_lifetime_s=1200) as srv:
         feeds = [Feed(srv, "travel", True)] + ([] if args.quick else [Feed(srv, "stille", False)])
-        config = write_config({
-            "database": {"path": "data/tonevakt.duckdb", "snapshot": "data/analyst.duckdb", "exports": "data/exports",
-                         "lock_timeout_s": 30},
-            "http": {"allow_private_addresses": True},
-            "sources": [{"id": f"kilde-{f.path.strip('/').removesuffix('.xml')}", "kind": "rss", "voice": "media",
-                         "url": srv.url(f.path), "full_text": "never", "interval_minutes": minutes} for f in feeds],
-            "schedule": {**schedule, "score": {"cron": "0 3 * * *"}, "report": {"cron": "0 7 1 1 *"}},
-            "report": {"pdf": False},
-        }, work)  # fmt: skip
+        config = write_config(
+            {
+                "database": {
+                    "path": "data/tonevakt.duckdb",
+                    "snapshot": "data/analyst.duckdb",
+                    "exports": "data/exports",
+                    "lock_timeout_s": 30,
+                },
+                "http": {"allow_private_addresses": True},
+                "sources": [
+                    {
+                        "id": f"kilde-{f.path.strip('/').removesuffix('.xml')}",
+                        "kind": "rss",
+                        "voice": "media",
+                        "url": srv.url(f.path),
+                        "full_text": "never",
+                        "interval_minutes": minutes,
+                    }
+                    for f in feeds
+                ],
+                "schedule": {**schedule, "score": {"cron": "0 3 * * *"}, "report": {"cron": "0 7 1 1 *"}},
+                "report": {"pdf": False},
+            },
+            work,
+        )
         log = (work / "daemon.log").open("w")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
         snapshot = work / "data" / "analyst.duckdb"
         try:
             started = time.monotonic()
-            daemon = subprocess.Popen([TONEVAKT, "--config", str(config), "run"], stdout=log, stderr=subprocess.STDOUT,
-                                      cwd=work, env=env)  # fmt: skip
+            daemon = subprocess.Popen(
+                [TONEVAKT, "--config", str(config), "run"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=work,
+                env=env,
+            )
             waiting: dict[str, tuple[Feed, float]] = {}
             deadline = started + 60 + (fetches + 5) * collection_interval
             while time.monotonic() < deadline and daemon.poll() is None:
@@ -145,9 +168,11 @@ def main() -> int:
                         if f.hits() >= fetches:
                             url = f.publish()
                             waiting[f.path] = (f, time.monotonic())
-                            print(f"{'busy' if f.busy else 'quiet'} feed: fetch {fetches} at "
-                                  f"{time.monotonic() - started:.1f}s after start; new entry published right after it",
-                                  flush=True)  # fmt: skip
+                            print(
+                                f"{'busy' if f.busy else 'quiet'} feed: fetch {fetches} at "
+                                f"{time.monotonic() - started:.1f}s after start; new entry published right after it",
+                                flush=True,
+                            )
                             f.url = url  # type: ignore[attr-defined]
                     else:
                         f.tick()
@@ -175,13 +200,28 @@ def main() -> int:
             "busy feed (new entries at every poll)" if f.busy else "quiet feed (unchanged at its last poll)"
         )
         state = f"{latency:.1f}s" if seen else f"NOT in the snapshot after {latency:.1f}s"
-        print(f"{kind}: publication → analyst snapshot {state}; target ≤ {target:.0f}s (interval + {SLACK_S:.0f}s): "
-              f"{verdict(seen and latency <= target)}", flush=True)  # fmt: skip
+        print(
+            f"{kind}: publication → analyst snapshot {state}; target ≤ {target:.0f}s (interval + {SLACK_S:.0f}s): "
+            f"{verdict(seen and latency <= target)}",
+            flush=True,
+        )
     shutil.rmtree(work, ignore_errors=True)
     footer(t_all)
-    emit_json(args.json, {"interval_s": collection_interval, "target_s": target, "feeds": [
-        {"busy": f.busy, "latency_s": results.get(f.path, (None, False))[0],
-         "seen": results.get(f.path, (None, False))[1]} for f in feeds]})  # fmt: skip
+    emit_json(
+        args.json,
+        {
+            "interval_s": collection_interval,
+            "target_s": target,
+            "feeds": [
+                {
+                    "busy": f.busy,
+                    "latency_s": results.get(f.path, (None, False))[0],
+                    "seen": results.get(f.path, (None, False))[1],
+                }
+                for f in feeds
+            ],
+        },
+    )
     return 0
 
 

@@ -128,8 +128,14 @@ def naive_pipeline(scorer: Any) -> Any:
                 text = [e5.normalise(e5.prefix + t) for t in text]
             return super().__call__(text, *args, **kwargs)
 
-    tok = E5TokenizerFast(tokenizer_file=str(base / "tokenizer.json"), model_max_length=NAIVE_MAX_TOKENS,
-                          bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>")  # fmt: skip
+    tok = E5TokenizerFast(
+        tokenizer_file=str(base / "tokenizer.json"),
+        model_max_length=NAIVE_MAX_TOKENS,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+    )
     model = E5TextClassifier(config).eval()
     from transformers.utils import logging as hf_logging
 
@@ -201,11 +207,21 @@ def part_scorer(
     passages = [p for d in docs for p in scorer.passages(d)]
     lengths = [min(len(tok.ids(p)), scorer.max_length) for p in passages]
     passes = layer_passes(scorer)
-    out = {"model": scorer.model_id, "description": scorer.description, "seconds": seconds, "cpu": cpu,
-           "docs": len(docs), "scored": len(scores), "sentences": sum(sentence_count(x) for _, x in arts),
-           "words": sum(len(x.split()) for _, x in arts), "passages": len(passages), "tokens": sum(lengths),
-           "flops": encoder_flops(lengths, passes), "layer_passes": passes,
-           "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+    out = {
+        "model": scorer.model_id,
+        "description": scorer.description,
+        "seconds": seconds,
+        "cpu": cpu,
+        "docs": len(docs),
+        "scored": len(scores),
+        "sentences": sum(sentence_count(x) for _, x in arts),
+        "words": sum(len(x.split()) for _, x in arts),
+        "passages": len(passages),
+        "tokens": sum(lengths),
+        "flops": encoder_flops(lengths, passes),
+        "layer_passes": passes,
+        "peak_rss_mb": peak_rss_mb(),
+    }
     out["f1"] = f1_of_scorer(scorer, n_dev)
     return out
 
@@ -254,9 +270,15 @@ def part_naive(n_docs: int, n_dev: int | None) -> dict[str, Any]:
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     tok = tokenizer_for(scorer)
     lengths = [min(len(tok.ids(f"{t}\n\n{x}")), NAIVE_MAX_TOKENS) for t, x in arts]
-    out = {"seconds": seconds, "cpu": cpu, "docs": len(arts), "sentences": sum(sentence_count(x) for _, x in arts),
-           "tokens": sum(lengths), "flops": encoder_flops(lengths, layer_passes(scorer)),
-           "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+    out = {
+        "seconds": seconds,
+        "cpu": cpu,
+        "docs": len(arts),
+        "sentences": sum(sentence_count(x) for _, x in arts),
+        "tokens": sum(lengths),
+        "flops": encoder_flops(lengths, layer_passes(scorer)),
+        "peak_rss_mb": peak_rss_mb(),
+    }
     out["f1"] = f1_of_pipeline(pipe, n_dev)
     return out
 
@@ -327,8 +349,13 @@ def part_matmul(size: int, _: int | None = None) -> dict[str, Any]:
     return out
 
 
-PARTS = {"scorer": part_scorer, "naive": part_naive, "matmul": part_matmul, "scorer-int8": part_scorer_int8,
-         "previous": part_previous}  # fmt: skip
+PARTS = {
+    "scorer": part_scorer,
+    "naive": part_naive,
+    "matmul": part_matmul,
+    "scorer-int8": part_scorer_int8,
+    "previous": part_previous,
+}
 
 
 def main() -> int:
@@ -352,60 +379,100 @@ def main() -> int:
     n_dev = args.dev if args.dev is not None else (40 if args.quick else 500)
     me = Path(__file__)
     mm = run_child(me, ["--part", "matmul", "--n", "1024" if args.quick else "2048"])
-    print(f"matrix multiply (fp32, {mm['torch_threads']} torch threads): torch {mm['torch_gflops']:.1f} GFLOP/s, "
-          f"numpy {mm['numpy_gflops']:.1f} GFLOP/s", flush=True)  # fmt: skip
+    print(
+        f"matrix multiply (fp32, {mm['torch_threads']} torch threads): torch {mm['torch_gflops']:.1f} GFLOP/s, "
+        f"numpy {mm['numpy_gflops']:.1f} GFLOP/s",
+        flush=True,
+    )
     limit = max(mm["torch_gflops"], mm["numpy_gflops"]) * 1e9
     fast = run_child(me, ["--part", "scorer", "--n", str(n_docs), "--dev-n", str(n_dev)])
     naive = run_child(me, ["--part", "naive", "--n", str(n_docs), "--dev-n", str(n_dev)])
     previous = run_child(me, ["--part", "previous", "--n", str(n_docs), "--dev-n", str(n_dev)])
-    print(f"corpus: {fast['docs']} articles, {fast['words'] / fast['docs']:.0f} words and "
-          f"{fast['sentences'] / fast['docs']:.0f} sentences each on average", flush=True)  # fmt: skip
+    print(
+        f"corpus: {fast['docs']} articles, {fast['words'] / fast['docs']:.0f} words and "
+        f"{fast['sentences'] / fast['docs']:.0f} sentences each on average",
+        flush=True,
+    )
     # The int8 experiment only in full runs (it costs a model load and a dev pass).
-    int8 = {"skipped": True} if args.quick else run_child(me, ["--part", "scorer-int8", "--n", str(n_docs),
-                                                                 "--dev-n", str(n_dev)])  # fmt: skip
-    rows = [(f"scorer {fast['model']}", fast), ("naive pipeline, full text", naive),
-            (f"previous default {previous['model']} (3-member ensemble)", previous)]  # fmt: skip
+    int8 = (
+        {"skipped": True}
+        if args.quick
+        else run_child(me, ["--part", "scorer-int8", "--n", str(n_docs), "--dev-n", str(n_dev)])
+    )
+    rows = [
+        (f"scorer {fast['model']}", fast),
+        ("naive pipeline, full text", naive),
+        (f"previous default {previous['model']} (3-member ensemble)", previous),
+    ]
     if not int8.get("skipped"):
         rows.append((f"(experiment) scorer {fast['model']}, int8 per-channel Linear layers", int8))
     for name, r in rows:
         gf = r["flops"] / r["seconds"]
         extra = f", {r['passages']} passages" if "passages" in r else ""
-        print(f"{name}: {r['seconds']:.2f}s ({r['cpu']:.2f} CPU-s), {r['docs'] / r['seconds']:.2f} documents/s, "
-              f"{r['sentences'] / r['seconds']:.1f} sentences/s; {r['tokens']:,} tokens into the encoder{extra}; "
-              f"{gf / 1e9:.1f} GFLOP/s = {gf / limit:.0%} of the matmul limit; peak memory {r['peak_rss_mb']:,.0f} MB",
-              flush=True)  # fmt: skip
-    print(f"FLOPs per document: scorer {fast['flops'] / fast['docs'] / 1e9:.1f} G (passages about Helseplattformen), "
-          f"naive {naive['flops'] / naive['docs'] / 1e9:.1f} G (the full text, cut at {NAIVE_MAX_TOKENS} tokens): "
-          f"{naive['flops'] / fast['flops']:.1f}× less work; {fast.get('layer_passes') or 12} encoder layers run per "
-          "token", flush=True)  # fmt: skip
+        print(
+            f"{name}: {r['seconds']:.2f}s ({r['cpu']:.2f} CPU-s), {r['docs'] / r['seconds']:.2f} documents/s, "
+            f"{r['sentences'] / r['seconds']:.1f} sentences/s; {r['tokens']:,} tokens into the encoder{extra}; "
+            f"{gf / 1e9:.1f} GFLOP/s = {gf / limit:.0%} of the matmul limit; peak memory {r['peak_rss_mb']:,.0f} MB",
+            flush=True,
+        )
+    print(
+        f"FLOPs per document: scorer {fast['flops'] / fast['docs'] / 1e9:.1f} G (passages about Helseplattformen), "
+        f"naive {naive['flops'] / naive['docs'] / 1e9:.1f} G (the full text, cut at {NAIVE_MAX_TOKENS} tokens): "
+        f"{naive['flops'] / fast['flops']:.1f}× less work; {fast.get('layer_passes') or 12} encoder layers run per "
+        "token",
+        flush=True,
+    )
     speedup, cpu_speedup = naive["seconds"] / fast["seconds"], naive["cpu"] / fast["cpu"]
     f1s, f1n, f1q = fast["f1"], naive["f1"], int8.get("f1", {"skipped": True})
     loss = f1n["macro_f1"] - f1s["macro_f1"]
     subset = "all of dev" if not n_dev else f"a fixed subset of {f1s['n']}"
-    print(f"NoReC_sentence dev 3-class macro-F1 ({subset}): scorer {f1s['macro_f1']:.4f} ({f1s['seconds']:.1f}s), "
-          f"naive pipeline {f1n['macro_f1']:.4f} ({f1n['seconds']:.1f}s, one sentence at a time)"
-          + ("" if f1q.get("skipped") else f", int8 experiment {f1q['macro_f1']:.4f} ({f1q['seconds']:.1f}s)"),
-          flush=True)  # fmt: skip
+    print(
+        f"NoReC_sentence dev 3-class macro-F1 ({subset}): scorer {f1s['macro_f1']:.4f} ({f1s['seconds']:.1f}s), "
+        f"naive pipeline {f1n['macro_f1']:.4f} ({f1n['seconds']:.1f}s, one sentence at a time)"
+        + ("" if f1q.get("skipped") else f", int8 experiment {f1q['macro_f1']:.4f} ({f1q['seconds']:.1f}s)"),
+        flush=True,
+    )
     peak = fast["peak_rss_mb"]
     vs_previous = previous["seconds"] / fast["seconds"]
-    print(f"target: ≥ {PREVIOUS_TARGET:.0f}× the previous default ({PREVIOUS_MODEL}): "
-          f"{fast['sentences'] / fast['seconds']:.1f} against {previous['sentences'] / previous['seconds']:.1f} "
-          f"sentences/s = {vs_previous:.1f}× in wall-clock time — {verdict(vs_previous >= PREVIOUS_TARGET)} "
-          f"({previous['cpu'] / fast['cpu']:.1f}× in CPU time); NoReC dev macro-F1 {f1s['macro_f1']:.4f} against "
-          f"{previous['f1']['macro_f1']:.4f}")  # fmt: skip
-    print(f"target: ≥ {SPEEDUP_TARGET:.0f}× the naive way: {speedup:.1f}× in wall-clock time — "
-          f"{verdict(speedup >= SPEEDUP_TARGET)} ({cpu_speedup:.1f}× in CPU time, steadier on a busy machine)")  # fmt: skip
+    print(
+        f"target: ≥ {PREVIOUS_TARGET:.0f}× the previous default ({PREVIOUS_MODEL}): "
+        f"{fast['sentences'] / fast['seconds']:.1f} against {previous['sentences'] / previous['seconds']:.1f} "
+        f"sentences/s = {vs_previous:.1f}× in wall-clock time — {verdict(vs_previous >= PREVIOUS_TARGET)} "
+        f"({previous['cpu'] / fast['cpu']:.1f}× in CPU time); NoReC dev macro-F1 {f1s['macro_f1']:.4f} against "
+        f"{previous['f1']['macro_f1']:.4f}"
+    )
+    print(
+        f"target: ≥ {SPEEDUP_TARGET:.0f}× the naive way: {speedup:.1f}× in wall-clock time — "
+        f"{verdict(speedup >= SPEEDUP_TARGET)} ({cpu_speedup:.1f}× in CPU time, steadier on a busy machine)"
+    )
     if not int8.get("skipped"):
         q_speed, q_loss = naive["seconds"] / int8["seconds"], f1n["macro_f1"] - f1q["macro_f1"]
-        print(f"  (experiment, not the shipped scorer) with int8 Linear layers: {q_speed:.1f}× the naive way "
-              f"({naive['cpu'] / int8['cpu']:.1f}× in CPU time), {q_loss * 100:+.2f} points of macro-F1 lost")  # fmt: skip
-    print(f"target: ≤ {F1_LOSS_TARGET * 100:.0f} point of macro-F1 lost against the naive path: "
-          f"{loss * 100:+.2f} points lost — {verdict(loss <= F1_LOSS_TARGET)}")  # fmt: skip
-    print(f"target: peak memory ≤ {MEMORY_TARGET_MB / 1024:.1f} GB: {peak:,.0f} MB — "
-          f"{verdict(peak <= MEMORY_TARGET_MB)} (the naive pipeline: {naive['peak_rss_mb']:,.0f} MB)")  # fmt: skip
+        print(
+            f"  (experiment, not the shipped scorer) with int8 Linear layers: {q_speed:.1f}× the naive way "
+            f"({naive['cpu'] / int8['cpu']:.1f}× in CPU time), {q_loss * 100:+.2f} points of macro-F1 lost"
+        )
+    print(
+        f"target: ≤ {F1_LOSS_TARGET * 100:.0f} point of macro-F1 lost against the naive path: "
+        f"{loss * 100:+.2f} points lost — {verdict(loss <= F1_LOSS_TARGET)}"
+    )
+    print(
+        f"target: peak memory ≤ {MEMORY_TARGET_MB / 1024:.1f} GB: {peak:,.0f} MB — "
+        f"{verdict(peak <= MEMORY_TARGET_MB)} (the naive pipeline: {naive['peak_rss_mb']:,.0f} MB)"
+    )
     footer(t_all)
-    emit_json(args.json, {"matmul": mm, "scorer": fast, "naive": naive, "int8": int8, "speedup": speedup,
-                          "cpu_speedup": cpu_speedup, "f1_loss": loss, "peak_rss_mb": peak})  # fmt: skip
+    emit_json(
+        args.json,
+        {
+            "matmul": mm,
+            "scorer": fast,
+            "naive": naive,
+            "int8": int8,
+            "speedup": speedup,
+            "cpu_speedup": cpu_speedup,
+            "f1_loss": loss,
+            "peak_rss_mb": peak,
+        },
+    )
     return 0
 
 

@@ -25,9 +25,11 @@ BOILERPLATE = "".join(
 
 def page(title: str, text: str) -> bytes:
     paras = "".join(f"<p>{p}</p>" for p in text.split("\n\n"))
-    return (f"<html><head><title>{title}</title><meta property='article:published_time' content='2026-11-20T08:00:00Z'>"
-            f"</head><body><nav><ul>{BOILERPLATE}</ul></nav><article><h1>{title}</h1>{paras}</article>"
-            f"<aside><ul>{BOILERPLATE}</ul></aside><footer>Kontakt redaksjonen</footer></body></html>").encode()  # fmt: skip
+    return (
+        f"<html><head><title>{title}</title><meta property='article:published_time' content='2026-11-20T08:00:00Z'>"
+        f"</head><body><nav><ul>{BOILERPLATE}</ul></nav><article><h1>{title}</h1>{paras}</article>"
+        f"<aside><ul>{BOILERPLATE}</ul></aside><footer>Kontakt redaksjonen</footer></body></html>"
+    ).encode()
 
 
 def feed(items: list[tuple[str, str]]) -> bytes:
@@ -72,8 +74,18 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="tonevakt-bench-stages-"))
     settings = settings_from({"database": {"path": str(work / "t.duckdb")}}, work)
     now = datetime.now(UTC)
-    docs = [Document(source_id="avis", voice="media", title=t, text=x, url=f"https://avis.example.no/sak/{i}",
-                     published_at=now - timedelta(minutes=i), collected_at=now) for i, (t, x) in enumerate(arts)]  # fmt: skip
+    docs = [
+        Document(
+            source_id="avis",
+            voice="media",
+            title=t,
+            text=x,
+            url=f"https://avis.example.no/sak/{i}",
+            published_at=now - timedelta(minutes=i),
+            collected_at=now,
+        )
+        for i, (t, x) in enumerate(arts)
+    ]
     enricher = Enricher(settings)
     enricher.enrich(docs[:2])  # warm-up: matchers compiled
     t0 = time.perf_counter()
@@ -88,7 +100,7 @@ def main() -> int:
                 SELECT 'old-' || i, 'avis', 'media', 'article', 'Sak ' || i, repeat('Helseplattformen. ', 200),
                        now() - INTERVAL 1 MINUTE * i, now() - INTERVAL 1 MINUTE * i, TRUE, 'old-' || i
                 FROM range({archive}) t(i) ORDER BY i DESC"""
-        )  # fmt: skip
+        )
         t0 = time.perf_counter()
         repo.store_batch(db, docs)
         figures["store_ms_per_doc"] = (time.perf_counter() - t0) / n * 1000

@@ -59,8 +59,11 @@ def generate(path: Path, n: int, seed: float = 0.42) -> tuple[float, float]:
     con.executemany(
         "INSERT INTO sources (id, kind, voice, name, region, url, enabled, interval_minutes) "
         "VALUES (?, ?, ?, ?, ?, ?, TRUE, 60)",
-        [[sid, kind, voice, f"Kilde {sid}", region, f"https://{sid}.example.no/"] for sid, kind, voice, region in SOURCES],
-    )  # fmt: skip
+        [
+            [sid, kind, voice, f"Kilde {sid}", region, f"https://{sid}.example.no/"]
+            for sid, kind, voice, region in SOURCES
+        ],
+    )
     con.execute("INSERT INTO models VALUES ('bench-model', 'embedded', 'benchmark model', 0.62, TRUE, now())")
     n_sources = len(SOURCES)
     # Bounded memory at 10M documents: chunks of at most a million, each a slice of the 60 weeks, oldest first,
@@ -92,7 +95,7 @@ def generate(path: Path, n: int, seed: float = 0.42) -> tuple[float, float]:
                                           AS tone) t
         WHERE d.relevant
         """
-    )  # fmt: skip
+    )
     con.execute(
         "INSERT INTO labels SELECT id, 'negative', 'bench', NULL, now() FROM documents WHERE relevant "
         "AND hash(id) % 1000 = 0"
@@ -151,7 +154,7 @@ def _insert_chunk(con: Any, n: int, n_sources: int) -> None:
           ON s.k = g.i % {n_sources}
         ORDER BY 11  -- stored in publication order, as a collecting pipeline appends them
         """
-    )  # fmt: skip
+    )
 
 
 def measure(db_path: Path, out: Path, pdf: bool) -> dict[str, float]:
@@ -169,10 +172,17 @@ def measure(db_path: Path, out: Path, pdf: bool) -> dict[str, float]:
     from tonevakt.storage.db import open_database
     from tonevakt.storage.snapshot import publish_exports, publish_snapshot
 
-    settings = settings_from({"database": {"path": str(db_path), "snapshot": str(out / "analyst.duckdb"),
-                                           "exports": str(out / "exports")},
-                              "report": {"out_dir": str(out / "reports"), "dashboard_dir": str(out / "dashboard")}},
-                             out)  # fmt: skip
+    settings = settings_from(
+        {
+            "database": {
+                "path": str(db_path),
+                "snapshot": str(out / "analyst.duckdb"),
+                "exports": str(out / "exports"),
+            },
+            "report": {"out_dir": str(out / "reports"), "dashboard_dir": str(out / "dashboard")},
+        },
+        out,
+    )
     week = wk.last_complete_week()
     res: dict[str, float] = {}
     con = duckdb.connect(str(db_path), read_only=True)
@@ -208,10 +218,21 @@ def measure(db_path: Path, out: Path, pdf: bool) -> dict[str, float]:
             publish_exports(db, settings.exports_path)
         res["snapshot_first_s"] = t[0]
         now = datetime.now(UTC)
-        docs = [Document(source_id="media-1", voice="media", title=f"Helseplattformen: ny sak {i}",
-                         text="Helseplattformen ved St. Olavs hospital.", url=f"https://media-1.example.no/ny/{i}",
-                         published_at=now - timedelta(hours=i % 48), collected_at=now, relevant=True,
-                         topics=["costs"], regions=["trondelag"]) for i in range(PASS_BATCH)]  # fmt: skip
+        docs = [
+            Document(
+                source_id="media-1",
+                voice="media",
+                title=f"Helseplattformen: ny sak {i}",
+                text="Helseplattformen ved St. Olavs hospital.",
+                url=f"https://media-1.example.no/ny/{i}",
+                published_at=now - timedelta(hours=i % 48),
+                collected_at=now,
+                relevant=True,
+                topics=["costs"],
+                regions=["trondelag"],
+            )
+            for i in range(PASS_BATCH)
+        ]
         with timed() as t:
             repo.store_batch(db, docs)
             repo.save_scores(db, [Score(d.id, "bench-model", -0.3, "negative", 0.6, 0.3, 0.1) for d in docs])
@@ -233,16 +254,22 @@ def measure(db_path: Path, out: Path, pdf: bool) -> dict[str, float]:
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--child", nargs=3, metavar=("DB", "OUT", "PDF"), help=argparse_suppress())
-    p.add_argument("--sizes", default=None,
-                   help="comma-separated document counts (default 10k,100k,1M; 10000000 is opt-in: ~6-10 min, 3.3 GB of disk)")  # fmt: skip
+    p.add_argument(
+        "--sizes",
+        default=None,
+        help="comma-separated document counts (default 10k,100k,1M; 10000000 is opt-in: ~6-10 min, 3.3 GB of disk)",
+    )
     args = p.parse_args()
     if args.child:
         db, out, pdf = args.child
         print(json.dumps(measure(Path(db), Path(out), pdf == "1")))
         return 0
     t_all = banner("storage and reports", args.quick)
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
-        [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])  # fmt: skip
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
+    )
     work = Path(tempfile.mkdtemp(prefix="tonevakt-bench-storage-"))
     results = []
     try:
@@ -252,19 +279,25 @@ def main() -> int:
             size = db_path.stat().st_size
             out = work / f"out-{n}"
             out.mkdir()
-            r = run_child(Path(__file__), ["--child", str(db_path), str(out), "1" if i == 0 or not args.quick else "0"],
-                          timeout=3600)  # fmt: skip
+            r = run_child(
+                Path(__file__),
+                ["--child", str(db_path), str(out), "1" if i == 0 or not args.quick else "0"],
+                timeout=3600,
+            )
             r.update(n=n, generate_s=gen_s, kept_tone_rebuild_s=rebuild_s, file_bytes=size)
             results.append(r)
-            print(f"{n:>10,} documents ({r['stories']:,} scored stories, file {size / 1e6:,.0f} MB, generated in "
-                  f"{gen_s:.1f}s, of which the kept tone {rebuild_s:.1f}s): weekly_tone {r['weekly_tone_s']:.3f}s "
-                  f"({r['weekly_tone_rows']} rows; warm {r['weekly_tone_warm_s']:.3f}s), report {r['report_html_s']:.2f}s, "
-                  + (f"PDF {r['report_pdf_s']:.2f}s, " if "report_pdf_s" in r else "")
-                  + f"dashboard {r['dashboard_s']:.2f}s ({r['dashboard_bytes'] / 1e6:.2f} MB), "
-                  f"publish {r['snapshot_s']:.2f}s (copy {r['snapshot_copy_s']:.2f}s + exports "
-                  f"{r['snapshot_exports_s']:.2f}s, {r['snapshot_files_written']} files; the first publish "
-                  f"{r['snapshot_first_s']:.1f}s), a pass storing and scoring {PASS_BATCH} documents "
-                  f"{r['pass_store_s']:.2f}s, peak {r['peak_rss_mb']:,.0f} MB", flush=True)  # fmt: skip
+            print(
+                f"{n:>10,} documents ({r['stories']:,} scored stories, file {size / 1e6:,.0f} MB, generated in "
+                f"{gen_s:.1f}s, of which the kept tone {rebuild_s:.1f}s): weekly_tone {r['weekly_tone_s']:.3f}s "
+                f"({r['weekly_tone_rows']} rows; warm {r['weekly_tone_warm_s']:.3f}s), report {r['report_html_s']:.2f}s, "
+                + (f"PDF {r['report_pdf_s']:.2f}s, " if "report_pdf_s" in r else "")
+                + f"dashboard {r['dashboard_s']:.2f}s ({r['dashboard_bytes'] / 1e6:.2f} MB), "
+                f"publish {r['snapshot_s']:.2f}s (copy {r['snapshot_copy_s']:.2f}s + exports "
+                f"{r['snapshot_exports_s']:.2f}s, {r['snapshot_files_written']} files; the first publish "
+                f"{r['snapshot_first_s']:.1f}s), a pass storing and scoring {PASS_BATCH} documents "
+                f"{r['pass_store_s']:.2f}s, peak {r['peak_rss_mb']:,.0f} MB",
+                flush=True,
+            )
             shutil.rmtree(out, ignore_errors=True)
             db_path.unlink()
     finally:
@@ -287,10 +320,14 @@ def main() -> int:
 
 # (figure, limit, at how many documents): issue 18's targets
 TARGETS = (
-    ("dashboard_s", 5.0, 1_000_000), ("dashboard_bytes", 5e6, 1_000_000), ("weekly_tone_s", 0.2, 1_000_000),
-    ("weekly_tone_s", 1.0, 10_000_000), ("report_html_s", 2.0, 1_000_000), ("report_html_s", 5.0, 10_000_000),
+    ("dashboard_s", 5.0, 1_000_000),
+    ("dashboard_bytes", 5e6, 1_000_000),
+    ("weekly_tone_s", 0.2, 1_000_000),
+    ("weekly_tone_s", 1.0, 10_000_000),
+    ("report_html_s", 2.0, 1_000_000),
+    ("report_html_s", 5.0, 10_000_000),
     ("peak_rss_mb", 1500, 10_000_000),
-)  # fmt: skip
+)
 GROWTH = ("weekly_tone_s", "report_html_s", "dashboard_s", "dashboard_bytes", "snapshot_s", "file_bytes")
 PASS_BATCH = 200  # documents a pass stores and scores before the publish that is timed
 

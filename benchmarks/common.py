@@ -59,8 +59,10 @@ def load() -> str:
 
 
 def machine_line() -> str:
-    return (f"machine: {cores()} cores (nproc), {cpu_model()}, {ram_gb():.1f} GB RAM, Python "
-            f"{platform.python_version()}, load average (1/5/15 min) {load()}")  # fmt: skip
+    return (
+        f"machine: {cores()} cores (nproc), {cpu_model()}, {ram_gb():.1f} GB RAM, Python "
+        f"{platform.python_version()}, load average (1/5/15 min) {load()}"
+    )
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -127,8 +129,14 @@ def run_child(
     script: Path, args: list[str], env: dict[str, str] | None = None, timeout: float = 3600
 ) -> dict[str, Any]:
     """Run `python script args` in a fresh process; its last stdout line is JSON. Adds the child's peak RSS."""
-    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})}, timeout=timeout)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
     if proc.returncode != 0:
         raise RuntimeError(
             f"{script.name} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
@@ -156,8 +164,11 @@ def settings_from(overrides: dict[str, Any], base_dir: Path) -> Any:
 
     data = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     merged = _merge(data, overrides)
-    return parse_config(yaml.safe_dump(merged, allow_unicode=True, sort_keys=False), file=str(base_dir / "config.yaml"),
-                        base_dir=str(base_dir))  # fmt: skip
+    return parse_config(
+        yaml.safe_dump(merged, allow_unicode=True, sort_keys=False),
+        file=str(base_dir / "config.yaml"),
+        base_dir=str(base_dir),
+    )
 
 
 def write_config(overrides: dict[str, Any], base_dir: Path) -> Path:

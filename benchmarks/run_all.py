@@ -47,8 +47,12 @@ def main() -> int:
     figures: dict[str, object] = {}
     fresh = None
     if quick:
-        fresh = subprocess.Popen([sys.executable, str(HERE / "bench_freshness.py"), *flags],
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        fresh = subprocess.Popen(
+            [sys.executable, str(HERE / "bench_freshness.py"), *flags],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     for script in SCRIPTS + ([] if quick else ["bench_freshness.py"]):
         rc = _run(script, flags, figures)
         if rc:

@@ -20,8 +20,13 @@ from zoneinfo import ZoneInfo
 ARCHIVE = Path(__file__).resolve().parent / "archive"
 OSLO = ZoneInfo("Europe/Oslo")
 _DATE = re.compile(r"@@DATE:(\d+):(\d):(\d{2})(\d{2}):(rfc822|iso)@@")
-TYPES = {".xml": "application/rss+xml; charset=utf-8", ".json": "application/json; charset=utf-8",
-         ".html": "text/html; charset=utf-8", ".csv": "text/csv; charset=utf-8", ".md": "text/plain; charset=utf-8"}  # fmt: skip
+TYPES = {
+    ".xml": "application/rss+xml; charset=utf-8",
+    ".json": "application/json; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".csv": "text/csv; charset=utf-8",
+    ".md": "text/plain; charset=utf-8",
+}
 
 
 def fill_dates(text: str, today: date, base: str = "") -> str:

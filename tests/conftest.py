@@ -18,20 +18,33 @@ from tonevakt.config import HttpSettings, Settings, load_config  # noqa: E402
 from tonevakt.storage.db import Database, memory_database  # noqa: E402
 
 # `local_server`: a real HTTP server on 127.0.0.1 (tests/localserver.py), for every test module.
-pytest_plugins = ["tests.localserver"]
+pytest_plugins = ["tests.localserver", "tests.support.daemon", "tests.support.network"]
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NOREC = REPO.parent / "shared" / "data" / "norec_sentence"
 
 BASE_CONFIG: dict[str, Any] = {
-    "database": {"path": "data/tonevakt.duckdb", "snapshot": "data/analyst.duckdb", "exports": "data/exports",
-                 "lock_timeout_s": 20},
-    "http": {"allow_private_addresses": True, "per_host_interval_s": 0, "connect_timeout_s": 2,
-             "read_timeout_s": 3, "total_timeout_s": 6, "respect_robots": False},
+    "database": {
+        "path": "data/tonevakt.duckdb",
+        "snapshot": "data/analyst.duckdb",
+        "exports": "data/exports",
+        "lock_timeout_s": 20,
+    },
+    "http": {
+        "allow_private_addresses": True,
+        "per_host_interval_s": 0,
+        "connect_timeout_s": 2,
+        "read_timeout_s": 3,
+        "total_timeout_s": 6,
+        "respect_robots": False,
+    },
     "relevance": {"query": 'helseplattform* OR helseplattforma* OR helsami* OR "en innbygger en journal"'},
     "topics": {
-        "costs": {"label": "Kostnader og budsjett", "terms": ["kostnad*", "budsjett*", "milliard*", "million*"]},
+        "costs": {
+            "label": "Kostnader og budsjett",
+            "terms": ["kostnad*", "budsjett*", "milliard*", "million*"],
+        },
         "faults": {"label": "Feil og driftsproblemer", "terms": ["feil*", "nedetid*", "problem*"]},
         "patient_access": {"label": "HelsaMi og pasienttilgang", "terms": ["helsami*", "innsyn*"]},
     },
@@ -42,7 +55,7 @@ BASE_CONFIG: dict[str, Any] = {
     "sources": [],
     # The lighter frozen-head model keeps the suite quick; the default tone model has its own tests.
     "sentiment": {"backend": "embedded", "model": "tonevakt-e5-small-norec"},
-}  # fmt: skip
+}
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -73,8 +86,15 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture
 def client() -> Iterator[HttpClient]:
     """The real HTTP client, allowed to reach the local test server on 127.0.0.1, quick timeouts."""
-    c = HttpClient(HttpSettings(allow_private_addresses=True, per_host_interval_s=0, read_timeout_s=2,
-                                total_timeout_s=3, respect_robots=False))  # fmt: skip
+    c = HttpClient(
+        HttpSettings(
+            allow_private_addresses=True,
+            per_host_interval_s=0,
+            read_timeout_s=2,
+            total_timeout_s=3,
+            respect_robots=False,
+        )
+    )
     yield c
     c.close()
 

@@ -216,8 +216,12 @@ class LocalServer:
         self._httpd.owner = self
         self._httpd.stopping = threading.Event()
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"localserver-{self.port}", daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"localserver-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         self._reaper = threading.Timer(max_lifetime_s, self.stop)
         self._reaper.daemon = True
@@ -295,30 +299,45 @@ class LocalServer:
 RSS = "application/rss+xml"
 GOOD_FEEDS: dict[str, tuple[str, str, dict[str, object]]] = {
     # name: (path, fixture file, route options)
-    "nrk-trondelag": ("/feeds/nrk-trondelag.xml", "feeds/nrk_trondelag.xml",
-                      {"content_type": f"{RSS}; charset=utf-8", "etag": '"nrk-trd-1"'}),
-    "nrk-more-og-romsdal": ("/feeds/nrk-mr.xml", "feeds/nrk_more_og_romsdal.xml",
-                            {"content_type": RSS, "last_modified": "Wed, 25 Nov 2026 16:00:00 GMT"}),
+    "nrk-trondelag": (
+        "/feeds/nrk-trondelag.xml",
+        "feeds/nrk_trondelag.xml",
+        {"content_type": f"{RSS}; charset=utf-8", "etag": '"nrk-trd-1"'},
+    ),
+    "nrk-more-og-romsdal": (
+        "/feeds/nrk-mr.xml",
+        "feeds/nrk_more_og_romsdal.xml",
+        {"content_type": RSS, "last_modified": "Wed, 25 Nov 2026 16:00:00 GMT"},
+    ),
     "adresseavisen": ("/feeds/adresseavisen.xml", "feeds/adresseavisen_paywalled.xml", {"content_type": RSS}),
     "sunnmorsposten": ("/feeds/smp.xml", "feeds/smp_latin1_declared.xml", {"content_type": RSS}),
-    "romsdals-budstikke": ("/feeds/rbnett.xml", "feeds/rbnett_latin1_http_charset.xml",
-                           {"content_type": f"{RSS}; charset=ISO-8859-1"}),
-    "dagens-medisin": ("/feeds/dagensmedisin.xml", "feeds/dagensmedisin_latin1_undeclared.xml",
-                       {"content_type": "application/xml"}),
-    "sykepleien": ("/feeds/sykepleien.atom", "feeds/sykepleien_atom.xml", {"content_type": "application/atom+xml"}),
+    "romsdals-budstikke": (
+        "/feeds/rbnett.xml",
+        "feeds/rbnett_latin1_http_charset.xml",
+        {"content_type": f"{RSS}; charset=ISO-8859-1"},
+    ),
+    "dagens-medisin": (
+        "/feeds/dagensmedisin.xml",
+        "feeds/dagensmedisin_latin1_undeclared.xml",
+        {"content_type": "application/xml"},
+    ),
+    "sykepleien": (
+        "/feeds/sykepleien.atom",
+        "feeds/sykepleien_atom.xml",
+        {"content_type": "application/atom+xml"},
+    ),
     "digi": ("/feeds/digi.xml", "feeds/digi_duplicates_nodates.xml", {"content_type": RSS, "gzip": True}),
     "helse-midt-norge": ("/feeds/helse-midt.xml", "feeds/helse_midt_malformed.xml", {"content_type": RSS}),
-}  # fmt: skip
+}
 NEWS_SEARCH = ("/search/rss?q=Helseplattformen&hl=no", "feeds/news_search_helseplattformen.xml")
 PAGES: dict[str, str] = {
-    "/trondelag/ansatte-ved-st.-olavs-melder-om-nye-feil-i-helseplattformen-1.17012345":
-        "pages/nrk_article_legemiddellister.html",
+    "/trondelag/ansatte-ved-st.-olavs-melder-om-nye-feil-i-helseplattformen-1.17012345": "pages/nrk_article_legemiddellister.html",
     "/nyheter/i/Xy7Ab2/leger-helseplattformen-stjeler-tid": "pages/adresseavisen_paywalled_article.html",
     "/ta/nyheter/kommunene-vil-ut-av-helseplattformen": "pages/publisher_article_kommunene.html",
     "/nyheter/": "pages/legeforeningen_listing.html",
     "/nyheter/2026/tillitsvalgte-krever-handling-helseplattformen/": "pages/legeforeningen_article_helseplattformen.html",
     "/nyheter/2026/legeforeningen-om-statsbudsjettet/": "pages/legeforeningen_article_budsjett.html",
-}  # fmt: skip
+}
 SEARCH_REDIRECTS = {
     "/rss/articles/CBMiXWh0dHBzOi8vd3d3LnQtYS5ubw": "/ta/nyheter/kommunene-vil-ut-av-helseplattformen",
     "/rss/articles/CBMiTmh0dHBzOi8vd3d3Lm5yay5ubw": "/nrk/helsami-pasientene-leser-journalen",  # 404 there
@@ -366,8 +385,10 @@ def mount_fixture_site(srv: LocalServer, broken: bool = True) -> dict[str, str]:
             content_type="text/html; charset=utf-8",
         )
         srv.add("/feeds/loop2.xml", Route(redirect_to="/feeds/loop.xml"))
-        srv.add("/feeds/bomb.xml", Route(body=gzip_bomb(12_000_000), headers={"Content-Encoding": "gzip"},
-                                         content_type=RSS))  # fmt: skip
+        srv.add(
+            "/feeds/bomb.xml",
+            Route(body=gzip_bomb(12_000_000), headers={"Content-Encoding": "gzip"}, content_type=RSS),
+        )
     return urls
 
 

@@ -36,8 +36,16 @@ def client(settings: Settings) -> Iterator[HttpClient]:
 
 @pytest.fixture
 def source(local_server: LocalServer) -> Source:
-    return Source(id="helsami-ios", kind="appstore", voice="patient", app_id=APP, country="no",
-                  url=local_server.url(PAGE), max_pages=10, region="trondelag")  # fmt: skip
+    return Source(
+        id="helsami-ios",
+        kind="appstore",
+        voice="patient",
+        app_id=APP,
+        country="no",
+        url=local_server.url(PAGE),
+        max_pages=10,
+        region="trondelag",
+    )
 
 
 def _serve_three_pages(srv: LocalServer) -> None:
@@ -81,8 +89,9 @@ def test_max_pages(local_server: LocalServer, client: HttpClient, source: Source
 def test_empty_first_page_is_retried_with_other_headers(
     local_server: LocalServer, client: HttpClient, source: Source
 ) -> None:
-    local_server.add(_path(1), Route(sequence=[Route(body=EMPTY, content_type=JSON),
-                                               Route(body=PAGE1, content_type=JSON)]))  # fmt: skip
+    local_server.add(
+        _path(1), Route(sequence=[Route(body=EMPTY, content_type=JSON), Route(body=PAGE1, content_type=JSON)])
+    )
     local_server.add(_path(2), Route(body=EMPTY, content_type=JSON))
     out = collect_appstore(source, client, None)
     assert not out.failed
@@ -148,16 +157,27 @@ def test_pass_stores_reviews_once_with_personal_data_redacted(
     local_server: LocalServer, make_settings: Callable[..., Settings]
 ) -> None:
     _serve_three_pages(local_server)
-    settings = make_settings(sources=[{"id": "helsami-ios", "kind": "appstore", "voice": "patient", "app_id": APP,
-                                       "url": local_server.url(PAGE)}])  # fmt: skip
+    settings = make_settings(
+        sources=[
+            {
+                "id": "helsami-ios",
+                "kind": "appstore",
+                "voice": "patient",
+                "app_id": APP,
+                "url": local_server.url(PAGE),
+            }
+        ]
+    )
     summary = collect(settings)
     assert summary.sources_ok == 1 and summary.documents_new == 5
     # A second (forced) pass finds page 1 unchanged and adds nothing.
     assert collect(settings, force=True).documents_new == 0
     con = duckdb.connect(str(settings.db_path), read_only=True)
     try:
-        rows = con.execute("SELECT rating, app_version, kind, text, language, redactions FROM documents "
-                           "ORDER BY published_at DESC").fetchall()  # fmt: skip
+        rows = con.execute(
+            "SELECT rating, app_version, kind, text, language, redactions FROM documents "
+            "ORDER BY published_at DESC"
+        ).fetchall()
     finally:
         con.close()
     assert [r[0] for r in rows] == [5, 2, 1, 4, 3]

@@ -16,18 +16,27 @@ from tonevakt.cli import main
 from tonevakt.config import Settings
 
 JSONL = [
-    {"text": "HelsaMi fungerer fint, jeg fikk time på en dag.", "title": "Fornøyd", "date": "2026-11-18",
-     "rating": 5, "ward": "Kirurgen"},
-    {"text": "Helseplattformen gjør at legen bruker mer tid på skjermen enn på meg.", "published_at":
-     "2026-11-19T08:30:00+01:00", "rating": "2"},
+    {
+        "text": "HelsaMi fungerer fint, jeg fikk time på en dag.",
+        "title": "Fornøyd",
+        "date": "2026-11-18",
+        "rating": 5,
+        "ward": "Kirurgen",
+    },
+    {
+        "text": "Helseplattformen gjør at legen bruker mer tid på skjermen enn på meg.",
+        "published_at": "2026-11-19T08:30:00+01:00",
+        "rating": "2",
+    },
     {"text": "Æ e fornøgd med oppfølginga på St. Olavs, men appen krasjer.", "author": "Pasient i Trondheim"},
-]  # fmt: skip
+]
 
 
 @pytest.fixture
 def cfg(make_settings: Callable[..., Settings], tmp_path: Path) -> Path:
-    make_settings(sources=[{"id": "inbox", "kind": "files", "voice": "patient", "path": "inbox",
-                            "relevance": "always"}])  # fmt: skip
+    make_settings(
+        sources=[{"id": "inbox", "kind": "files", "voice": "patient", "path": "inbox", "relevance": "always"}]
+    )
     return tmp_path / "config.yaml"
 
 
@@ -39,8 +48,21 @@ def test_every_command_has_help() -> None:
     runner = CliRunner()
     res = runner.invoke(main, ["--help"])
     assert res.exit_code == 0
-    commands = ["init", "collect", "score", "report", "run", "trend", "sql", "export", "import", "evaluate",
-                "label", "sources", "dashboard"]  # fmt: skip
+    commands = [
+        "init",
+        "collect",
+        "score",
+        "report",
+        "run",
+        "trend",
+        "sql",
+        "export",
+        "import",
+        "evaluate",
+        "label",
+        "sources",
+        "dashboard",
+    ]
     for c in commands:
         assert c in res.output, c
         sub = runner.invoke(main, [c, "--help"])
@@ -59,8 +81,12 @@ def test_import_jsonl_twice_same_count(cfg: Path, tmp_path: Path) -> None:
     assert "0 new documents" in res.output
     res = invoke(cfg, "sql", "select count(*) as n, count(rating) as rated from documents", "--json")
     assert json.loads(res.output) == [{"n": 3, "rated": 2}]
-    res = invoke(cfg, "sql", "select json_extract_string(extra, '$.ward') as ward from documents where rating = 5",
-                 "--csv")  # fmt: skip
+    res = invoke(
+        cfg,
+        "sql",
+        "select json_extract_string(extra, '$.ward') as ward from documents where rating = 5",
+        "--csv",
+    )
     assert res.output.splitlines() == ["ward", "Kirurgen"]
 
 
@@ -115,12 +141,24 @@ def test_installed_command_as_subprocess(cfg: Path, tmp_path: Path) -> None:
     assert exe, "the console script 'tonevakt' is installed beside the interpreter"
     f = tmp_path / "f.jsonl"
     f.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in JSONL), encoding="utf-8")
-    run = subprocess.run([exe, "--config", str(cfg), "import", str(f), "--source", "inbox"],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [exe, "--config", str(cfg), "import", str(f), "--source", "inbox"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
-    run = subprocess.run([exe, "--config", str(cfg), "sql", "select count(*) n from documents", "--json"],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [exe, "--config", str(cfg), "sql", "select count(*) n from documents", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert json.loads(run.stdout) == [{"n": 3}]
-    run = subprocess.run([exe, "--config", str(cfg), "sql", "drop table documents"],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [exe, "--config", str(cfg), "sql", "drop table documents"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1 and "refused" in run.stderr

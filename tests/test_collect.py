@@ -33,9 +33,19 @@ GOOD = {  # source id → (kind, extra settings); every entry of these feeds mus
     "legeforeningen": ("web", {"voice": "union", "include": r"^http://127\.0\.0\.1:\d+/nyheter/\d{4}/"}),
 }
 # entries per good source (duplicate GUIDs counted once); the news search repeats one Adresseavisen story
-ENTRIES = {"nrk-trondelag": 4, "nrk-more-og-romsdal": 3, "adresseavisen": 3, "sunnmorsposten": 2,
-           "romsdals-budstikke": 2, "dagens-medisin": 2, "sykepleien": 2, "digi": 3, "helse-midt-norge": 2,
-           "news-search": 3, "legeforeningen": 2}  # fmt: skip
+ENTRIES = {
+    "nrk-trondelag": 4,
+    "nrk-more-og-romsdal": 3,
+    "adresseavisen": 3,
+    "sunnmorsposten": 2,
+    "romsdals-budstikke": 2,
+    "dagens-medisin": 2,
+    "sykepleien": 2,
+    "digi": 3,
+    "helse-midt-norge": 2,
+    "news-search": 3,
+    "legeforeningen": 2,
+}
 BROKEN = {
     "html-instead": "the server sent an HTML page, not a feed",
     "gone": "HTTP 410 Gone",
@@ -45,8 +55,19 @@ BROKEN = {
     "gzip-bomb": "body larger than 10,000,000 bytes after decompression",
     "redirect-loop": "redirect loop",
 }
-ARTICLE_PREFIXES = ("/trondelag/", "/mr/", "/nyheter/i/", "/ta/", "/nrk/", "/nyheter/2026/", "/sykepleien/2026",
-                    "/digi/artikler", "/hmn/", "/helseplattformen/", "/rss/articles/")  # fmt: skip
+ARTICLE_PREFIXES = (
+    "/trondelag/",
+    "/mr/",
+    "/nyheter/i/",
+    "/ta/",
+    "/nrk/",
+    "/nyheter/2026/",
+    "/sykepleien/2026",
+    "/digi/artikler",
+    "/hmn/",
+    "/helseplattformen/",
+    "/rss/articles/",
+)
 
 
 @pytest.fixture
@@ -58,12 +79,22 @@ def site() -> Iterator[tuple[LocalServer, dict[str, str]]]:
 def site_config(urls: dict[str, str], make_settings: Callable[..., Settings], **http: Any) -> Settings:
     sources = []
     for sid, (kind, extra) in GOOD.items():
-        sources.append({"id": sid, "name": sid.replace("-", " ").title(), "kind": kind, "voice": "media",
-                        "url": urls[sid], "interval_minutes": 30, **extra})  # fmt: skip
+        sources.append(
+            {
+                "id": sid,
+                "name": sid.replace("-", " ").title(),
+                "kind": kind,
+                "voice": "media",
+                "url": urls[sid],
+                "interval_minutes": 30,
+                **extra,
+            }
+        )
     for sid in BROKEN:
         sources.append({"id": sid, "kind": "rss", "voice": "media", "url": urls[sid]})
-    return make_settings(sources=sources, http={"total_timeout_s": 3, "read_timeout_s": 2, "max_concurrency": 8,
-                                                **http})  # fmt: skip
+    return make_settings(
+        sources=sources, http={"total_timeout_s": 3, "read_timeout_s": 2, "max_concurrency": 8, **http}
+    )
 
 
 def run_collect(settings: Settings, *args: str) -> tuple[Any, float]:
@@ -91,14 +122,22 @@ def test_collect_end_to_end(site, make_settings) -> None:
     try:
         per_source = dict(con.execute("SELECT source_id, count(*) FROM documents GROUP BY 1").fetchall())
         assert per_source == ENTRIES
-        assert con.execute("SELECT count(*) FROM (SELECT canonical_url FROM documents GROUP BY 1 "
-                           "HAVING count(*) > 1)").fetchone()[0] == 0  # fmt: skip
+        assert (
+            con.execute(
+                "SELECT count(*) FROM (SELECT canonical_url FROM documents GROUP BY 1 HAVING count(*) > 1)"
+            ).fetchone()[0]
+            == 0
+        )
         titles = [r[0] for r in con.execute("SELECT title FROM documents").fetchall()]
         assert len(titles) == len(set(titles)) == sum(ENTRIES.values())
         assert "Ålesund sjukehus førebur seg på Helseplattforma" in titles  # ISO-8859-1, declared
         assert "Rekordår for cruisetrafikken i Romsdalsfjorden" in titles  # ISO-8859-1, HTTP charset only
-        health = {r[0]: r[1:] for r in con.execute(
-            "SELECT id, last_status, last_error, consecutive_failures, next_due_at > now() FROM sources").fetchall()}  # fmt: skip
+        health = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT id, last_status, last_error, consecutive_failures, next_due_at > now() FROM sources"
+            ).fetchall()
+        }
         for sid, reason in BROKEN.items():
             status, error, failures, later = health[sid]
             assert status != "ok" and error.startswith(reason) and failures == 1 and later, (sid, health[sid])
@@ -108,8 +147,9 @@ def test_collect_end_to_end(site, make_settings) -> None:
             "SELECT max(duration_ms) FROM fetch_log WHERE source_id = 'stalled'"
         ).fetchone()[0]
         assert stalled_ms <= 3500
-        paywalled = con.execute("SELECT count(*) FROM documents WHERE source_id = 'adresseavisen' AND paywalled "
-                                "AND text = lead").fetchone()[0]  # fmt: skip
+        paywalled = con.execute(
+            "SELECT count(*) FROM documents WHERE source_id = 'adresseavisen' AND paywalled AND text = lead"
+        ).fetchone()[0]
         assert paywalled == 3
         full = con.execute("SELECT text FROM documents WHERE title LIKE 'Tillitsvalgte krever%'").fetchone()[
             0
@@ -130,13 +170,20 @@ def test_collect_end_to_end(site, make_settings) -> None:
     assert article_requests(srv, n) == []
 
     # A feed gains one item: only that item is new; articles already stored are not fetched again.
-    body = (srv.routes["/feeds/nrk-trondelag.xml"].body_bytes()).replace(b"<item>", (
-        "<item><title>Helseplattformen: Ny rapport om ventetider ved St. Olavs hospital</title>"
-        "<link>/trondelag/ny-rapport-ventetider-1.17019999</link><guid>1.17019999</guid>"
-        "<description>Rapporten viser at ventetidene har økt etter innføringen.</description>"
-        "<pubDate>Wed, 25 Nov 2026 18:00:00 +0100</pubDate></item><item>").encode(), 1)  # fmt: skip
-    srv.add("/feeds/nrk-trondelag.xml", Route(body=body, content_type="application/rss+xml; charset=utf-8",
-                                              etag='"nrk-trd-2"'))  # fmt: skip
+    body = (srv.routes["/feeds/nrk-trondelag.xml"].body_bytes()).replace(
+        b"<item>",
+        (
+            "<item><title>Helseplattformen: Ny rapport om ventetider ved St. Olavs hospital</title>"
+            "<link>/trondelag/ny-rapport-ventetider-1.17019999</link><guid>1.17019999</guid>"
+            "<description>Rapporten viser at ventetidene har økt etter innføringen.</description>"
+            "<pubDate>Wed, 25 Nov 2026 18:00:00 +0100</pubDate></item><item>"
+        ).encode(),
+        1,
+    )
+    srv.add(
+        "/feeds/nrk-trondelag.xml",
+        Route(body=body, content_type="application/rss+xml; charset=utf-8", etag='"nrk-trd-2"'),
+    )
     m = len(srv.requests)
     res4, _ = run_collect(settings, "--source", "nrk-trondelag")
     assert res4.exit_code == 0 and "new 1" in res4.output, res4.output
@@ -159,13 +206,16 @@ def test_due_and_backoff() -> None:
 
 def test_pass_is_concurrent_bounded_and_reports_progress(make_settings) -> None:
     with LocalServer() as a, LocalServer() as b:
-        feed = ("<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>T</title>"
-                "<item><title>Sak {i} om været i Trøndelag</title><link>/sak/{i}</link></item></channel></rss>")  # fmt: skip
+        feed = (
+            "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>T</title>"
+            "<item><title>Sak {i} om været i Trøndelag</title><link>/sak/{i}</link></item></channel></rss>"
+        )
         sources = []
         for i in range(8):
             srv = a if i % 2 else b
-            url = srv.add(f"/feed{i}.xml", Route(body=feed.format(i=i), content_type="application/rss+xml",
-                                                 delay_s=0.5))  # fmt: skip
+            url = srv.add(
+                f"/feed{i}.xml", Route(body=feed.format(i=i), content_type="application/rss+xml", delay_s=0.5)
+            )
             sources.append({"id": f"feed-{i}", "kind": "rss", "voice": "media", "url": url})
         settings = make_settings(sources=sources, http={"max_concurrency": 4})
         calls: list[tuple[str, int, int]] = []
@@ -176,8 +226,14 @@ def test_pass_is_concurrent_bounded_and_reports_progress(make_settings) -> None:
                 calls.append((what, done, total))
 
         t0 = time.monotonic()
-        outcomes = collect_sources(settings.source_records(), {}, settings, is_candidate=lambda t: False,
-                                   known_files=set(), progress=progress)  # fmt: skip
+        outcomes = collect_sources(
+            settings.source_records(),
+            {},
+            settings,
+            is_candidate=lambda t: False,
+            known_files=set(),
+            progress=progress,
+        )
         took = time.monotonic() - t0
     assert [o.source.id for o in outcomes] == [f"feed-{i}" for i in range(8)]
     assert all(len(o.documents) == 1 and not o.failed for o in outcomes)
@@ -196,8 +252,9 @@ def test_sources_not_due_are_skipped_unless_forced(make_settings) -> None:
             settings.source_records(), state, settings, is_candidate=bool, known_files=set()
         )
         assert out[0].skipped and srv.hits("/f.xml") == 0
-        out = collect_sources(settings.source_records(), state, settings, is_candidate=bool, known_files=set(),
-                              force=True)  # fmt: skip
+        out = collect_sources(
+            settings.source_records(), state, settings, is_candidate=bool, known_files=set(), force=True
+        )
         assert not out[0].skipped and not out[0].failed and srv.hits("/f.xml") == 1
 
 
@@ -206,10 +263,22 @@ def test_a_crashing_collector_becomes_a_failed_outcome(settings: Settings) -> No
 
     src = Source(id="bad", kind="rss", voice="media", url="http://127.0.0.1:9/feed.xml")
     with HttpClient(settings.http) as client:
-        out = collect_one(src, client, "not a state row", is_candidate=bool, known_files=set(),  # type: ignore[arg-type]
-                          known_urls=set())  # fmt: skip
-        odd = collect_one(Source(id="odd", kind="gopher", voice="media"), client, None, is_candidate=bool,
-                          known_files=set(), known_urls=set())  # fmt: skip
+        out = collect_one(
+            src,
+            client,
+            "not a state row",
+            is_candidate=bool,
+            known_files=set(),  # type: ignore[arg-type]
+            known_urls=set(),
+        )
+        odd = collect_one(
+            Source(id="odd", kind="gopher", voice="media"),
+            client,
+            None,
+            is_candidate=bool,
+            known_files=set(),
+            known_urls=set(),
+        )
     assert out.failed and out.reason.startswith("collector crashed: AttributeError")
     assert out.fetches[0].status is FetchStatus.SOFT_ERROR and out.fetches[0].primary
     assert odd.failed and odd.reason == "unknown source kind 'gopher'"
@@ -218,8 +287,10 @@ def test_a_crashing_collector_becomes_a_failed_outcome(settings: Settings) -> No
 def test_collect_refuses_loopback_without_the_allowance(make_settings, tmp_path: Path) -> None:
     with LocalServer() as srv:
         url = srv.add("/f.xml", Route(body="<rss version='2.0'><channel><title>T</title></channel></rss>"))
-        settings = make_settings(sources=[{"id": "f", "kind": "rss", "voice": "media", "url": url}],
-                                 http={"allow_private_addresses": False})  # fmt: skip
+        settings = make_settings(
+            sources=[{"id": "f", "kind": "rss", "voice": "media", "url": url}],
+            http={"allow_private_addresses": False},
+        )
         res, _ = run_collect(settings)
         assert srv.hits("/f.xml") == 0
     assert (

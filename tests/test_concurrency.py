@@ -10,58 +10,19 @@ import sys
 import time
 from pathlib import Path
 
-from tests import test_daemon
 from tests.localserver import LocalServer
-from tests.test_daemon import (
+from tests.support.daemon import (
+    READER,
     TONEVAKT,
     ChangingFeeds,
     DaemonProcess,
     assert_exactly_once,
     document_urls,
+    hold_database,
     write_config,
 )
 from tonevakt import pipeline
 from tonevakt.config import load_config
-
-server = test_daemon.server  # fixtures shared with test_daemon.py
-daemons = test_daemon.daemons
-
-READER = """
-import json, os, sys, time, duckdb
-path, stop_file = sys.argv[1], sys.argv[2]
-ok, errors, counts = 0, [], []
-end = time.monotonic() + 120
-while time.monotonic() < end and not os.path.exists(stop_file):
-    try:
-        con = duckdb.connect(path, read_only=True)
-        try:
-            counts.append(con.execute("SELECT count(*) FROM documents").fetchall()[0][0])
-            con.execute("SELECT * FROM weekly_tone").fetchall()
-        finally:
-            con.close()
-        ok += 1
-    except Exception as e:
-        errors.append(f"{type(e).__name__}: {e}")
-    time.sleep(0.02)
-print(json.dumps({"ok": ok, "errors": errors[:10], "n_errors": len(errors), "counts": counts}))
-"""
-
-HOLDER = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1])
-con.execute("SELECT count(*) FROM documents").fetchall()
-print("locked", flush=True)
-sys.stdin.readline()
-con.close()
-"""
-
-
-def hold_database(db_path: Path) -> subprocess.Popen[str]:
-    """Another process that holds the main database (a write connection) until its stdin closes."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db_path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-    return holder
 
 
 def test_busy_database_costs_no_document_and_snapshot_readers_never_fail(
@@ -73,8 +34,9 @@ def test_busy_database_costs_no_document_and_snapshot_readers_never_fail(
     pipeline.init(settings)  # database + first snapshot, as `tonevakt init` does
     db_path, snapshot = settings.db_path, settings.snapshot_path
     stop_reading = tmp_path / "stop-reading"
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(snapshot), str(stop_reading)],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(snapshot), str(stop_reading)], stdout=subprocess.PIPE, text=True
+    )
     holder = hold_database(db_path)
     try:
         d = DaemonProcess(config, tmp_path / "daemon.log")
@@ -85,8 +47,12 @@ def test_busy_database_costs_no_document_and_snapshot_readers_never_fail(
         spool_files = list((db_path.parent / "spool").glob("*.jsonl"))
         assert spool_files
         # An analyst's `tonevakt sql` still answers (from the snapshot) while the database is held.
-        sql = subprocess.run([TONEVAKT, "--config", str(config), "sql", "--csv", "SELECT count(*) AS n FROM sources"],
-                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        sql = subprocess.run(
+            [TONEVAKT, "--config", str(config), "sql", "--csv", "SELECT count(*) AS n FROM sources"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert sql.returncode == 0, sql.stderr
         assert sql.stdout.splitlines() == ["n", "3"]
         time.sleep(1.5)  # more collect jobs run while the database stays busy

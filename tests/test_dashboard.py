@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import BASE_CONFIG, _merge
-from tests.test_report_seed import NOW, SOURCES, WEEK, XSS_TITLE, seed
+from tests.support.seed import NOW, SOURCES, WEEK, XSS_TITLE, seed
 from tonevakt.config import Settings, load_config
 from tonevakt.reports import dashboard as dashboard_module
 from tonevakt.reports import write_report
@@ -42,9 +42,20 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]
 def _chromium(args: list[str], tmp: Path, timeout: int = 90) -> subprocess.CompletedProcess[str]:
     profile = tmp / "profile"
     profile.mkdir(exist_ok=True)
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *args]  # fmt: skip
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)  # type: ignore[arg-type]
 
 
@@ -104,8 +115,11 @@ def test_renders_in_headless_chromium(dashboard: Any, tmp_path: Path) -> None:
     dom = _chromium(["--virtual-time-budget=5000", "--dump-dom", url], tmp_path)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert 'data-ready="1"' in dom.stdout, "the script did not finish"
-    errors = [line for line in dom.stderr.splitlines()
-              if "Uncaught" in line or ("CONSOLE" in line and ("ERROR" in line or "error" in line.lower()))]  # fmt: skip
+    errors = [
+        line
+        for line in dom.stderr.splitlines()
+        if "Uncaught" in line or ("CONSOLE" in line and ("ERROR" in line or "error" in line.lower()))
+    ]
     assert not errors, errors
     parsed = _Cells()
     parsed.feed(dom.stdout)
@@ -166,16 +180,21 @@ def test_dashboard_cli(dashboard: Any, tmp_path: Path) -> None:
 )
 def test_topic_filter_matches_weekly_topic_tone(dashboard: Any, tmp_path: Path) -> None:
     settings, path = dashboard
-    dom = _chromium(["--virtual-time-budget=5000", "--dump-dom", path.resolve().as_uri() + "#topic=costs&weeks=4"],
-                    tmp_path)  # fmt: skip
+    dom = _chromium(
+        ["--virtual-time-budget=5000", "--dump-dom", path.resolve().as_uri() + "#topic=costs&weeks=4"],
+        tmp_path,
+    )
     assert 'data-ready="1"' in dom.stdout and "Uncaught" not in dom.stderr
     parsed = _Cells()
     parsed.feed(dom.stdout)
     assert {w for w, _ in parsed.cells} == {"2026-W44", "2026-W45", "2026-W46", WEEK}
     db = open_for_reading(settings.db_path)
     try:
-        rows = db.rows("SELECT week, voice, n, tone FROM weekly_topic_tone WHERE topic = 'costs' AND voice <> 'all' "
-                       "AND week >= '2026-W44' AND week <= ?", [WEEK])  # fmt: skip
+        rows = db.rows(
+            "SELECT week, voice, n, tone FROM weekly_topic_tone WHERE topic = 'costs' AND voice <> 'all' "
+            "AND week >= '2026-W44' AND week <= ?",
+            [WEEK],
+        )
     finally:
         db.close()
     assert rows
@@ -278,8 +297,14 @@ def test_every_filter_shows_the_figures_and_stories_of_the_full_computation(
     lists = shown["lists"]
     assert len(lists) == 15 * 12 * (1 + len(settings.topics)) * (1 + len(settings.regions))
     for w, voices, tp, rg, negative, positive in lists:
-        chosen = [r for r in rows if r["week"] == w and r["voice"] in voices.split(",")
-                  and (not tp or tp in r["tp"]) and (not rg or rg in r["rg"])]  # fmt: skip
+        chosen = [
+            r
+            for r in rows
+            if r["week"] == w
+            and r["voice"] in voices.split(",")
+            and (not tp or tp in r["tp"])
+            and (not rg or rg in r["rg"])
+        ]
         worst = sorted((r for r in chosen if r["t"] < 0), key=lambda r: r["t"])[:5]
         best = sorted((r for r in chosen if r["t"] > 0), key=lambda r: -r["t"])[:5]
         assert negative == [r["title"] for r in worst], (w, voices, tp, rg)
@@ -305,8 +330,14 @@ def test_the_page_carries_cells_and_listed_stories_not_every_story(
     listed = {i for col in ("worst", "best") for lst in data["lists"][col] for i in lst}
     assert listed == set(range(len(data["stories"])))
     assert max(len(lst) for col in ("worst", "best") for lst in data["lists"][col]) == 5
-    assert sum(data["cells"]["n"][i] for i in range(len(data["cells"]["n"]))
-               if data["cells"]["tp"][i] == -1 and data["cells"]["rg"][i] == -1) == total  # fmt: skip
+    assert (
+        sum(
+            data["cells"]["n"][i]
+            for i in range(len(data["cells"]["n"]))
+            if data["cells"]["tp"][i] == -1 and data["cells"]["rg"][i] == -1
+        )
+        == total
+    )
     # an archive longer than the page's span keeps its newest weeks
     monkeypatch.setattr(dashboard_module, "MAX_WEEKS", 5)
     db = open_for_reading(settings.db_path)

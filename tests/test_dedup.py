@@ -32,31 +32,53 @@ NTB_BODY = (
 
 
 def _doc(source: str, title: str, text: str, url: str | None = None) -> Document:
-    return Document(source_id=source, voice="media", title=title, text=text, url=url,
-                    published_at=datetime.now(UTC))  # fmt: skip
+    return Document(
+        source_id=source, voice="media", title=title, text=text, url=url, published_at=datetime.now(UTC)
+    )
 
 
 def _copies() -> list[Document]:
     return [
-        _doc("adressa", "Riksrevisjonen slakter Helseplattformen",
-             "Kritikken er den sterkeste et sykehusprosjekt har fått. " + NTB_BODY, "https://adressa.no/a/1"),
-        _doc("smp", "– Alvorlig kritikkverdig", "Også Møre og Romsdal berøres av rapporten (NTB). " + NTB_BODY,
-             "https://smp.no/b/2"),
+        _doc(
+            "adressa",
+            "Riksrevisjonen slakter Helseplattformen",
+            "Kritikken er den sterkeste et sykehusprosjekt har fått. " + NTB_BODY,
+            "https://adressa.no/a/1",
+        ),
+        _doc(
+            "smp",
+            "– Alvorlig kritikkverdig",
+            "Også Møre og Romsdal berøres av rapporten (NTB). " + NTB_BODY,
+            "https://smp.no/b/2",
+        ),
         # Edited copy: the last sentence cut and a word changed.
-        _doc("rbnett", "Rapport om journalsystemet: hard kritikk",
-             NTB_BODY.rsplit(" Tillitsvalgte", 1)[0].replace("tirsdag", "onsdag"), "https://rbnett.no/c/3"),
-    ]  # fmt: skip
+        _doc(
+            "rbnett",
+            "Rapport om journalsystemet: hard kritikk",
+            NTB_BODY.rsplit(" Tillitsvalgte", 1)[0].replace("tirsdag", "onsdag"),
+            "https://rbnett.no/c/3",
+        ),
+    ]
 
 
 def test_syndicated_copies_are_one_story_and_other_news_is_not() -> None:
     docs = _copies()
-    other = _doc("nrk", "HelsaMi får ny versjon",
-                 "Appen HelsaMi får en ny versjon med bedre oversikt over timer og prøvesvar. Pasienter i "
-                 "Trøndelag har etterlyst endringene lenge, sier prosjektlederen til NRK.", "https://nrk.no/d/4")  # fmt: skip
-    follow_up = _doc("adressa", "Slik svarer Helse Midt-Norge", NTB_BODY.split(". ")[0] + ". Direktøren "
-                     "avviser at pasienter har fått dårligere behandling, og viser til at antall avvik har gått "
-                     "ned hver måned siden sommeren. Han mener kritikken fra Riksrevisjonen gjelder en periode "
-                     "som er over, og at de ansatte nå er trygge på systemet.", "https://adressa.no/e/5")  # fmt: skip
+    other = _doc(
+        "nrk",
+        "HelsaMi får ny versjon",
+        "Appen HelsaMi får en ny versjon med bedre oversikt over timer og prøvesvar. Pasienter i "
+        "Trøndelag har etterlyst endringene lenge, sier prosjektlederen til NRK.",
+        "https://nrk.no/d/4",
+    )
+    follow_up = _doc(
+        "adressa",
+        "Slik svarer Helse Midt-Norge",
+        NTB_BODY.split(". ")[0] + ". Direktøren "
+        "avviser at pasienter har fått dårligere behandling, og viser til at antall avvik har gått "
+        "ned hver måned siden sommeren. Han mener kritikken fra Riksrevisjonen gjelder en periode "
+        "som er over, og at de ansatte nå er trygge på systemet.",
+        "https://adressa.no/e/5",
+    )
     batch = [*docs, other, follow_up]
     assign_stories(batch, [])
     assert docs[0].story_id == docs[0].id
@@ -159,15 +181,32 @@ def test_story_from_feed_and_news_search_is_one_document(
     base = local_server.url("").rstrip("/")
     local_server.add("/rss.xml", Route(body=RSS.format(base=base), content_type=FEED_TYPE))
     local_server.add("/search.xml", Route(body=SEARCH.format(base=base), content_type=FEED_TYPE))
-    local_server.add("/nrk/helsami", Route(body="<html><body><p>HelsaMi</p></body></html>",
-                                           content_type="text/html; charset=utf-8"))  # fmt: skip
-    local_server.add("/nyheter/i/abc123/helseplattformen-far-kritikk/",
-                     Route(body="<html><body><p>Artikkel</p></body></html>", content_type="text/html"))  # fmt: skip
-    settings = make_settings(sources=[
-        {"id": "adressa", "kind": "rss", "voice": "media", "url": local_server.url("/rss.xml"), "full_text": "never"},
-        {"id": "nyhetssok", "kind": "news_search", "voice": "media", "url": local_server.url("/search.xml"),
-         "full_text": "never"},
-    ])  # fmt: skip
+    local_server.add(
+        "/nrk/helsami",
+        Route(body="<html><body><p>HelsaMi</p></body></html>", content_type="text/html; charset=utf-8"),
+    )
+    local_server.add(
+        "/nyheter/i/abc123/helseplattformen-far-kritikk/",
+        Route(body="<html><body><p>Artikkel</p></body></html>", content_type="text/html"),
+    )
+    settings = make_settings(
+        sources=[
+            {
+                "id": "adressa",
+                "kind": "rss",
+                "voice": "media",
+                "url": local_server.url("/rss.xml"),
+                "full_text": "never",
+            },
+            {
+                "id": "nyhetssok",
+                "kind": "news_search",
+                "voice": "media",
+                "url": local_server.url("/search.xml"),
+                "full_text": "never",
+            },
+        ]
+    )
     summary = pipeline.collect(settings)
     assert summary.sources_ok == 2, summary.failures
     con = duckdb.connect(str(settings.db_path), read_only=True)

@@ -74,8 +74,9 @@ def test_real_pipeline_collects_the_archive_into_its_own_database(tmp_path: Path
             fill_dates(f.read_text(encoding="utf-8"), TODAY), encoding="utf-8"
         )
     with DemoServer(today=TODAY) as srv:
-        (tmp_path / "config.yaml").write_text(yaml.safe_dump(demo_config(srv.base, REPO / "config.yaml"),
-                                                             allow_unicode=True), encoding="utf-8")  # fmt: skip
+        (tmp_path / "config.yaml").write_text(
+            yaml.safe_dump(demo_config(srv.base, REPO / "config.yaml"), allow_unicode=True), encoding="utf-8"
+        )
         settings = load_config(tmp_path / "config.yaml")
         assert is_synthetic(settings) and settings.http.allow_private_addresses
         summary = pipeline.collect(settings)
@@ -83,10 +84,13 @@ def test_real_pipeline_collects_the_archive_into_its_own_database(tmp_path: Path
     db = open_for_reading(settings.db_path)
     try:
         counts = dict(db.fetchall("SELECT voice, count(*) FROM documents WHERE relevant GROUP BY voice"))
-        weeks = db.scalar("SELECT count(DISTINCT strftime(timezone('Europe/Oslo', published_at), '%G-W%V')) "
-                          "FROM documents")  # fmt: skip
-        copies = db.scalar("SELECT count(*) - count(DISTINCT coalesce(story_id, id)) FROM documents "
-                           "WHERE source_id IN ('syntetisk-nrk-more-og-romsdal', 'syntetisk-sunnmorsposten')")  # fmt: skip
+        weeks = db.scalar(
+            "SELECT count(DISTINCT strftime(timezone('Europe/Oslo', published_at), '%G-W%V')) FROM documents"
+        )
+        copies = db.scalar(
+            "SELECT count(*) - count(DISTINCT coalesce(story_id, id)) FROM documents "
+            "WHERE source_id IN ('syntetisk-nrk-more-og-romsdal', 'syntetisk-sunnmorsposten')"
+        )
         irrelevant = db.scalar("SELECT count(*) FROM documents WHERE NOT relevant")
     finally:
         db.close()

@@ -30,10 +30,30 @@ needs_head = pytest.mark.skipif(
 
 
 def test_three_class_metrics_by_hand() -> None:
-    gold = ["negative", "negative", "neutral", "neutral", "neutral", "positive", "positive", "positive", "positive",
-            "negative"]  # fmt: skip
-    pred = ["negative", "neutral", "neutral", "neutral", "positive", "positive", "positive", "negative", "positive",
-            "negative"]  # fmt: skip
+    gold = [
+        "negative",
+        "negative",
+        "neutral",
+        "neutral",
+        "neutral",
+        "positive",
+        "positive",
+        "positive",
+        "positive",
+        "negative",
+    ]
+    pred = [
+        "negative",
+        "neutral",
+        "neutral",
+        "neutral",
+        "positive",
+        "positive",
+        "positive",
+        "negative",
+        "positive",
+        "negative",
+    ]
     m = compute_metrics(gold, pred, LABELS3)
     # confusion (rows gold, columns predicted): neg [2 1 0], neu [0 2 1], pos [1 0 3]
     assert m.confusion == [[2, 1, 0], [0, 2, 1], [1, 0, 3]]
@@ -49,8 +69,11 @@ def test_three_class_metrics_by_hand() -> None:
 
 
 def test_binary_metrics_by_hand_and_unpredicted_class() -> None:
-    m = compute_metrics(["positive", "positive", "positive", "negative"],
-                        ["positive", "negative", "negative", "negative"], ["negative", "positive"])  # fmt: skip
+    m = compute_metrics(
+        ["positive", "positive", "positive", "negative"],
+        ["positive", "negative", "negative", "negative"],
+        ["negative", "positive"],
+    )
     assert m.binary and m.accuracy == pytest.approx(0.5)
     assert m.per_class["negative"].precision == pytest.approx(1 / 3) and m.per_class["negative"].recall == 1.0
     assert m.per_class["negative"].f1 == pytest.approx(0.5)

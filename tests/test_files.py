@@ -110,14 +110,20 @@ def test_import_errors_are_clear(tmp_path: Path, settings: Settings) -> None:
 
 def test_reader_details(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
-    path.write_text("Kommentar,Dato,Score,Ekstra\n\"Bra, men treg\",2026-11-01,\"4,0\",ja\n"
-                    "Kort linje\nFor mange,2026-11-02,3,a,b\n,2026-11-03,1,\nUkjent dato,i fjor,2,\n",
-                    encoding="utf-8")  # fmt: skip
+    path.write_text(
+        'Kommentar,Dato,Score,Ekstra\n"Bra, men treg",2026-11-01,"4,0",ja\n'
+        "Kort linje\nFor mange,2026-11-02,3,a,b\n,2026-11-03,1,\nUkjent dato,i fjor,2,\n",
+        encoding="utf-8",
+    )
     fr = read_rows(path)
     assert fr.columns == ["Kommentar", "Dato", "Score", "Ekstra"]
     assert any("line 3 has 1 fields" in w for w in fr.warnings)
-    src = Source(id="s", kind="files", voice="patient", columns={"text": "Kommentar", "date": "Dato",
-                                                                 "rating": "Score"})  # fmt: skip
+    src = Source(
+        id="s",
+        kind="files",
+        voice="patient",
+        columns={"text": "Kommentar", "date": "Dato", "rating": "Score"},
+    )
     docs = rows_to_documents(fr, src)
     assert [d.text for d in docs] == ["Bra, men treg", "Kort linje", "For mange", "Ukjent dato"]
     assert docs[0].rating == 4 and docs[0].extra["Ekstra"] == "ja"
@@ -133,8 +139,17 @@ def test_reader_details(tmp_path: Path) -> None:
 
 
 def test_import_into_configured_source(tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
-    settings = make_settings(sources=[{"id": "skjema", "kind": "files", "voice": "patient", "path": "inbox",
-                                       "columns": {"text": "tekst", "rating": "vurdering"}}])  # fmt: skip
+    settings = make_settings(
+        sources=[
+            {
+                "id": "skjema",
+                "kind": "files",
+                "voice": "patient",
+                "path": "inbox",
+                "columns": {"text": "tekst", "rating": "vurdering"},
+            }
+        ]
+    )
     path = tmp_path / "s.csv"
     path.write_text("\n".join([HEADER, *ROWS]) + "\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["--config", settings.file, "import", str(path), "--source", "skjema"])
@@ -171,8 +186,11 @@ def test_xlsx_zip_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_columns_that_only_hold_personal_data_are_not_kept(tmp_path: Path) -> None:
     path = tmp_path / "skjema.csv"
-    path.write_text("Kommentar;Fødselsnummer;Tlf.;E-post;Navn;Avdeling\n"
-                    "Bra;15099947613;922 33 444;kari@example.no;Kari Nordmann;Ortopedi\n", encoding="utf-8")  # fmt: skip
+    path.write_text(
+        "Kommentar;Fødselsnummer;Tlf.;E-post;Navn;Avdeling\n"
+        "Bra;15099947613;922 33 444;kari@example.no;Kari Nordmann;Ortopedi\n",
+        encoding="utf-8",
+    )
     fr = read_rows(path)
     (doc,) = rows_to_documents(fr, Source(id="s", kind="files", voice="patient"))
     assert doc.extra["Avdeling"] == "Ortopedi"
@@ -181,8 +199,9 @@ def test_columns_that_only_hold_personal_data_are_not_kept(tmp_path: Path) -> No
         "columns with personal data not kept: E-post, Fødselsnummer, Navn, Tlf." in w for w in fr.warnings
     )
     # A column mapped on purpose is used, not dropped.
-    (named,) = rows_to_documents(read_rows(path), Source(id="s", kind="files", voice="patient",
-                                                         columns={"author": "Navn"}))  # fmt: skip
+    (named,) = rows_to_documents(
+        read_rows(path), Source(id="s", kind="files", voice="patient", columns={"author": "Navn"})
+    )
     assert named.author == "Kari Nordmann" and "Navn" not in named.extra
 
 

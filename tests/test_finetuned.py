@@ -65,8 +65,14 @@ def test_pack_round_trip_keeps_tuned_weights_close() -> None:
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=40)  # fmt: skip
+    cfg = BertConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=40,
+    )
     clf = E5Classifier(BertModel(cfg, add_pooling_layer=False))
     base = {k.removeprefix("encoder."): v.clone() for k, v in clf.state_dict().items()}
     with torch.no_grad():
@@ -86,8 +92,14 @@ def _tiny_classifier(seed: int = 0) -> E5Classifier:
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=50, hidden_size=64, num_hidden_layers=3, num_attention_heads=2,
-                     intermediate_size=128, max_position_embeddings=40)  # fmt: skip
+    cfg = BertConfig(
+        vocab_size=50,
+        hidden_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=40,
+    )
     return E5Classifier(BertModel(cfg, add_pooling_layer=False))
 
 
@@ -251,8 +263,12 @@ def _tiny_norec(tmp_path: Path) -> Path:
         "neutral": ["grå", "vanlig", "fredags", "lang", "norsk", "ny"],
         "negative": ["elendig", "kjedelig", "treg", "håpløs", "slitsom", "dårlig"],
     }
-    rows = [{"sent_id": f"{lab}-{i}-{j}", "text": f"En {w} film om {n} .", "label": lab.capitalize()}
-            for lab, ws in words.items() for i, w in enumerate(ws) for j, n in enumerate(["hav", "fjell"])]  # fmt: skip
+    rows = [
+        {"sent_id": f"{lab}-{i}-{j}", "text": f"En {w} film om {n} .", "label": lab.capitalize()}
+        for lab, ws in words.items()
+        for i, w in enumerate(ws)
+        for j, n in enumerate(["hav", "fjell"])
+    ]
     data = tmp_path / "norec"
     (data / "3class").mkdir(parents=True)
     (data / "binary").mkdir()
@@ -276,8 +292,9 @@ def test_members_side_by_side_equal_members_one_after_another(tmp_path: Path, ba
     apart = train_members(train_json, tmp_path / "apart", members, recipe, jobs=2, threads=2)
     alone = train_members(train_json, tmp_path / "alone", members, recipe, jobs=1, threads=1)
     assert [p.relative_to(tmp_path / "apart") for p in apart] == [
-        Path("k1/seed0/epoch1.pt"), Path("k2/seed1/epoch1.pt")
-    ]  # fmt: skip
+        Path("k1/seed0/epoch1.pt"),
+        Path("k2/seed1/epoch1.pt"),
+    ]
     for a, b in zip(apart, alone, strict=True):
         sa, sb = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
         assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -302,13 +319,40 @@ def test_cli_model_train_reproduces_a_packed_ensemble(tmp_path: Path, base: Path
     data = _tiny_norec(tmp_path)
     dev = json.loads((data / "3class" / "dev.json").read_text(encoding="utf-8"))
     domain = tmp_path / "domain.jsonl"
-    domain.write_text("".join(json.dumps({"text": t, "label": lab}, ensure_ascii=False) + "\n" for t, lab in [
-        ("Helseplattformen er treg igjen.", "negative"), ("HelsaMi fungerer godt.", "positive"),
-        ("Møtet om journalsystemet er i morgen.", "neutral")]), encoding="utf-8")  # fmt: skip
+    domain.write_text(
+        "".join(
+            json.dumps({"text": t, "label": lab}, ensure_ascii=False) + "\n"
+            for t, lab in [
+                ("Helseplattformen er treg igjen.", "negative"),
+                ("HelsaMi fungerer godt.", "positive"),
+                ("Møtet om journalsystemet er i morgen.", "neutral"),
+            ]
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "weights" / "tiny.npz"
-    args = ["--config", make_settings().file, "model", "train", "--data", str(data), "--members", "1:0,2:1:3e-4",
-            "--bits", "4,8", "--epochs", "1", "--domain", str(domain), "--domain-epochs", "1",
-            "--runs", str(tmp_path / "runs"), "--out", str(out)]  # fmt: skip
+    args = [
+        "--config",
+        make_settings().file,
+        "model",
+        "train",
+        "--data",
+        str(data),
+        "--members",
+        "1:0,2:1:3e-4",
+        "--bits",
+        "4,8",
+        "--epochs",
+        "1",
+        "--domain",
+        str(domain),
+        "--domain-epochs",
+        "1",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--out",
+        str(out),
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     assert "NoReC_sentence dev, 3-class" in r.output and "NoReC_sentence dev, binary" in r.output

@@ -50,8 +50,18 @@ def test_a_collect_pass_with_new_documents_publishes_the_snapshot(
     make_settings: Callable[..., Settings], local_server: LocalServer
 ) -> None:
     local_server.add("/feed.xml", Route(body=_feed(["sak-1"]), content_type=FEED_TYPE))
-    settings = make_settings(sources=[{"id": "kilde", "kind": "rss", "voice": "media", "full_text": "never",
-                                       "url": local_server.url("/feed.xml"), "interval_minutes": 1}])  # fmt: skip
+    settings = make_settings(
+        sources=[
+            {
+                "id": "kilde",
+                "kind": "rss",
+                "voice": "media",
+                "full_text": "never",
+                "url": local_server.url("/feed.xml"),
+                "interval_minutes": 1,
+            }
+        ]
+    )
     pipeline.init(settings)  # the database and an empty first snapshot
     assert _snapshot_urls(settings) == set()
     daemon = Daemon(settings)

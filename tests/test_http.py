@@ -29,9 +29,15 @@ FEED = (
 
 
 def make_client(**overrides: object) -> HttpClient:
-    base: dict[str, object] = dict(allow_private_addresses=True, per_host_interval_s=0, connect_timeout_s=2,
-                                   read_timeout_s=2, total_timeout_s=3, respect_robots=False,
-                                   contact="tonevakt@example.org")  # fmt: skip
+    base: dict[str, object] = dict(
+        allow_private_addresses=True,
+        per_host_interval_s=0,
+        connect_timeout_s=2,
+        read_timeout_s=2,
+        total_timeout_s=3,
+        respect_robots=False,
+        contact="tonevakt@example.org",
+    )
     base.update(overrides)
     return HttpClient(HttpSettings(**base))
 
@@ -77,11 +83,16 @@ def test_conditional_get_etag_last_modified_and_body_hash(
 
 @pytest.mark.parametrize(
     ("status", "expected", "reason"),
-    [(404, FetchStatus.HARD_ERROR, "HTTP 404 Not Found"), (410, FetchStatus.HARD_ERROR, "HTTP 410 Gone"),
-     (500, FetchStatus.TEMPORARY, "HTTP 500 Internal Server Error"), (418, FetchStatus.SOFT_ERROR, "HTTP 418")],
-)  # fmt: skip
-def test_http_errors_are_classified(local_server: LocalServer, client: HttpClient, status: int,
-                                    expected: FetchStatus, reason: str) -> None:  # fmt: skip
+    [
+        (404, FetchStatus.HARD_ERROR, "HTTP 404 Not Found"),
+        (410, FetchStatus.HARD_ERROR, "HTTP 410 Gone"),
+        (500, FetchStatus.TEMPORARY, "HTTP 500 Internal Server Error"),
+        (418, FetchStatus.SOFT_ERROR, "HTTP 418"),
+    ],
+)
+def test_http_errors_are_classified(
+    local_server: LocalServer, client: HttpClient, status: int, expected: FetchStatus, reason: str
+) -> None:
     url = local_server.add("/x", Route(status=status, body="<html>feil</html>"))
     res = client.fetch(url)
     assert res.status is expected and res.http_status == status
@@ -274,8 +285,10 @@ def test_per_host_spacing_and_concurrency_across_hosts(local_server: LocalServer
         other.add("/b", Route(body="b", delay_s=0.3))
         with make_client(per_host_interval_s=0.4) as c:
             t0 = time.monotonic()
-            threads = [threading.Thread(target=c.fetch, args=(u,))
-                       for u in [local_server.url("/a")] * 3 + [other.url("/b")] * 3]  # fmt: skip
+            threads = [
+                threading.Thread(target=c.fetch, args=(u,))
+                for u in [local_server.url("/a")] * 3 + [other.url("/b")] * 3
+            ]
             for t in threads:
                 t.start()
             for t in threads:

@@ -35,7 +35,7 @@ PERSONAL = [
     "per.olsen@example.com",
     "48 12 34 56",
     "98 76 54 32",
-]  # fmt: skip  (the last two: unmapped columns of skjema.jsonl)
+]  # the last two: unmapped columns of skjema.jsonl
 KEPT = ["Ordrenummer 92622439332", "12 500 kr", "7030 Trondheim", "Pårørende ba om å bli ringt på [telefon]"]
 
 
@@ -77,15 +77,22 @@ def test_reads_new_files_of_every_format(tmp_path: Path) -> None:
     out = collect_inbox(_source(), set(), tmp_path)
     assert not out.failed and out.warnings == []
     texts = sorted(d.text for d in out.documents)
-    assert texts == ["Fikk god hjelp på legevakten", "HelsaMi er grei", "Lang ventetid på røntgen",
-                     "Sjukepleiarane var fantastiske"]  # fmt: skip
+    assert texts == [
+        "Fikk god hjelp på legevakten",
+        "HelsaMi er grei",
+        "Lang ventetid på røntgen",
+        "Sjukepleiarane var fantastiske",
+    ]
     by_text = {d.text: d for d in out.documents}
     ortho = by_text["Sjukepleiarane var fantastiske"]
     assert ortho.rating == 5 and ortho.kind == "feedback" and ortho.voice == "patient"
     assert ortho.published_at is not None and ortho.published_at.date().isoformat() == "2026-11-20"
     assert ortho.extra["Avdeling"] == "Ortopedi" and ortho.extra["file"] == "uke47.csv"
-    assert sorted(Path(p).name for _, _, p, _ in out.imported_files) == ["skjema.jsonl", "uke47.csv",
-                                                                          "undersokelse.xlsx"]  # fmt: skip
+    assert sorted(Path(p).name for _, _, p, _ in out.imported_files) == [
+        "skjema.jsonl",
+        "uke47.csv",
+        "undersokelse.xlsx",
+    ]
     assert {f[1] for f in out.imported_files} == {"feedback"}
     assert sum(f[3] for f in out.imported_files) == 4
     primary = out.fetches[0]
@@ -166,8 +173,18 @@ def test_personal_data_never_reaches_the_database(
     tmp_path: Path, make_settings: Callable[..., Settings]
 ) -> None:
     _copy_fixtures(_inbox(tmp_path))
-    settings = make_settings(sources=[{"id": "feedback", "kind": "files", "voice": "patient", "path": "inbox",
-                                       "columns": COLUMNS, "relevance": "always"}])  # fmt: skip
+    settings = make_settings(
+        sources=[
+            {
+                "id": "feedback",
+                "kind": "files",
+                "voice": "patient",
+                "path": "inbox",
+                "columns": COLUMNS,
+                "relevance": "always",
+            }
+        ]
+    )
     summary = pipeline.collect(settings)
     assert summary.sources_ok == 1 and summary.documents_new == 6
     pipeline.publish(settings)
@@ -200,8 +217,9 @@ def test_personal_data_never_reaches_the_database(
 
 def test_cli_collect_reads_the_inbox_once(tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
     _copy_fixtures(_inbox(tmp_path))
-    settings = make_settings(sources=[{"id": "feedback", "kind": "files", "voice": "patient", "path": "inbox",
-                                       "columns": COLUMNS}])  # fmt: skip
+    settings = make_settings(
+        sources=[{"id": "feedback", "kind": "files", "voice": "patient", "path": "inbox", "columns": COLUMNS}]
+    )
     runner = CliRunner()
     first = runner.invoke(main, ["--config", settings.file, "collect"])
     assert first.exit_code == 0, first.output

@@ -19,8 +19,15 @@ from tonevakt.storage import repository as repo
 from tonevakt.storage.db import Database, migrations, open_database
 from tonevakt.storage.tone import REBUILD_ABOVE, refresh_tone
 
-VIEWS = ("document_tone", "story_tone", "weekly_tone", "weekly_topic_tone", "weekly_region_tone",
-         "weekly_volume", "weekly_rating")  # fmt: skip
+VIEWS = (
+    "document_tone",
+    "story_tone",
+    "weekly_tone",
+    "weekly_topic_tone",
+    "weekly_region_tone",
+    "weekly_volume",
+    "weekly_rating",
+)
 T0 = datetime(2026, 10, 5, 8, tzinfo=UTC)  # a Monday
 
 
@@ -60,12 +67,21 @@ def assert_same_as_old(db: Database) -> None:
 def _doc(i: int, voice: str = "media", story: str | None = None, hours: float = 0, **kw: Any) -> Document:
     src = {"media": "nrk", "patient": "app", "union": "lege"}[voice]
     return Document(
-        source_id=src, voice=voice, title=f"Helseplattformen sak {i}", text=f"Tekst {i}.",
-        url=f"https://{src}.example.no/sak-{i}", relevant=kw.pop("relevant", True),
-        published_at=T0 + timedelta(hours=hours if hours else 13 * i), topics=kw.pop("topics", ["costs", "faults"][: 1 + i % 2]),
-        regions=kw.pop("regions", ["trondelag"] if i % 3 else []), region=kw.pop("region", "more_og_romsdal" if i % 4 == 0 else None),
-        rating=(1 + i % 5) if voice == "patient" else None, story_id=story, paywalled=i % 5 == 0, **kw,
-    )  # fmt: skip
+        source_id=src,
+        voice=voice,
+        title=f"Helseplattformen sak {i}",
+        text=f"Tekst {i}.",
+        url=f"https://{src}.example.no/sak-{i}",
+        relevant=kw.pop("relevant", True),
+        published_at=T0 + timedelta(hours=hours if hours else 13 * i),
+        topics=kw.pop("topics", ["costs", "faults"][: 1 + i % 2]),
+        regions=kw.pop("regions", ["trondelag"] if i % 3 else []),
+        region=kw.pop("region", "more_og_romsdal" if i % 4 == 0 else None),
+        rating=(1 + i % 5) if voice == "patient" else None,
+        story_id=story,
+        paywalled=i % 5 == 0,
+        **kw,
+    )
 
 
 def _score(d: Document, tone: float, model: str = "m1") -> Score:
@@ -76,8 +92,10 @@ def _score(d: Document, tone: float, model: str = "m1") -> Score:
 @pytest.fixture
 def archive(tmp_path: Path) -> tuple[Database, list[Document]]:
     db = open_database(tmp_path / "t.duckdb")
-    db.execute("INSERT INTO sources (id, kind, voice, name) VALUES ('nrk', 'rss', 'media', 'NRK'), "
-               "('app', 'appstore', 'patient', 'HelsaMi'), ('lege', 'web', 'union', 'Legeforeningen')")  # fmt: skip
+    db.execute(
+        "INSERT INTO sources (id, kind, voice, name) VALUES ('nrk', 'rss', 'media', 'NRK'), "
+        "('app', 'appstore', 'patient', 'HelsaMi'), ('lege', 'web', 'union', 'Legeforeningen')"
+    )
     docs = [_doc(i, voice=("media", "patient", "union")[i % 3]) for i in range(40)]
     docs += [_doc(100 + k, story="story-a", hours=30 + k) for k in range(3)]  # three copies of one story
     docs += [_doc(200, relevant=False)]
@@ -159,8 +177,10 @@ def test_a_rescore_of_many_stories_recomputes_everything_once(
 def test_migration_0008_keeps_the_tone_of_an_existing_archive(tmp_path: Path) -> None:
     path = tmp_path / "old.duckdb"
     db = open_database(path, migrate=False)
-    db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-               "applied_at TIMESTAMPTZ NOT NULL)")  # fmt: skip
+    db.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+        "applied_at TIMESTAMPTZ NOT NULL)"
+    )
     for m in migrations():
         if m.version < 8:
             db.con.execute(m.sql)
@@ -173,11 +193,20 @@ def test_migration_0008_keeps_the_tone_of_an_existing_archive(tmp_path: Path) ->
             """INSERT INTO documents (id, source_id, voice, kind, title, text, published_at, collected_at, relevant,
                                       topics, regions, region, rating, story_id)
                VALUES (?, 'nrk', ?, 'article', ?, 'Helseplattformen.', ?, ?, TRUE, ['costs'], ['trondelag'], NULL, ?, ?)""",
-            [f"doc-{i}", ("media", "patient")[i % 2], f"Sak {i}", T0 + timedelta(hours=17 * i),
-             T0 + timedelta(hours=17 * i), 1 + i % 5, story],
-        )  # fmt: skip
-        db.execute("INSERT INTO scores VALUES (?, 'm1', ?, 'neutral', 0.3, 0.4, 0.3, 'x', 1, now())",
-                   [f"doc-{i}", math.cos(i)])  # fmt: skip
+            [
+                f"doc-{i}",
+                ("media", "patient")[i % 2],
+                f"Sak {i}",
+                T0 + timedelta(hours=17 * i),
+                T0 + timedelta(hours=17 * i),
+                1 + i % 5,
+                story,
+            ],
+        )
+        db.execute(
+            "INSERT INTO scores VALUES (?, 'm1', ?, 'neutral', 0.3, 0.4, 0.3, 'x', 1, now())",
+            [f"doc-{i}", math.cos(i)],
+        )
     db.execute("INSERT INTO labels VALUES ('doc-4', 'negative', 'test', NULL, now())")
     assert 8 not in db.applied_migrations()
     db.migrate()

@@ -16,7 +16,7 @@ import yaml
 from click.testing import CliRunner
 
 from tests.conftest import BASE_CONFIG, _merge
-from tests.test_report_seed import SOURCES, seed
+from tests.support.seed import SOURCES, seed
 from tonevakt.cli import main
 from tonevakt.config import Settings, load_config
 from tonevakt.storage.db import database, open_for_reading
@@ -85,9 +85,21 @@ def test_queue_keys_end_to_end_in_process(seeded: tuple[Settings, dict[str, Any]
     # n: first negative; u: second neutral; s: skip third... then z takes back the second's label and
     # shows it again; p: second positive; x: an unknown key is explained; q: quit.
     res = CliRunner().invoke(
-        main, ["--config", str(settings.file), "label", "--queue", "--limit", "3", "--weeks", ALL_WEEKS, "--by", "KO"],
+        main,
+        [
+            "--config",
+            str(settings.file),
+            "label",
+            "--queue",
+            "--limit",
+            "3",
+            "--weeks",
+            ALL_WEEKS,
+            "--by",
+            "KO",
+        ],
         input="n\nu\nz\np\nx\ns\nq\n",
-    )  # fmt: skip
+    )
     assert res.exit_code == 0, res.output
     out = res.output
     assert first.title in out and first.outlet in out and first.passage[:40] in out
@@ -100,10 +112,14 @@ def test_queue_keys_end_to_end_in_process(seeded: tuple[Settings, dict[str, Any]
     assert third.document_id not in labels
     assert labels[written["labelled"]] == "positive"  # the label from before is untouched
     with database(settings.db_path) as db:
-        history = db.fetchall("SELECT document_id, label, labelled_by, undone_at IS NOT NULL FROM label_history "
-                              "ORDER BY id")  # fmt: skip
-    assert history[-3:] == [(first.document_id, "negative", "KO", False), (second.document_id, "neutral", "KO", True),
-                            (second.document_id, "positive", "KO", False)]  # fmt: skip
+        history = db.fetchall(
+            "SELECT document_id, label, labelled_by, undone_at IS NOT NULL FROM label_history ORDER BY id"
+        )
+    assert history[-3:] == [
+        (first.document_id, "negative", "KO", False),
+        (second.document_id, "neutral", "KO", True),
+        (second.document_id, "positive", "KO", False),
+    ]
     # the next queue leaves out what was just labelled
     assert {first.document_id, second.document_id}.isdisjoint({it.document_id for it in _queue(settings, 50)})
 
@@ -137,8 +153,13 @@ def test_queue_as_a_real_subprocess_reading_stdin(seeded: tuple[Settings, dict[s
     first, second = _queue(settings, 2)
     exe = shutil.which("tonevakt", path=str(Path(sys.executable).parent))
     assert exe, "the console script 'tonevakt' is installed beside the interpreter"
-    run = subprocess.run([exe, "--config", str(settings.file), "label", "--queue", "--limit", "2", "--weeks",
-                          ALL_WEEKS], input="p\n", capture_output=True, text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [exe, "--config", str(settings.file), "label", "--queue", "--limit", "2", "--weeks", ALL_WEEKS],
+        input="p\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     # one label, then the end of input reads as q
     assert run.returncode == 0, run.stderr
     assert "stored: positive" in run.stdout and "labelled 1, skipped 0, undone 0" in run.stdout

@@ -66,8 +66,13 @@ def test_yaml_alias_bomb_is_refused_at_once_with_a_clear_error(tmp_path: Path) -
     assert EXE
     config = write_config(tmp_path, alias_bomb(8))  # 43 million values when expanded, and unknown keys
     t0 = time.monotonic()
-    run = subprocess.run([EXE, "--config", str(config), "sources"], capture_output=True, text=True, timeout=60,
-                         preexec_fn=_limit_memory)  # fmt: skip
+    run = subprocess.run(
+        [EXE, "--config", str(config), "sources"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_limit_memory,
+    )
     elapsed = time.monotonic() - t0
     assert run.returncode == 1, run.stderr[-2000:]
     assert "YAML aliases (*name) expand the configuration by" in run.stderr and "alias bomb" in run.stderr
@@ -103,8 +108,10 @@ def test_ordinary_aliases_still_work_and_errors_still_name_their_line(tmp_path: 
 
 # -- numbers in the config ---------------------------------------------------------------------------------------
 
-BASE = {"relevance": {"query": "helseplattform*"},
-        "sources": [{"id": "s", "kind": "rss", "voice": "media", "url": "http://127.0.0.1:9/feed"}]}  # fmt: skip
+BASE = {
+    "relevance": {"query": "helseplattform*"},
+    "sources": [{"id": "s", "kind": "rss", "voice": "media", "url": "http://127.0.0.1:9/feed"}],
+}
 
 
 @pytest.mark.parametrize(
@@ -166,23 +173,49 @@ def test_snapshot_equal_to_the_database_is_refused(tmp_path: Path, snapshot: str
 @pytest.fixture
 def seeded(make_settings: Callable[..., Settings]) -> Settings:
     """Eight scored documents in WEEK (media and patient), whose text holds NUL, ESC and other controls."""
-    settings = make_settings(sources=[
-        {"id": "nrk", "kind": "rss", "voice": "media", "url": "http://127.0.0.1:9/nrk", "name": "NRK\x00"},
-        {"id": "helsami", "kind": "appstore", "voice": "patient", "app_id": "1"},
-    ])  # fmt: skip
+    settings = make_settings(
+        sources=[
+            {
+                "id": "nrk",
+                "kind": "rss",
+                "voice": "media",
+                "url": "http://127.0.0.1:9/nrk",
+                "name": "NRK\x00",
+            },
+            {"id": "helsami", "kind": "appstore", "voice": "patient", "app_id": "1"},
+        ]
+    )
     pipeline.init(settings)
     monday = datetime.combine(wk.monday(WEEK), datetime.min.time(), tzinfo=OSLO).astimezone(UTC)
     docs, scores = [], []
     for i in range(8):
         voice, src = ("media", "nrk") if i % 2 else ("patient", "helsami")
-        d = Document(source_id=src, voice=voice, title=f"Helseplattformen\x00 sak\x1b[2J {i}\x07",
-                     text=f"Helseplattformen\x00 virker\x0b ikke {i}", url=f"http://127.0.0.1:9/{src}/{i}",
-                     outlet="Avis\x00\x1b]0;x\x07", published_at=monday + timedelta(days=i % 7, hours=9),
-                     language="nb", relevant=True, matched=["helseplattform*"],
-                     rating=1 + i % 5 if voice == "patient" else None)  # fmt: skip
+        d = Document(
+            source_id=src,
+            voice=voice,
+            title=f"Helseplattformen\x00 sak\x1b[2J {i}\x07",
+            text=f"Helseplattformen\x00 virker\x0b ikke {i}",
+            url=f"http://127.0.0.1:9/{src}/{i}",
+            outlet="Avis\x00\x1b]0;x\x07",
+            published_at=monday + timedelta(days=i % 7, hours=9),
+            language="nb",
+            relevant=True,
+            matched=["helseplattform*"],
+            rating=1 + i % 5 if voice == "patient" else None,
+        )
         tone = -0.8 + 0.2 * i
-        scores.append(Score(d.id, "m", tone, "negative" if tone < 0 else "positive", (1 - tone) / 2 - 0.05, 0.1,
-                            (1 + tone) / 2 - 0.05, passage=f"Utdrag\x00 med\x1b[31m farge {i}"))  # fmt: skip
+        scores.append(
+            Score(
+                d.id,
+                "m",
+                tone,
+                "negative" if tone < 0 else "positive",
+                (1 - tone) / 2 - 0.05,
+                0.1,
+                (1 + tone) / 2 - 0.05,
+                passage=f"Utdrag\x00 med\x1b[31m farge {i}",
+            )
+        )
         docs.append(d)
     with database(settings.db_path) as db:
         repo.store_batch(db, docs)
@@ -224,8 +257,9 @@ def test_numeric_options_out_of_range_are_clear_errors_not_tracebacks(seeded: Se
 # -- terminal escape sequences in a file name -------------------------------------------------------------------
 
 
-def test_import_prints_a_file_name_without_its_escape_sequences(make_settings: Callable[..., Settings],
-                                                              tmp_path: Path) -> None:  # fmt: skip
+def test_import_prints_a_file_name_without_its_escape_sequences(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
     settings = make_settings()
     evil = tmp_path / "svar\x1b]0;pwned\x07\x1b[2J\r.jsonl"
     evil.write_text('{"text": "Helseplattformen virker fint"}\n', encoding="utf-8")
@@ -280,8 +314,10 @@ def _full_disk(limit: int) -> Callable[[], None]:
 
 
 def tree(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
-            for p in sorted(root.rglob("*"))}  # fmt: skip
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "<dir>"
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def test_disk_full_while_writing_the_report_leaves_no_week_folder_and_keeps_an_earlier_report(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_report_seed import NOW, WEEK, XSS_TITLE, seed, seed_settings
+from tests.support.seed import NOW, WEEK, XSS_TITLE, seed, seed_settings
 from tonevakt.errors import ReportError
 from tonevakt.reports import write_weekly
 from tonevakt.storage.db import open_for_reading
@@ -84,9 +84,17 @@ def smtp_server() -> Iterator[Any]:
 
 
 def _smtp(server: Any) -> dict[str, Any]:
-    return {"smtp": {"host": "127.0.0.1", "port": server.server_address[1], "starttls": False, "username": USER,
-                     "password_env": "TONEVAKT_TEST_SMTP_PASSWORD", "sender": "tonevakt@example.org",
-                     "recipients": ["kommunikasjon@example.org", "leder@example.org"]}}  # fmt: skip
+    return {
+        "smtp": {
+            "host": "127.0.0.1",
+            "port": server.server_address[1],
+            "starttls": False,
+            "username": USER,
+            "password_env": "TONEVAKT_TEST_SMTP_PASSWORD",
+            "sender": "tonevakt@example.org",
+            "recipients": ["kommunikasjon@example.org", "leder@example.org"],
+        }
+    }
 
 
 def test_weekly_run_sends_html_and_pdf_once(make_settings: Any, smtp_server: Any, monkeypatch: Any) -> None:

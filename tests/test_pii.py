@@ -175,13 +175,30 @@ def test_corpus_placeholders_name_the_kind() -> None:
 
 
 def test_redact_mapping_for_document_extra() -> None:
-    extra = {"Telefon": 92233444, "Fnr": 15099947613.0, "Avdeling": "Ortopedi", "Notat": ["ring 922 33 444"],
-             "nested": {"epost": "kari@example.no"}, "row": 3, "ok": True, "sum": 12500, "ordre": 92622439332}  # fmt: skip
+    extra = {
+        "Telefon": 92233444,
+        "Fnr": 15099947613.0,
+        "Avdeling": "Ortopedi",
+        "Notat": ["ring 922 33 444"],
+        "nested": {"epost": "kari@example.no"},
+        "row": 3,
+        "ok": True,
+        "sum": 12500,
+        "ordre": 92622439332,
+    }
     out, n = redact_mapping(extra)
     assert n == 4
-    assert out == {"Telefon": PLACEHOLDER_PHONE, "Fnr": PLACEHOLDER_FNR, "Avdeling": "Ortopedi",
-                   "Notat": [f"ring {PLACEHOLDER_PHONE}"], "nested": {"epost": PLACEHOLDER_EMAIL}, "row": 3,
-                   "ok": True, "sum": 12500, "ordre": 92622439332}  # fmt: skip
+    assert out == {
+        "Telefon": PLACEHOLDER_PHONE,
+        "Fnr": PLACEHOLDER_FNR,
+        "Avdeling": "Ortopedi",
+        "Notat": [f"ring {PLACEHOLDER_PHONE}"],
+        "nested": {"epost": PLACEHOLDER_EMAIL},
+        "row": 3,
+        "ok": True,
+        "sum": 12500,
+        "ordre": 92622439332,
+    }
     assert redact_mapping({}) == ({}, 0)
     link = {"search_link": "https://news.example.com/rss/articles/92233444?oc=5"}
     assert redact_mapping(link) == (link, 0)

@@ -35,9 +35,19 @@ def analyst(
     settings = make_settings(sources=[{"id": "s", "kind": "files", "voice": "patient", "path": "innboks"}])
     pipeline.init(settings)
     with database(settings.db_path) as db:
-        repo.store_batch(db, [Document(source_id="s", voice="patient", title=f"Sak {i}",
-                                       text=f"Helseplattformen sak {i}", url=f"http://127.0.0.1/sak/{i}")
-                              for i in range(12)])  # fmt: skip
+        repo.store_batch(
+            db,
+            [
+                Document(
+                    source_id="s",
+                    voice="patient",
+                    title=f"Sak {i}",
+                    text=f"Helseplattformen sak {i}",
+                    url=f"http://127.0.0.1/sak/{i}",
+                )
+                for i in range(12)
+            ],
+        )
         db.execute("CHECKPOINT")
     pipeline.publish(settings)
     dump = tmp_path / "dump"
@@ -203,8 +213,12 @@ def test_busy_database_falls_back_to_the_snapshot_inside_the_sandbox(
 ) -> None:
     """While another process holds the main file, `sql` reads the snapshot, still in the sandbox: the issue's
     `EXPLAIN ANALYZE COPY … TO '<database.path>'` is refused and the snapshot and the database stay whole."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(analyst.db_path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(analyst.db_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         before = hashes(tmp_path / "data")
@@ -230,12 +244,26 @@ def test_installed_command_refuses_the_issues_copy_and_leaves_the_database(
     assert exe
     before = hashes(tmp_path)
     for flags in ([], ["--snapshot"]):
-        run = subprocess.run([exe, "--config", analyst.file, "sql", *flags,
-                              f"EXPLAIN ANALYZE COPY (SELECT 1 AS gone) TO '{analyst.db_path}' (FORMAT csv)"],
-                             capture_output=True, text=True, timeout=120)  # fmt: skip
+        run = subprocess.run(
+            [
+                exe,
+                "--config",
+                analyst.file,
+                "sql",
+                *flags,
+                f"EXPLAIN ANALYZE COPY (SELECT 1 AS gone) TO '{analyst.db_path}' (FORMAT csv)",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 1 and "refused: EXPLAIN ANALYZE runs the statement" in run.stderr, run.stderr
-    run = subprocess.run([exe, "--config", analyst.file, "sql", "--json", "SELECT count(*) AS n FROM documents"],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [exe, "--config", analyst.file, "sql", "--json", "SELECT count(*) AS n FROM documents"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0 and '"n": 12' in run.stdout
     assert hashes(tmp_path) == before
 

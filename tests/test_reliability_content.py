@@ -34,23 +34,37 @@ def item(
 ) -> str:
     link = link or f"/sak/{guid}"
     pub = f"<pubDate>{date}</pubDate>" if date else ""
-    return (f"<item><guid>{guid}</guid><title>{title}</title><link>{link}</link>"
-            f"<description>{description}</description>{pub}</item>")  # fmt: skip
+    return (
+        f"<item><guid>{guid}</guid><title>{title}</title><link>{link}</link>"
+        f"<description>{description}</description>{pub}</item>"
+    )
 
 
 def rss(*items: str, head: str = "", encoding: str = "utf-8") -> str:
-    return (f'<?xml version="1.0" encoding="{encoding}"?>{head}<rss version="2.0"><channel><title>Testavis</title>'
-            f"{''.join(items)}</channel></rss>")  # fmt: skip
+    return (
+        f'<?xml version="1.0" encoding="{encoding}"?>{head}<rss version="2.0"><channel><title>Testavis</title>'
+        f"{''.join(items)}</channel></rss>"
+    )
 
 
 def settings_for(make_settings: Callable[..., Settings], url: str, **extra: Any) -> Settings:
-    source = {"id": "avis", "kind": "rss", "voice": "media", "url": url, "respect_robots": False,
-              "full_text": "never", **extra}  # fmt: skip
+    source = {
+        "id": "avis",
+        "kind": "rss",
+        "voice": "media",
+        "url": url,
+        "respect_robots": False,
+        "full_text": "never",
+        **extra,
+    }
     return make_settings(sources=[source])
 
 
-def stored(settings: Settings, sql: str = "SELECT id, title, lead, text, published_at, published_estimated, "
-           "extra FROM documents ORDER BY id") -> list[dict[str, Any]]:  # fmt: skip
+def stored(
+    settings: Settings,
+    sql: str = "SELECT id, title, lead, text, published_at, published_estimated, "
+    "extra FROM documents ORDER BY id",
+) -> list[dict[str, Any]]:
     con = duckdb.connect(str(settings.db_path), read_only=True)
     try:
         cur = con.execute(sql)
@@ -76,8 +90,11 @@ def last_fetch_reason(settings: Settings) -> str:
 def test_feed_cut_off_mid_item_keeps_what_came_before(
     local_server: LocalServer, make_settings: Callable[..., Settings]
 ) -> None:
-    whole = rss(item("1", "Helseplattformen: første sak"), item("2", "Helseplattformen: andre sak"),
-                item("3", "Helseplattformen: tredje sak"))  # fmt: skip
+    whole = rss(
+        item("1", "Helseplattformen: første sak"),
+        item("2", "Helseplattformen: andre sak"),
+        item("3", "Helseplattformen: tredje sak"),
+    )
     cut = whole[: whole.index("<guid>3</guid>") + 20]  # the connection died in the third item
     url = local_server.add("/rss.xml", Route(body=cut, content_type=RSS))
     settings = settings_for(make_settings, url)
@@ -148,14 +165,17 @@ TITLE = "Helseplattformen får kritikk på St. Olavs – «æøå ÆØÅ»"
 
 @pytest.mark.parametrize(
     ("declared", "http_charset", "encode_as"),
-    [("iso-8859-1", "utf-8", "latin-1"),  # HTTP says UTF-8, the bytes and the XML say Latin-1
-     ("utf-8", "utf-8", "latin-1"),  # both say UTF-8, the bytes are Latin-1
-     ("iso-8859-1", None, "utf-8"),  # the XML says Latin-1, the bytes are UTF-8
-     ("utf-8", "iso-8859-1", "utf-8"),  # HTTP says Latin-1, the bytes are UTF-8
-     ("windows-1252", None, "cp1252")],
-)  # fmt: skip
-def test_mislabelled_charsets_still_give_norwegian_letters(declared: str, http_charset: str | None,
-                                                           encode_as: str) -> None:  # fmt: skip
+    [
+        ("iso-8859-1", "utf-8", "latin-1"),  # HTTP says UTF-8, the bytes and the XML say Latin-1
+        ("utf-8", "utf-8", "latin-1"),  # both say UTF-8, the bytes are Latin-1
+        ("iso-8859-1", None, "utf-8"),  # the XML says Latin-1, the bytes are UTF-8
+        ("utf-8", "iso-8859-1", "utf-8"),  # HTTP says Latin-1, the bytes are UTF-8
+        ("windows-1252", None, "cp1252"),
+    ],
+)
+def test_mislabelled_charsets_still_give_norwegian_letters(
+    declared: str, http_charset: str | None, encode_as: str
+) -> None:
     title = TITLE if encode_as != "latin-1" else TITLE.replace("–", "-")
     body = (
         rss(item("1", "TITLE"), encoding=declared).encode("ascii").replace(b"TITLE", title.encode(encode_as))
@@ -203,8 +223,12 @@ def test_10000_item_feed_is_stored_once_with_bounded_article_fetches(
     local_server: LocalServer, make_settings: Callable[..., Settings]
 ) -> None:
     n = 10_000
-    body = rss(*(item(f"id-{i}", f"Sak {i}: Helseplattformen og drift", date="Wed, 18 Nov 2026 10:00:00 GMT")
-                 for i in range(n)))  # fmt: skip
+    body = rss(
+        *(
+            item(f"id-{i}", f"Sak {i}: Helseplattformen og drift", date="Wed, 18 Nov 2026 10:00:00 GMT")
+            for i in range(n)
+        )
+    )
     assert len(body) > 2_000_000
     url = local_server.add("/rss.xml", Route(body=body, content_type=RSS))
     settings = settings_for(make_settings, url, full_text="relevant")  # every item is relevant
@@ -243,8 +267,11 @@ def test_absurd_and_future_dates_are_clamped_and_flagged_and_the_weekly_view_hol
     after = datetime.now(UTC)
     assert summary.sources_ok == 1 and summary.documents_new == 5
     docs = {d["title"]: d for d in stored(settings)}
-    for title, original in (("Helseplattformen i 1900", "1900-01-01"), ("Helseplattformen i 2999", "2999-01-01"),
-                            ("Helseplattformen i 1970", "1970-01-01")):  # fmt: skip
+    for title, original in (
+        ("Helseplattformen i 1900", "1900-01-01"),
+        ("Helseplattformen i 2999", "2999-01-01"),
+        ("Helseplattformen i 1970", "1970-01-01"),
+    ):
         d = docs[title]
         assert before - timedelta(seconds=5) <= d["published_at"] <= after + timedelta(seconds=5), d
         assert d["published_estimated"] is True

@@ -47,8 +47,11 @@ QUOTED = (
 PLAIN = QUOTED.replace('"', "").replace("takk;", "takk;").replace("time; ringte", "time, ringte")
 
 
-@pytest.mark.parametrize(("complete", "cut_at"), [(QUOTED, "på legevakten"), (PLAIN, "på legevakten")],
-                         ids=["inside-a-quoted-field", "short-row"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("complete", "cut_at"),
+    [(QUOTED, "på legevakten"), (PLAIN, "på legevakten")],
+    ids=["inside-a-quoted-field", "short-row"],
+)
 def test_truncated_csv_keeps_every_row_says_the_last_is_cut_and_reimport_adds_only_the_rest(
     tmp_path: Path, make_settings: Callable[..., Settings], complete: str, cut_at: str
 ) -> None:
@@ -84,8 +87,9 @@ def test_delimiter_is_detected_and_commas_inside_comments_survive(
 ) -> None:
     settings = make_settings()
     path = tmp_path / "semikolon.csv"
-    path.write_text("Kommentar;Dato\nBra, men treg, og litt dyr;12.03.2024\nGreit, takk;13.03.2024\n",
-                    encoding="utf-8")  # fmt: skip
+    path.write_text(
+        "Kommentar;Dato\nBra, men treg, og litt dyr;12.03.2024\nGreit, takk;13.03.2024\n", encoding="utf-8"
+    )
     assert imported(settings, path)[:2] == (2, 2)
     assert texts(settings) == ["Bra, men treg, og litt dyr", "Greit, takk"]
 
@@ -243,8 +247,11 @@ def test_inbox_names_and_paths_that_climb_are_refused(tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
     (tmp_path / "hemmelig").mkdir()
     (tmp_path / "hemmelig" / "x.csv").write_text("Kommentar\nhemmelig\n", encoding="utf-8")
-    out = collect_inbox(Source(id="i", kind="files", voice="patient", path="innboks/../../hemmelig"), set(),
-                        tmp_path / "config")  # fmt: skip
+    out = collect_inbox(
+        Source(id="i", kind="files", voice="patient", path="innboks/../../hemmelig"),
+        set(),
+        tmp_path / "config",
+    )
     assert out.failed and out.fetches[0].status is FetchStatus.HARD_ERROR and out.documents == []
     assert "leaves the configuration folder" in out.reason
     assert os.listdir(tmp_path / "hemmelig") == ["x.csv"]
@@ -260,8 +267,11 @@ def test_lone_surrogates_from_json_escapes_do_not_break_the_batch(
     # Python keeps it as a lone surrogate, which no UTF-8 database can store.
     settings = make_settings()
     path = tmp_path / "skjema.jsonl"
-    path.write_text('{"Kommentar": "Helseplattformen er treg \\ud83d", "Tittel": "halv \\udE00 emoji"}\n'
-                    '{"Kommentar": "HelsaMi fungerer fint \\ud83d\\ude00"}\n', encoding="utf-8")  # fmt: skip
+    path.write_text(
+        '{"Kommentar": "Helseplattformen er treg \\ud83d", "Tittel": "halv \\udE00 emoji"}\n'
+        '{"Kommentar": "HelsaMi fungerer fint \\ud83d\\ude00"}\n',
+        encoding="utf-8",
+    )
     rows, new, _ = imported(settings, path)
     assert (rows, new) == (2, 2)
     stored = texts(settings)

@@ -50,11 +50,20 @@ def query(settings: Settings, sql: str) -> list[tuple]:
 
 def inbox_and_feed(make_settings: Callable[..., Settings], server: LocalServer, **inbox: object) -> Settings:
     url = server.add("/nyheter.xml", Route(body=FEED, content_type="application/rss+xml; charset=utf-8"))
-    return make_settings(sources=[
-        {"id": "nyheter", "kind": "rss", "voice": "media", "url": url, "full_text": "never"},
-        {"id": "skjema", "kind": "files", "voice": "patient", "path": "innboks", "columns": INBOX_COLUMNS,
-         "relevance": "always", **inbox},
-    ])  # fmt: skip
+    return make_settings(
+        sources=[
+            {"id": "nyheter", "kind": "rss", "voice": "media", "url": url, "full_text": "never"},
+            {
+                "id": "skjema",
+                "kind": "files",
+                "voice": "patient",
+                "path": "innboks",
+                "columns": INBOX_COLUMNS,
+                "relevance": "always",
+                **inbox,
+            },
+        ]
+    )
 
 
 # -- ratings no database column can hold; JSON nested 100,000 levels deep ------------------------------------
@@ -76,17 +85,23 @@ def test_absurd_ratings_and_a_deeply_nested_file_cost_no_other_file_or_source(
     (inbox / "c-dypt-felt.jsonl").write_text(
         json.dumps({"Kommentar": "Bra", "meta": json.loads("[" * 900 + "]" * 900)}) + "\n", encoding="utf-8"
     )  # parses, but 900 levels would break redaction and storage of the whole batch later
-    (inbox / "d-god.csv").write_text("Dato;Kommentar;Score\n25.11.2026;Fin behandling på Øya;5\n",
-                                     encoding="utf-8")  # fmt: skip
+    (inbox / "d-god.csv").write_text(
+        "Dato;Kommentar;Score\n25.11.2026;Fin behandling på Øya;5\n", encoding="utf-8"
+    )
 
     first = cli(settings, "collect")
     assert first.exit_code == 0, first.output
     assert "Traceback" not in first.output and "sources ok 2, failed 0" in first.output
     assert "new 8" in first.output  # 2 news items + 5 rated rows + the good file's row
     stored = dict(query(settings, "SELECT text, rating FROM documents WHERE source_id = 'skjema'"))
-    assert stored == {"Helseplattformen virket fint i dag": None, "HelsaMi var grei å bruke": None,
-                      "Lang kø i skranken": None, "Fikk time raskt": 4, "Legen hørte ikke etter": None,
-                      "Fin behandling på Øya": 5}  # fmt: skip
+    assert stored == {
+        "Helseplattformen virket fint i dag": None,
+        "HelsaMi var grei å bruke": None,
+        "Lang kø i skranken": None,
+        "Fikk time raskt": 4,
+        "Legen hørte ikke etter": None,
+        "Fin behandling på Øya": 5,
+    }
     assert query(settings, "SELECT count(*) FROM documents WHERE source_id = 'nyheter'") == [(2,)]
     # Each problem is named where the user looks: the log (stderr) and the source's fetch-log reason.
     assert (
@@ -117,16 +132,25 @@ def test_import_of_a_deeply_nested_file_is_a_clear_message_in_a_real_process(
     assert exe
     deep = tmp_path / "dyp.jsonl"
     deep.write_text('{"Kommentar": "ok"}\n' + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
-    run = subprocess.run([exe, "--config", settings.file, "import", str(deep), "--source", "skjema", "--voice",
-                          "patient"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [exe, "--config", settings.file, "import", str(deep), "--source", "skjema", "--voice", "patient"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
     assert f"Error: {deep}: line 2 nests lists or objects more than 20 levels deep" in run.stderr
     assert not settings.db_path.exists()  # a refused file never opens the database
 
     rated = tmp_path / "karakterer.jsonl"
-    rated.write_text(json.dumps({"Kommentar": "Helseplattformen er treg", "Score": 1e300}) + "\n"
-                     + json.dumps({"Kommentar": "HelsaMi er fin", "Score": "5"}) + "\n", encoding="utf-8")  # fmt: skip
+    rated.write_text(
+        json.dumps({"Kommentar": "Helseplattformen er treg", "Score": 1e300})
+        + "\n"
+        + json.dumps({"Kommentar": "HelsaMi er fin", "Score": "5"})
+        + "\n",
+        encoding="utf-8",
+    )
     res = cli(settings, "import", str(rated), "--source", "skjema", "--voice", "patient")
     assert res.exit_code == 0, res.output
     assert (
@@ -135,7 +159,9 @@ def test_import_of_a_deeply_nested_file_is_a_clear_message_in_a_real_process(
     )
     assert "2 rows read, 2 new documents" in res.output
     assert dict(query(settings, "SELECT text, rating FROM documents")) == {
-        "Helseplattformen er treg": None, "HelsaMi er fin": 5}  # fmt: skip
+        "Helseplattformen er treg": None,
+        "HelsaMi er fin": 5,
+    }
 
 
 # -- XLSX: a row limit, streamed reads -----------------------------------------------------------------------
@@ -163,7 +189,9 @@ def test_workbook_over_the_row_limit_is_refused_by_name_and_the_rest_still_lands
     assert "'eksport.xlsx' not imported" in res.output
     assert "eksport.xlsx: more than 50 rows; the limit is 50 per file" in res.output
     assert query(settings, "SELECT source_id, count(*) FROM documents GROUP BY 1 ORDER BY 1") == [
-        ("nyheter", 2), ("skjema", 50)]  # fmt: skip
+        ("nyheter", 2),
+        ("skjema", 50),
+    ]
     # `tonevakt import` follows the source's limit, and --max-rows overrides it.
     big = tmp_path / "stor.xlsx"
     big_workbook(big, 120)
@@ -213,8 +241,10 @@ def test_same_file_under_a_second_source_is_refused_then_counted_once_with_again
 ) -> None:
     settings = make_settings()
     path = tmp_path / "uke48.csv"
-    path.write_text("Dato;Kommentar\n23.11.2026;Bra app\n24.11.2026;Treg innlogging i dag\n"
-                    "25.11.2026;Fikk svar fort\n", encoding="utf-8")  # fmt: skip
+    path.write_text(
+        "Dato;Kommentar\n23.11.2026;Bra app\n24.11.2026;Treg innlogging i dag\n25.11.2026;Fikk svar fort\n",
+        encoding="utf-8",
+    )
     assert cli(settings, "import", str(path), "--source", "skjema-a", "--voice", "patient").exit_code == 0
     copy = tmp_path / "kopi.csv"
     copy.write_bytes(path.read_bytes())
@@ -234,9 +264,14 @@ def test_same_file_under_a_second_source_is_refused_then_counted_once_with_again
     union = cli(settings, "import", str(path), "--source", "forbund", "--voice", "union", "--again")
     assert union.exit_code == 0, union.output
     assert query(settings, "SELECT voice, count(DISTINCT story_id) FROM documents GROUP BY 1 ORDER BY 1") == [
-        ("patient", 3), ("union", 3)]  # fmt: skip
-    assert not query(settings, """SELECT story_id FROM documents GROUP BY 1
-                                  HAVING count(DISTINCT voice) > 1""")  # fmt: skip
+        ("patient", 3),
+        ("union", 3),
+    ]
+    assert not query(
+        settings,
+        """SELECT story_id FROM documents GROUP BY 1
+                                  HAVING count(DISTINCT voice) > 1""",
+    )
 
 
 # -- relevance of ad-hoc imports -----------------------------------------------------------------------------
@@ -259,17 +294,31 @@ def test_ad_hoc_news_import_applies_the_relevance_query_and_says_how_many(
     path.write_text(ARCHIVE, encoding="utf-8")
     res = cli(settings, "import", str(path), "--source", "arkiv", "--voice", "media")
     assert res.exit_code == 0, res.output
-    assert "5 rows read, 5 new documents, 0 already stored or empty; 3 of 5 judged relevant by the relevance " \
-           "query" in res.output  # fmt: skip
+    assert (
+        "5 rows read, 5 new documents, 0 already stored or empty; 3 of 5 judged relevant by the relevance "
+        "query" in res.output
+    )
     assert query(settings, "SELECT title FROM documents WHERE NOT relevant ORDER BY 1") == [
-        ("Ny bybro i Trondheim",), ("Rosenborg vant",)]  # fmt: skip
+        ("Ny bybro i Trondheim",),
+        ("Rosenborg vant",),
+    ]
 
     patient = tmp_path / "skjema.csv"
     patient.write_text("tekst\nVenterommet var kaldt\nHelsaMi hjalp meg\n", encoding="utf-8")
     res = cli(settings, "import", str(patient), "--source", "skjema", "--voice", "patient")
     assert "2 of 2 judged relevant (always relevant)" in res.output  # patient feedback keeps "always"
-    res = cli(settings, "import", str(patient), "--source", "skjema2", "--voice", "patient", "--relevance",
-              "query", "--again")  # fmt: skip
+    res = cli(
+        settings,
+        "import",
+        str(patient),
+        "--source",
+        "skjema2",
+        "--voice",
+        "patient",
+        "--relevance",
+        "query",
+        "--again",
+    )
     assert res.exit_code == 0 and "1 of 2 judged relevant by the relevance query" in res.output
 
     union = tmp_path / "forbund.csv"

@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_reliability_network import Guard, no_outside_traffic  # noqa: F401  (autouse: the network guard)
+from tests.support.network import Guard
 from tonevakt.config import Settings
 from tonevakt.errors import ModelError
 from tonevakt.models import Document
 from tonevakt.nlp.sentiment import load_scorer
 from tonevakt.nlp.sentiment.base import Scorer
 from tonevakt.nlp.sentiment.embedded import shipped_head_path
+
+pytestmark = pytest.mark.usefixtures("no_outside_traffic")  # nothing leaves 127.0.0.0/8
 
 SHIPPED = shipped_head_path("tonevakt-e5-small-norec")
 needs_head = pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped head")
@@ -40,8 +42,13 @@ def test_hub_model_not_in_the_cache_is_a_clear_error_without_any_network(
     make_settings: Callable[..., Settings],
     no_outside_traffic: Guard,  # noqa: F811
 ) -> None:
-    settings = make_settings(sentiment={"backend": "transformers", "model": "ltg/norbert3-base_sentence-sentiment",
-                                        "device": "cpu"})  # fmt: skip
+    settings = make_settings(
+        sentiment={
+            "backend": "transformers",
+            "model": "ltg/norbert3-base_sentence-sentiment",
+            "device": "cpu",
+        }
+    )
     t0 = time.monotonic()
     with pytest.raises(
         ModelError, match=r"(?s)cannot load sentiment model 'ltg/norbert3-base_sentence-sentiment'"
@@ -98,7 +105,25 @@ def test_empty_and_blank_texts_are_skipped_or_scored_without_crash(shipped: Scor
 
 
 def _long_text(words: int, sentences: bool) -> str:
-    base = ["Helseplattformen", "gjorde", "vakten", "tyngre", "enn", "før", ",", "og", "pasientene", "ventet", "lenge", "på", "svar", "fra", "sykehuset", "i", "Trondheim"]  # fmt: skip
+    base = [
+        "Helseplattformen",
+        "gjorde",
+        "vakten",
+        "tyngre",
+        "enn",
+        "før",
+        ",",
+        "og",
+        "pasientene",
+        "ventet",
+        "lenge",
+        "på",
+        "svar",
+        "fra",
+        "sykehuset",
+        "i",
+        "Trondheim",
+    ]
     out = [base[i % len(base)] for i in range(words)]
     if sentences:
         for i in range(15, words, 16):

@@ -11,17 +11,13 @@ Python before any lookup is made (the hook proves that no lookup happened).
 
 from __future__ import annotations
 
-import ipaddress
 import shutil
 import socket
 import ssl
 import subprocess
-import sys
-import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,95 +25,29 @@ import duckdb
 import pytest
 
 from tests.localserver import LocalServer, Route
+from tests.support.network import Guard, OutsideTraffic
 from tonevakt import pipeline
 from tonevakt.collectors import http as http_module
 from tonevakt.collectors.http import HttpClient
 from tonevakt.config import HttpSettings, Settings
 from tonevakt.models import FetchStatus
 
+pytestmark = pytest.mark.usefixtures("no_outside_traffic")  # nothing leaves 127.0.0.0/8
+
 FEED = (
     "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>Nyheter</title></channel></rss>"
 )
 
 
-# -- the guard: nothing leaves 127.0.0.0/8 -----------------------------------------------------------------
-
-
-class OutsideTraffic(Exception):
-    """Raised inside the socket call that would have reached beyond the loopback interface."""
-
-
-@dataclass
-class Guard:
-    active: bool = False
-    lookups: list[str] = field(default_factory=list)
-    connects: list[tuple[str, int]] = field(default_factory=list)
-    leaks: list[str] = field(default_factory=list)
-    nxdomain: set[str] = field(default_factory=set)  # names the "resolver" answers with EAI_NONAME
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-GUARD = Guard()
-
-
-def _loopback_literal(host: str) -> bool:
-    """Is `host` a loopback address written as a literal (including inet_aton's 2130706433 and 0x7f.1)?"""
-    h = host.strip("[]").split("%", 1)[0]
-    try:
-        return ipaddress.ip_address(h).is_loopback
-    except ValueError:
-        pass
-    try:
-        return socket.inet_aton(h)[0] == 127  # pure parsing, no network
-    except OSError:
-        return False
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if not GUARD.active or not event.startswith("socket."):
-        return
-    if event in ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex"):
-        host = args[0]
-        host = host.decode("ascii", "replace") if isinstance(host, bytes) else str(host)
-        with GUARD.lock:
-            GUARD.lookups.append(host)
-        if host in GUARD.nxdomain:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        if host != "localhost" and not _loopback_literal(host):
-            with GUARD.lock:
-                GUARD.leaks.append(f"lookup of {host!r}")
-            raise OutsideTraffic(f"a DNS lookup of {host!r} would leave the machine")
-    elif event in ("socket.connect", "socket.sendto", "socket.sendmsg"):
-        address = args[1] if len(args) > 1 else None
-        if isinstance(address, tuple) and address and isinstance(address[0], str):
-            with GUARD.lock:
-                GUARD.connects.append((address[0], int(address[1]) if len(address) > 1 else 0))
-            if not _loopback_literal(address[0]):
-                with GUARD.lock:
-                    GUARD.leaks.append(f"{event} to {address!r}")
-                raise OutsideTraffic(f"{event} to {address!r} would leave the machine")
-
-
-sys.addaudithook(_audit)  # audit hooks cannot be removed; it does nothing while GUARD.active is False
-
-
-@pytest.fixture(autouse=True)
-def no_outside_traffic() -> Iterator[Guard]:
-    GUARD.lookups.clear()
-    GUARD.connects.clear()
-    GUARD.leaks.clear()
-    GUARD.nxdomain.clear()
-    GUARD.active = True
-    try:
-        yield GUARD
-    finally:
-        GUARD.active = False
-    assert GUARD.leaks == [], f"traffic outside 127.0.0.0/8 attempted: {GUARD.leaks}"
-
-
 def make_client(**overrides: object) -> HttpClient:
-    base: dict[str, object] = dict(allow_private_addresses=True, per_host_interval_s=0, connect_timeout_s=2,
-                                   read_timeout_s=2, total_timeout_s=4, respect_robots=False)  # fmt: skip
+    base: dict[str, object] = dict(
+        allow_private_addresses=True,
+        per_host_interval_s=0,
+        connect_timeout_s=2,
+        read_timeout_s=2,
+        total_timeout_s=4,
+        respect_robots=False,
+    )
     base.update(overrides)
     return HttpClient(HttpSettings(**base))
 
@@ -182,10 +112,16 @@ def test_dns_failure_in_a_pass_marks_the_source_and_keeps_stored_data(
 ) -> None:
     host = "feed.nedlagt-avis.invalid"
     no_outside_traffic.nxdomain.add(host)
-    good = local_server.add("/feed.xml", Route(body=(
-        "<?xml version='1.0'?><rss version='2.0'><channel><title>T</title><item><guid>1</guid>"
-        "<title>Helseplattformen: ny versjon</title><link>/sak/1</link></item></channel></rss>"
-    ), content_type="application/rss+xml"))  # fmt: skip
+    good = local_server.add(
+        "/feed.xml",
+        Route(
+            body=(
+                "<?xml version='1.0'?><rss version='2.0'><channel><title>T</title><item><guid>1</guid>"
+                "<title>Helseplattformen: ny versjon</title><link>/sak/1</link></item></channel></rss>"
+            ),
+            content_type="application/rss+xml",
+        ),
+    )
     settings = make_settings(sources=[feed_source("god", good), feed_source("borte", f"http://{host}/rss")])
     first = pipeline.collect(settings)
     assert first.sources_ok == 1 and first.sources_failed == 1 and first.documents_new == 1
@@ -307,9 +243,31 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         pytest.skip("the openssl command is needed to make a self-signed certificate")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)  # fmt: skip
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     return cert, key
 
 

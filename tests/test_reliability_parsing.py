@@ -50,13 +50,17 @@ def collect(settings: Settings, *args: str) -> tuple[Any, float]:
 
 
 def feed(*items: str, head: str = "") -> str:
-    return (f'<?xml version="1.0" encoding="utf-8"?>{head}<rss version="2.0"><channel><title>Testavis</title>'
-            f"{''.join(items)}</channel></rss>")  # fmt: skip
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?>{head}<rss version="2.0"><channel><title>Testavis</title>'
+        f"{''.join(items)}</channel></rss>"
+    )
 
 
 def item(guid: str, title: str, link: str, description: str) -> str:
-    return (f"<item><guid>{guid}</guid><title>{title}</title><link>{link}</link>"
-            f"<description>{description}</description></item>")  # fmt: skip
+    return (
+        f"<item><guid>{guid}</guid><title>{title}</title><link>{link}</link>"
+        f"<description>{description}</description></item>"
+    )
 
 
 # -- NEAR: linear in the number of hits ------------------------------------------------------------------------
@@ -86,10 +90,15 @@ def reference(node: Node, tokens: Tokens) -> Result:
 
 WORDS = ["epic", "helse", "journal", "st", "olav", "sykehus", "helse-plattformen", "games", "og", "i", "ny"]
 QUERIES = [
-    "epic NEAR/1 helse", "epic NEAR/3 (journal OR helse*)", '"st olav" NEAR/2 epic', "helse* NEAR/1 helse*",
-    "(epic NEAR/2 helse) NEAR/4 journal", "epic NEAR/5 helseplattform*", '(epic OR "i ny") NEAR/2 (og OR games)',
+    "epic NEAR/1 helse",
+    "epic NEAR/3 (journal OR helse*)",
+    '"st olav" NEAR/2 epic',
+    "helse* NEAR/1 helse*",
+    "(epic NEAR/2 helse) NEAR/4 journal",
+    "epic NEAR/5 helseplattform*",
+    '(epic OR "i ny") NEAR/2 (og OR games)',
     NEAR_QUERY,
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("query", QUERIES)
@@ -117,11 +126,14 @@ def test_near_with_thousands_of_hits_is_quick() -> None:
 def test_pass_with_a_summary_full_of_near_hits_finishes_quickly(
     local_server: LocalServer, make_settings: Callable[..., Settings]
 ) -> None:
-    page = local_server.add("/sak/1", Route(body="<html><body><p>Kort sak.</p></body></html>",
-                                            content_type="text/html"))  # fmt: skip
+    page = local_server.add(
+        "/sak/1", Route(body="<html><body><p>Kort sak.</p></body></html>", content_type="text/html")
+    )
     description = "epic helse " * 3000  # 33 KB: before, 30 s and more for the candidate test alone
-    url = local_server.add("/rss.xml", Route(body=feed(item("epic-1", "Epic i helse", page, description)),
-                                             content_type=FEED_TYPE))  # fmt: skip
+    url = local_server.add(
+        "/rss.xml",
+        Route(body=feed(item("epic-1", "Epic i helse", page, description)), content_type=FEED_TYPE),
+    )
     settings = make_settings(
         relevance={"query": NEAR_QUERY},
         sources=[{"id": "avis", "kind": "rss", "voice": "media", "url": url, "full_text": "relevant"}],
@@ -176,8 +188,10 @@ def test_a_dtd_without_entities_behind_a_comment_is_removed_and_the_feed_read() 
 def laughs(references: int) -> bytes:
     """A feed that expands about 70-fold, below expat's 100-fold amplification limit, behind a comment."""
     value = "lol " * 70
-    return feed(item("1", "Helseplattformen " + "&e;" * references, "https://avis.no/1", "Tekst."),
-                head=f'<!-- <x> --><!DOCTYPE rss [<!ENTITY e "{value}">]>').encode()  # fmt: skip
+    return feed(
+        item("1", "Helseplattformen " + "&e;" * references, "https://avis.no/1", "Tekst."),
+        head=f'<!-- <x> --><!DOCTYPE rss [<!ENTITY e "{value}">]>',
+    ).encode()
 
 
 def run_measured(args: list[str], cwd: Path, timeout: float) -> tuple[int, float, float, str]:
@@ -231,8 +245,9 @@ def test_a_guid_shared_by_every_item_keeps_every_article(
     url = local_server.add_file(
         "/rss/dagbladet.xml", FIXTURES / "feeds" / "dagbladet_shared_guid.xml", FEED_TYPE
     )
-    settings = make_settings(sources=[{"id": "dagbladet", "kind": "rss", "voice": "media", "url": url,
-                                       "full_text": "never"}])  # fmt: skip
+    settings = make_settings(
+        sources=[{"id": "dagbladet", "kind": "rss", "voice": "media", "url": url, "full_text": "never"}]
+    )
     res, _ = collect(settings)
     assert res.exit_code == 0, res.output
     stored = rows(settings, "SELECT title, url FROM documents ORDER BY title")
@@ -250,10 +265,17 @@ def test_a_guid_shared_by_every_item_keeps_every_article(
 
 @pytest.mark.parametrize(
     ("guid", "identity"),
-    [("http://127.0.0.1:8000/a/", False), ("https://www.dagbladet.no/", False), ("https://avis.no/sak/0-1", True),
-     ("dm-612345", True), ("urn:sykepleien:2026-11-nsf-slitne", True), ("CBMiXWh0dHBzOi8v", True), ("1", False),
-     ("a-1", False)],
-)  # fmt: skip
+    [
+        ("http://127.0.0.1:8000/a/", False),
+        ("https://www.dagbladet.no/", False),
+        ("https://avis.no/sak/0-1", True),
+        ("dm-612345", True),
+        ("urn:sykepleien:2026-11-nsf-slitne", True),
+        ("CBMiXWh0dHBzOi8v", True),
+        ("1", False),
+        ("a-1", False),
+    ],
+)
 def test_which_guids_are_an_identity(guid: str, identity: bool) -> None:
     assert guid_is_identity(guid) is identity
 
@@ -278,8 +300,10 @@ def test_an_item_listed_twice_with_its_permalink_guid_keeps_its_link() -> None:
 
 # -- near-copy grouping: bounded work per document ------------------------------------------------------------
 
-COMPLAINT = ("Jeg får ikke logget inn i HelsaMi etter siste oppdatering, appen henger på innloggingen og viser "
-             "bare en hvit side. Har prøvd å installere den på nytt flere ganger uten at det hjelper.")  # fmt: skip
+COMPLAINT = (
+    "Jeg får ikke logget inn i HelsaMi etter siste oppdatering, appen henger på innloggingen og viser "
+    "bare en hvit side. Har prøvd å installere den på nytt flere ganger uten at det hjelper."
+)
 
 
 def test_thousands_of_near_identical_comments_cost_bounded_work() -> None:
@@ -290,8 +314,15 @@ def test_thousands_of_near_identical_comments_cost_bounded_work() -> None:
         words = COMPLAINT.split()
         for j in rng.sample(range(len(words)), 2):
             words[j] = rng.choice(["appen", "telefonen", "nettsiden", "igjen", "fortsatt"])
-        docs.append(Document(source_id="skjema", voice="patient", title="", text=" ".join(words) + f" ({i})",
-                             published_at=now))  # fmt: skip
+        docs.append(
+            Document(
+                source_id="skjema",
+                voice="patient",
+                title="",
+                text=" ".join(words) + f" ({i})",
+                published_at=now,
+            )
+        )
     t0 = time.perf_counter()
     stats = dedup.assign_stories(docs, [])
     took = time.perf_counter() - t0

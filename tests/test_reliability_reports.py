@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_report_seed import NOW, WEEK
+from tests.support.seed import NOW, WEEK
 from tonevakt.config import Settings
 from tonevakt.dates import OSLO
 from tonevakt.models import Document, FetchLogEntry, FetchStatus, Score
@@ -53,13 +53,35 @@ FORMULAS = [
 
 def hostile_sources() -> list[dict[str, Any]]:
     return [
-        {"id": "nrk", "name": HOSTILE["source"], "kind": "rss", "voice": "media", "url": "http://127.0.0.1:9/nrk"},
-        {"id": "lege", "name": HOSTILE["source"] + " (fagforening)", "kind": "web", "voice": "union",
-         "url": "http://127.0.0.1:9/lege/"},
-        {"id": "helsami", "name": HOSTILE["source"] + " app", "kind": "appstore", "voice": "patient", "app_id": "1"},
-        {"id": "hmn", "name": HOSTILE["source"] + " HMN", "kind": "web", "voice": "official",
-         "url": "http://127.0.0.1:9/hmn/"},
-    ]  # fmt: skip
+        {
+            "id": "nrk",
+            "name": HOSTILE["source"],
+            "kind": "rss",
+            "voice": "media",
+            "url": "http://127.0.0.1:9/nrk",
+        },
+        {
+            "id": "lege",
+            "name": HOSTILE["source"] + " (fagforening)",
+            "kind": "web",
+            "voice": "union",
+            "url": "http://127.0.0.1:9/lege/",
+        },
+        {
+            "id": "helsami",
+            "name": HOSTILE["source"] + " app",
+            "kind": "appstore",
+            "voice": "patient",
+            "app_id": "1",
+        },
+        {
+            "id": "hmn",
+            "name": HOSTILE["source"] + " HMN",
+            "kind": "web",
+            "voice": "official",
+            "url": "http://127.0.0.1:9/hmn/",
+        },
+    ]
 
 
 def seed_hostile(settings: Settings) -> list[Document]:
@@ -73,18 +95,36 @@ def seed_hostile(settings: Settings) -> list[Document]:
             title = f"{start} {voice} {i}"
             outlet = HOSTILE["outlet"] if i % 3 else FORMULAS[(i + 2) % len(FORMULAS)]
             d = Document(
-                source_id=src, voice=voice, title=title, text=f"Helseplattformen {HOSTILE['passage']} {i}",
-                url=URLS[i % len(URLS)] if i < 3 else f"http://127.0.0.1:9/{src}/{i}", author=HOSTILE["author"],
-                outlet=outlet, published_at=monday + timedelta(days=i % 7, hours=9), language="nb", relevant=True,
-                matched=["helseplattform*"], kind="review" if voice == "patient" else "article",
+                source_id=src,
+                voice=voice,
+                title=title,
+                text=f"Helseplattformen {HOSTILE['passage']} {i}",
+                url=URLS[i % len(URLS)] if i < 3 else f"http://127.0.0.1:9/{src}/{i}",
+                author=HOSTILE["author"],
+                outlet=outlet,
+                published_at=monday + timedelta(days=i % 7, hours=9),
+                language="nb",
+                relevant=True,
+                matched=["helseplattform*"],
+                kind="review" if voice == "patient" else "article",
                 rating=1 + i % 5 if voice == "patient" else None,
-            )  # fmt: skip
+            )
             tone = (-0.9 + 0.25 * i) if voice != "patient" else (0.8 - 0.2 * i)
             passage = HOSTILE["passage"] if i % 2 else FORMULAS[(i + 3) % len(FORMULAS)] + " utdrag"
             neutral = 0.1
             p_pos = (1 - neutral + tone) / 2
-            scores.append(Score(d.id, MODEL, tone, "negative" if tone < 0 else "positive", 1 - neutral - p_pos,
-                                neutral, p_pos, passage=passage))  # fmt: skip
+            scores.append(
+                Score(
+                    d.id,
+                    MODEL,
+                    tone,
+                    "negative" if tone < 0 else "positive",
+                    1 - neutral - p_pos,
+                    neutral,
+                    p_pos,
+                    passage=passage,
+                )
+            )
             docs.append(d)
             k += 1
     with database(settings.db_path) as db:
@@ -92,10 +132,21 @@ def seed_hostile(settings: Settings) -> list[Document]:
         repo.store_batch(
             db,
             docs,
-            [(FetchLogEntry(source_id="hmn", url="http://127.0.0.1:9/hmn/", status=FetchStatus.TEMPORARY,
-                            started_at=monday + timedelta(days=2, hours=h), http_status=500,
-                            reason=HOSTILE["error"]), 60) for h in range(3)],
-        )  # fmt: skip
+            [
+                (
+                    FetchLogEntry(
+                        source_id="hmn",
+                        url="http://127.0.0.1:9/hmn/",
+                        status=FetchStatus.TEMPORARY,
+                        started_at=monday + timedelta(days=2, hours=h),
+                        http_status=500,
+                        reason=HOSTILE["error"],
+                    ),
+                    60,
+                )
+                for h in range(3)
+            ],
+        )
         repo.register_model(db, MODEL, "embedded", "testmodell", 0.6, active=True)
         repo.save_scores(db, scores)
     return docs
@@ -239,8 +290,16 @@ def test_sql_csv_is_a_data_tool_and_keeps_values_as_stored(
     from tonevakt.cli import main
 
     settings, _, _ = written
-    res = CliRunner().invoke(main, ["--config", settings.file, "sql", "--csv",
-                                    "SELECT title FROM documents WHERE title LIKE '=1+1%' LIMIT 1"])  # fmt: skip
+    res = CliRunner().invoke(
+        main,
+        [
+            "--config",
+            settings.file,
+            "sql",
+            "--csv",
+            "SELECT title FROM documents WHERE title LIKE '=1+1%' LIMIT 1",
+        ],
+    )
     assert res.exit_code == 0 and res.output.splitlines()[1].startswith("=1+1"), res.output
 
 
@@ -257,10 +316,26 @@ def test_terminal_output_shows_untrusted_text_without_markup_or_control_sequence
     title = "[/] lukket [link=file:///etc/passwd]klikk[/link] \x1b]0;tatt\x07 \x1b[2J\x1b[31mrød\r"
     with database(settings.db_path) as db:
         repo.sync_sources(db, settings.source_records())
-        entry = FetchLogEntry(source_id="avis", url="http://127.0.0.1:9/", status=FetchStatus.SOFT_ERROR,
-                              started_at=datetime.now(UTC), reason="the page points to a feed at \x1b[8mskjult")  # fmt: skip
-        repo.store_batch(db, [Document(source_id="avis", voice="media", title=title, text="Helseplattformen",
-                                       url="http://127.0.0.1:9/a")], [(entry, 60)])  # fmt: skip
+        entry = FetchLogEntry(
+            source_id="avis",
+            url="http://127.0.0.1:9/",
+            status=FetchStatus.SOFT_ERROR,
+            started_at=datetime.now(UTC),
+            reason="the page points to a feed at \x1b[8mskjult",
+        )
+        repo.store_batch(
+            db,
+            [
+                Document(
+                    source_id="avis",
+                    voice="media",
+                    title=title,
+                    text="Helseplattformen",
+                    url="http://127.0.0.1:9/a",
+                )
+            ],
+            [(entry, 60)],
+        )
     res = CliRunner().invoke(main, ["--config", settings.file, "sql", "SELECT title FROM documents"])
     assert res.exit_code == 0, res.output  # "[/]" crashed the table (rich markup) before
     assert "[/] lukket [link=file:///etc/passwd]klikk[/link]" in res.output

@@ -83,8 +83,14 @@ except Exception as e:
 
 def child(db_path: Path, action: str, limit: int = 0) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(db_path), action, str(limit)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(db_path), action, str(limit)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def run_child(db_path: Path, action: str, limit: int = 0) -> str:
@@ -95,8 +101,16 @@ def run_child(db_path: Path, action: str, limit: int = 0) -> str:
 
 
 def old_docs(n: int = 50) -> list[Document]:
-    return [Document(source_id="s", voice="patient", title=f"gammel {i}", text=f"Lagret før feilen {i}",
-                     url=f"http://127.0.0.1/gammel/{i}") for i in range(n)]  # fmt: skip
+    return [
+        Document(
+            source_id="s",
+            voice="patient",
+            title=f"gammel {i}",
+            text=f"Lagret før feilen {i}",
+            url=f"http://127.0.0.1/gammel/{i}",
+        )
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -199,8 +213,16 @@ def test_kill_9_during_writes_leaves_whole_batches_and_a_rerun_adds_each_documen
 
 def batch_docs(b: int) -> list[Document]:
     """The child's batch `b` (same URLs, same ids)."""
-    return [Document(source_id="s", voice="patient", title=f"b{b} {i}", text="Helseplattformen " * 20 + str(i),
-                     url=f"http://127.0.0.1/b{b}/{i}") for i in range(200)]  # fmt: skip
+    return [
+        Document(
+            source_id="s",
+            voice="patient",
+            title=f"b{b} {i}",
+            text="Helseplattformen " * 20 + str(i),
+            url=f"http://127.0.0.1/b{b}/{i}",
+        )
+        for i in range(200)
+    ]
 
 
 def test_kill_9_during_snapshot_publish_leaves_a_whole_snapshot(filled: Settings) -> None:
@@ -242,10 +264,17 @@ def test_damaged_snapshot_is_named_clearly_and_the_next_publish_replaces_it(fill
 
 def test_damaged_snapshot_while_the_database_is_busy_says_what_is_wrong(filled: Settings) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); "
-         "sys.stdin.readline()", str(filled.db_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); "
+            "sys.stdin.readline()",
+            str(filled.db_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         filled.snapshot_path.write_bytes(b"\0" * 10_000)  # truncated to zeros

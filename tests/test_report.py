@@ -18,7 +18,7 @@ import yaml
 from PIL import ImageStat
 
 from tests.conftest import BASE_CONFIG, _merge
-from tests.test_report_seed import FORMULA_TITLE, MODEL, NOW, SOURCES, WEEK, XSS_TITLE, seed
+from tests.support.seed import FORMULA_TITLE, MODEL, NOW, SOURCES, WEEK, XSS_TITLE, seed
 from tonevakt.config import Settings, load_config
 from tonevakt.dates import OSLO
 from tonevakt.reports import ReportPaths, fmt, write_report
@@ -124,8 +124,14 @@ def test_topics_regions_ratings_alerts_health_method(seeded: Any) -> None:
     settings, written, paths = seeded
     data = json.loads(paths.json.read_text(encoding="utf-8"))
     score = {s.document_id: s.tone for s in written["scores"] if s.model == MODEL}
-    stories_now = [d for d in written["docs"] if d.relevant and d.id in score and _oslo_week(d.published_at) == WEEK
-                   and not (d.story_id and "kopi" in d.title)]  # fmt: skip
+    stories_now = [
+        d
+        for d in written["docs"]
+        if d.relevant
+        and d.id in score
+        and _oslo_week(d.published_at) == WEEK
+        and not (d.story_id and "kopi" in d.title)
+    ]
     costs = [d for d in stories_now if "costs" in d.topics]
     row = next(g for g in data["topics"] if g["key"] == "costs")
     assert row["label"] == "Kostnader og budsjett"
@@ -148,8 +154,21 @@ def test_topics_regions_ratings_alerts_health_method(seeded: Any) -> None:
     assert data["method"]["model_id"] == MODEL and data["method"]["dev_macro_f1"] == pytest.approx(0.6432)
     assert data["method"]["labels_total"] == 1 and data["method"]["paywalled_week"] > 0
     html = paths.html.read_text(encoding="utf-8")
-    order = [html.index(f'id="{s}"') for s in ("varsler", "hovedtall", "tone-over-tid", "volum", "saker",
-                                               "fagforeninger", "pasienter", "tema-og-regioner", "kilder", "metode")]  # fmt: skip
+    order = [
+        html.index(f'id="{s}"')
+        for s in (
+            "varsler",
+            "hovedtall",
+            "tone-over-tid",
+            "volum",
+            "saker",
+            "fagforeninger",
+            "pasienter",
+            "tema-og-regioner",
+            "kilder",
+            "metode",
+        )
+    ]
     assert order == sorted(order)
     assert "19. november 2026 kl.\u00a007.30" in html  # failing since, Oslo time
     assert "makro-F1 0,64" in html
@@ -221,8 +240,16 @@ def test_report_figures_reproduce_with_sql_on_weekly_tone(seeded: Any) -> None:
     from tonevakt.cli import main
 
     settings, _, paths = seeded
-    res = CliRunner().invoke(main, ["--config", settings.file, "sql", "--json",
-                                    f"SELECT voice, n, tone FROM weekly_tone WHERE week = '{WEEK}'"])  # fmt: skip
+    res = CliRunner().invoke(
+        main,
+        [
+            "--config",
+            settings.file,
+            "sql",
+            "--json",
+            f"SELECT voice, n, tone FROM weekly_tone WHERE week = '{WEEK}'",
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = {r["voice"]: r for r in json.loads(res.output)}
     html = paths.html.read_text(encoding="utf-8")
@@ -230,9 +257,17 @@ def test_report_figures_reproduce_with_sql_on_weekly_tone(seeded: Any) -> None:
         assert f"{fmt.voice_label(voice)}</td>" in html
         assert _no(r["tone"]) in html
     four = [wk.shift(WEEK, -i) for i in range(4, 0, -1)]
-    res = CliRunner().invoke(main, ["--config", settings.file, "sql", "--json",
-                                    "SELECT voice, sum(n * tone) / sum(n) AS avg4 FROM weekly_tone "
-                                    f"WHERE week BETWEEN '{four[0]}' AND '{four[-1]}' GROUP BY voice"])  # fmt: skip
+    res = CliRunner().invoke(
+        main,
+        [
+            "--config",
+            settings.file,
+            "sql",
+            "--json",
+            "SELECT voice, sum(n * tone) / sum(n) AS avg4 FROM weekly_tone "
+            f"WHERE week BETWEEN '{four[0]}' AND '{four[-1]}' GROUP BY voice",
+        ],
+    )
     data = json.loads(paths.json.read_text(encoding="utf-8"))
     for r in json.loads(res.output):
         assert data["headline"][r["voice"]]["avg4"] == pytest.approx(r["avg4"], abs=1e-12)
@@ -276,8 +311,9 @@ def test_report_cli_writes_the_folder(seeded: Any, tmp_path: Path) -> None:
     from tonevakt.cli import main
 
     settings, _, _ = seeded
-    res = CliRunner().invoke(main, ["--config", settings.file, "report", "--week", "2026-W46", "--out",
-                                    str(tmp_path), "--no-pdf"])  # fmt: skip
+    res = CliRunner().invoke(
+        main, ["--config", settings.file, "report", "--week", "2026-W46", "--out", str(tmp_path), "--no-pdf"]
+    )
     assert res.exit_code == 0, res.output
     folder = tmp_path / "2026-W46"
     assert (folder / "tonevakt-2026-W46.html").exists() and (folder / "tonevakt-2026-W46.json").exists()

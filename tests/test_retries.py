@@ -60,8 +60,16 @@ def listing(paths: list[str], extra: str = "") -> str:
 
 
 def web_source(sid: str, url: str, **kw: Any) -> dict[str, Any]:
-    return {"id": sid, "kind": "web", "voice": "union", "name": sid.title(), "url": url, "include": INCLUDE,
-            "respect_robots": False, **kw}  # fmt: skip
+    return {
+        "id": sid,
+        "kind": "web",
+        "voice": "union",
+        "name": sid.title(),
+        "url": url,
+        "include": INCLUDE,
+        "respect_robots": False,
+        **kw,
+    }
 
 
 def invoke(cfg: Path, *args: str) -> Result:
@@ -151,8 +159,19 @@ def test_appstore_page_two_after_a_503_is_read_in_a_later_pass(
     srv.add(path(1), Route(body=page1, content_type=JSON, etag='"side-1"'))
     srv.add(path(2), Route(status=503, body="Service Unavailable"))
     srv.add(path(3), Route(body=empty, content_type=JSON))
-    settings = make_settings(sources=[{"id": "helsami-ios", "kind": "appstore", "voice": "patient", "app_id": APP,
-                                       "url": srv.url(APP_PAGE), "respect_robots": False, "relevance": "always"}])  # fmt: skip
+    settings = make_settings(
+        sources=[
+            {
+                "id": "helsami-ios",
+                "kind": "appstore",
+                "voice": "patient",
+                "app_id": APP,
+                "url": srv.url(APP_PAGE),
+                "respect_robots": False,
+                "relevance": "always",
+            }
+        ]
+    )
     cfg = tmp_path / "config.yaml"
 
     invoke(cfg, "collect")
@@ -177,8 +196,10 @@ def test_an_item_that_keeps_failing_backs_off_and_is_given_up_after_the_limit(
     srv.add("/nyheter/", Route(body=listing(paths), content_type=HTML))
     srv.add(paths[0], Route(body=article(1), content_type=HTML))
     srv.add(paths[1], Route(status=502, body="Bad Gateway"))
-    settings = make_settings(sources=[web_source("delta", srv.url("/nyheter/"), interval_minutes=60)],
-                             collect={"max_item_attempts": 3})  # fmt: skip
+    settings = make_settings(
+        sources=[web_source("delta", srv.url("/nyheter/"), interval_minutes=60)],
+        collect={"max_item_attempts": 3},
+    )
     cfg = tmp_path / "config.yaml"
 
     waits = []
@@ -261,15 +282,28 @@ def test_slow_source_is_cut_at_its_budget_and_fast_documents_are_stored_first(
     settings = make_settings(
         http={"read_timeout_s": 5, "total_timeout_s": 30},
         collect={"source_budget_s": budget, "pass_deadline_s": 20},
-        sources=[web_source("treg", srv.url("/nyheter/")),
-                 {"id": "nrk", "kind": "rss", "voice": "media", "url": srv.url("/nrk.xml"), "full_text": "never",
-                  "respect_robots": False}],
-    )  # fmt: skip
+        sources=[
+            web_source("treg", srv.url("/nyheter/")),
+            {
+                "id": "nrk",
+                "kind": "rss",
+                "voice": "media",
+                "url": srv.url("/nrk.xml"),
+                "full_text": "never",
+                "respect_robots": False,
+            },
+        ],
+    )
     cfg = tmp_path / "config.yaml"
     exe = shutil.which("tonevakt", path=str(Path(sys.executable).parent))
     assert exe, "the console script `tonevakt` is not installed beside the interpreter"
-    proc = subprocess.Popen([exe, "--config", str(cfg), "collect"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ})  # fmt: skip
+    proc = subprocess.Popen(
+        [exe, "--config", str(cfg), "collect"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
     fast_stored_while_running = False
     try:
         while proc.poll() is None:
@@ -320,7 +354,10 @@ def test_pass_deadline_ends_the_pass_and_sources_not_started_come_next(
     assert pass_seconds(out) < 3 + 1.5  # before: two pages of 30 s each
     assert "deferred 1" in out and srv.hits("/c/nyheter/") == 0
     assert {r["id"]: r["last_status"] for r in rows(settings, "SELECT id, last_status FROM sources")} == {
-        "a": "ok", "b": "ok", "c": None}  # fmt: skip
+        "a": "ok",
+        "b": "ok",
+        "c": None,
+    }
     out = invoke(cfg, "collect").output  # a plain pass: c was never fetched, so it is due; a and b are not
     assert "skipped 2" in out and srv.hits("/c/nyheter/") == 1
     assert [r["source_id"] for r in rows(settings, "SELECT source_id FROM documents")] == ["c"]
@@ -351,8 +388,18 @@ def test_news_search_resolves_at_most_the_per_pass_cap_and_the_rest_next_pass(
     for i in range(1, n + 1):
         srv.add(f"/rss/articles/{i}", Route(redirect_to=srv.url(f"/adressa/sak-{i}"), status=302))
         srv.add(f"/adressa/sak-{i}", Route(body=article(i), content_type=HTML))
-    settings = make_settings(sources=[{"id": "sok", "kind": "news_search", "voice": "media", "full_text": "never",
-                                       "url": srv.url("/search/rss", host="localhost"), "respect_robots": False}])  # fmt: skip
+    settings = make_settings(
+        sources=[
+            {
+                "id": "sok",
+                "kind": "news_search",
+                "voice": "media",
+                "full_text": "never",
+                "url": srv.url("/search/rss", host="localhost"),
+                "respect_robots": False,
+            }
+        ]
+    )
     cfg = tmp_path / "config.yaml"
 
     def resolved() -> int:
@@ -398,8 +445,13 @@ def test_spooled_batches_keep_what_became_of_items(make_settings: Callable[..., 
 
     settings = make_settings()
     src = Source(id="lo", kind="web", voice="union", url="http://127.0.0.1/nyheter/")
-    outcome = SourceOutcome(source=src, items=[ItemOutcome("http://127.0.0.1/a/", "article", FetchStatus.TEMPORARY,
-                                                           "HTTP 500"), ItemOutcome("http://127.0.0.1/b/", "article")])  # fmt: skip
+    outcome = SourceOutcome(
+        source=src,
+        items=[
+            ItemOutcome("http://127.0.0.1/a/", "article", FetchStatus.TEMPORARY, "HTTP 500"),
+            ItemOutcome("http://127.0.0.1/b/", "article"),
+        ],
+    )
     path = spool.write_batch(spool.spool_dir(settings.db_path), [], [outcome])
     assert path is not None
     back = spool.read_batch(path).outcomes[0].items
@@ -419,8 +471,14 @@ def test_a_deadline_cuts_the_running_fetch_and_no_fetch_starts_after_it(local_se
     srv.add("/drypp", Route(body="x" * 500, drip_s=0.5))
     srv.add("/opptatt", Route(status=503, headers={"Retry-After": "5"}))
     srv.add("/rask", Route(body="ok"))
-    settings = HttpSettings(allow_private_addresses=True, per_host_interval_s=0, read_timeout_s=5,
-                            total_timeout_s=30, max_retry_after_s=60, respect_robots=False)  # fmt: skip
+    settings = HttpSettings(
+        allow_private_addresses=True,
+        per_host_interval_s=0,
+        read_timeout_s=5,
+        total_timeout_s=30,
+        max_retry_after_s=60,
+        respect_robots=False,
+    )
     with HttpClient(settings) as client:
         bounded = client.with_deadline(time.monotonic() + 1.5, "the source's time budget of 1.5s")
         t0 = time.monotonic()

@@ -115,8 +115,9 @@ def test_duplicate_guids_missing_dates_entity_and_relative_links_gzip(site, clie
 
 def test_bozo_feed_keeps_recovered_entries_with_warning(site, client) -> None:
     _, urls = site
-    out = collect_rss(rss_source(urls["helse-midt-norge"], full_text="never"), client, None,
-                      is_candidate=lambda t: False)  # fmt: skip
+    out = collect_rss(
+        rss_source(urls["helse-midt-norge"], full_text="never"), client, None, is_candidate=lambda t: False
+    )
     assert not out.failed
     assert [d.title for d in out.documents][
         0
@@ -138,12 +139,15 @@ def test_html_instead_of_feed_is_a_soft_error(site, client) -> None:
 
 @pytest.mark.parametrize(
     ("name", "status", "reason"),
-    [("gone", FetchStatus.HARD_ERROR, "HTTP 410 Gone"), ("missing", FetchStatus.HARD_ERROR, "HTTP 404 Not Found"),
-     ("server-error", FetchStatus.TEMPORARY, "HTTP 500 Internal Server Error"),
-     ("rate-limited", FetchStatus.TEMPORARY, "HTTP 429 Too Many Requests, Retry-After 3600s"),
-     ("oversized", FetchStatus.SOFT_ERROR, "body larger than 10,000,000 bytes"),
-     ("gzip-bomb", FetchStatus.SOFT_ERROR, "body larger than 10,000,000 bytes after decompression")],
-)  # fmt: skip
+    [
+        ("gone", FetchStatus.HARD_ERROR, "HTTP 410 Gone"),
+        ("missing", FetchStatus.HARD_ERROR, "HTTP 404 Not Found"),
+        ("server-error", FetchStatus.TEMPORARY, "HTTP 500 Internal Server Error"),
+        ("rate-limited", FetchStatus.TEMPORARY, "HTTP 429 Too Many Requests, Retry-After 3600s"),
+        ("oversized", FetchStatus.SOFT_ERROR, "body larger than 10,000,000 bytes"),
+        ("gzip-bomb", FetchStatus.SOFT_ERROR, "body larger than 10,000,000 bytes after decompression"),
+    ],
+)
 def test_broken_feeds_have_clear_reasons(site, client, name: str, status: FetchStatus, reason: str) -> None:
     _, urls = site
     out = collect_rss(rss_source(urls[name]), client, None, is_candidate=lambda t: True)
@@ -160,8 +164,12 @@ def test_conditional_get_and_unchanged_hash_extract_nothing(site, client, is_can
     assert len(srv.requests) == n + 1  # only the feed itself
     # A feed without validators: the body hash says "unchanged".
     first2 = collect_rss(rss_source(urls["adresseavisen"]), client, None, is_candidate=is_candidate)
-    again2 = collect_rss(rss_source(urls["adresseavisen"]), client, {"body_hash": first2.fetches[0].body_hash},
-                         is_candidate=is_candidate)  # fmt: skip
+    again2 = collect_rss(
+        rss_source(urls["adresseavisen"]),
+        client,
+        {"body_hash": first2.fetches[0].body_hash},
+        is_candidate=is_candidate,
+    )
     assert again2.fetches[0].status is FetchStatus.NOT_MODIFIED and not again2.documents
 
 
@@ -192,8 +200,12 @@ def test_paywall_markers_and_truncation() -> None:
     assert paywall_marker(page) is not None
     free = (FIXTURES / "pages" / "nrk_article_legemiddellister.html").read_bytes()
     assert paywall_marker(free.decode()) is None
-    art = extract_article(free, "http://127.0.0.1/a", {"content-type": "text/html; charset=utf-8"},
-                          lead="Sykepleiere på Øya sier de fortsatt må dobbeltsjekke medisinlister for hånd.")  # fmt: skip
+    art = extract_article(
+        free,
+        "http://127.0.0.1/a",
+        {"content-type": "text/html; charset=utf-8"},
+        lead="Sykepleiere på Øya sier de fortsatt må dobbeltsjekke medisinlister for hånd.",
+    )
     assert art is not None and not art.paywalled and art.author == "Kari Nordbø"
     assert art.published_at == datetime(2026, 11, 23, 6, 12, tzinfo=UTC)
     teaser = b"<html><body><article><h1>Tittel</h1><p>Kort ingress om Helseplattformen her.</p></article></body></html>"
@@ -221,14 +233,19 @@ def test_html_to_text() -> None:
 
 def test_parse_feed_empty_body_and_non_feed_xml() -> None:
     assert parse_feed(b"", {}, "http://127.0.0.1/x").error is not None
-    res = parse_feed(b"<?xml version='1.0'?><config><a>1</a></config>", {"content-type": "application/xml"},
-                     "http://127.0.0.1/x")  # fmt: skip
+    res = parse_feed(
+        b"<?xml version='1.0'?><config><a>1</a></config>",
+        {"content-type": "application/xml"},
+        "http://127.0.0.1/x",
+    )
     assert res.error and not res.entries
 
 
 def test_split_publisher() -> None:
     assert split_publisher("Kommunene vil ut av Helseplattformen - Trønder-Avisa", "Trønder-Avisa") == (
-        "Kommunene vil ut av Helseplattformen", "Trønder-Avisa")  # fmt: skip
+        "Kommunene vil ut av Helseplattformen",
+        "Trønder-Avisa",
+    )
     assert split_publisher("Ny rapport om HelsaMi - NRK", None) == ("Ny rapport om HelsaMi", "NRK")
     assert split_publisher("Helse - og omsorg i endring", "VG") == ("Helse - og omsorg i endring", "VG")
 
@@ -248,8 +265,9 @@ def test_news_search_publisher_title_and_redirects(site, client, is_candidate) -
     assert ta.extra["search_link"].startswith(srv.url("/rss/articles/", host="localhost"))
     assert ta.extra.get("full_text") is True and "Steinkjer" in ta.text and ta.author == "Jon Olav Stavrum"
     # Same story as the publisher's own feed: same URL, hence the same document id.
-    adressa = collect_rss(rss_source(urls["adresseavisen"], full_text="never"), client, None,
-                          is_candidate=is_candidate)  # fmt: skip
+    adressa = collect_rss(
+        rss_source(urls["adresseavisen"], full_text="never"), client, None, is_candidate=is_candidate
+    )
     assert by_outlet["Adresseavisen"].id == adressa.documents[0].id
     # A redirect that leads to a missing page still gives the publisher's URL.
     assert by_outlet["NRK"].url == srv.url("/nrk/helsami-pasientene-leser-journalen")
@@ -265,8 +283,9 @@ def test_news_search_skips_known_search_links(site, client, is_candidate) -> Non
         id="news-search", kind="news_search", voice="media", name="Nyhetssøk", url=urls["news-search"]
     )
     first = collect_news_search(src, client, None, is_candidate=is_candidate)
-    known = {canonical_url(d.url) for d in first.documents} | {d.extra["search_link"] for d in first.documents
-                                                               if "search_link" in d.extra}  # fmt: skip
+    known = {canonical_url(d.url) for d in first.documents} | {
+        d.extra["search_link"] for d in first.documents if "search_link" in d.extra
+    }
     n = len(srv.requests)
     again = collect_news_search(src, client, None, is_candidate=is_candidate, known_urls=known)
     assert again.documents == [] and len(srv.requests) == n + 1

@@ -20,16 +20,35 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_run_once_offline_finishes_and_records_each_failure(make_settings: Callable[..., Settings],
-                                                            tmp_path: Path) -> None:  # fmt: skip
+def test_run_once_offline_finishes_and_records_each_failure(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
     port = _closed_port()
-    make_settings(sources=[
-        {"id": "nrk-trondelag", "kind": "rss", "voice": "media", "url": f"http://127.0.0.1:{port}/toppsaker.rss"},
-        {"id": "legeforeningen", "kind": "web", "voice": "union", "url": f"http://127.0.0.1:{port}/nyheter/"},
-        {"id": "helsami", "kind": "appstore", "voice": "patient", "app_id": "1", "relevance": "always",
-         "url": f"http://127.0.0.1:{port}/{{country}}/page={{page}}/id={{app_id}}/json"},
-        {"id": "inbox", "kind": "files", "voice": "patient", "path": "inbox", "relevance": "always"},
-    ])  # fmt: skip
+    make_settings(
+        sources=[
+            {
+                "id": "nrk-trondelag",
+                "kind": "rss",
+                "voice": "media",
+                "url": f"http://127.0.0.1:{port}/toppsaker.rss",
+            },
+            {
+                "id": "legeforeningen",
+                "kind": "web",
+                "voice": "union",
+                "url": f"http://127.0.0.1:{port}/nyheter/",
+            },
+            {
+                "id": "helsami",
+                "kind": "appstore",
+                "voice": "patient",
+                "app_id": "1",
+                "relevance": "always",
+                "url": f"http://127.0.0.1:{port}/{{country}}/page={{page}}/id={{app_id}}/json",
+            },
+            {"id": "inbox", "kind": "files", "voice": "patient", "path": "inbox", "relevance": "always"},
+        ]
+    )
     (tmp_path / "inbox").mkdir()
     (tmp_path / "inbox" / "uke47.csv").write_text(
         "text;date;rating\nHelsaMi er blitt mye bedre, enkelt å bestille time.;18.11.2026;5\n"

@@ -60,9 +60,11 @@ def test_weekly_report_neither_doubles_nor_skips_across_dst() -> None:
         assert gap in (167, 168, 169)
     # The week holding a DST change is one hour shorter (spring) or longer (autumn), and only that week.
     assert {d: g for d, g in gaps.items() if g != 168} == {
-        date(2026, 3, 30): 167, date(2026, 10, 26): 169,
-        date(2027, 3, 29): 167, date(2027, 11, 1): 169,
-    }  # fmt: skip
+        date(2026, 3, 30): 167,
+        date(2026, 10, 26): 169,
+        date(2027, 3, 29): 167,
+        date(2027, 11, 1): 169,
+    }
     for change in DST_CHANGES:
         before = max(f for f in fires if f < change)
         after = min(f for f in fires if f > change)
@@ -93,8 +95,13 @@ def test_report_week_is_in_local_time() -> None:
 
 def test_crontab_weekday_numbers_mean_what_crontab_means() -> None:
     monday = datetime(2026, 11, 23, 0, 0, tzinfo=OSLO)  # a Monday
-    for expr, weekday in [("0 7 * * 1", 0), ("0 7 * * mon", 0), ("0 7 * * 0", 6), ("0 7 * * 7", 6),
-                          ("0 7 * * 5", 4)]:  # fmt: skip
+    for expr, weekday in [
+        ("0 7 * * 1", 0),
+        ("0 7 * * mon", 0),
+        ("0 7 * * 0", 6),
+        ("0 7 * * 7", 6),
+        ("0 7 * * 5", 4),
+    ]:
         nxt = cron_trigger(expr, "Europe/Oslo").get_next_fire_time(None, monday)
         assert nxt is not None and nxt.weekday() == weekday, expr
     weekdays = cron_trigger("30 6 * * 1-5", "Europe/Oslo")
@@ -143,8 +150,14 @@ def test_jobs_never_run_at_the_same_time(settings: Settings) -> None:
 
 
 def test_scheduler_jobs_from_config(make_settings: Callable[..., Settings]) -> None:
-    s = make_settings(schedule={"collect": {"interval_seconds": 2}, "score": {"interval_seconds": 3600},
-                                "snapshot": {"cron": "10,40 * * * *"}, "misfire_grace_s": 30})  # fmt: skip
+    s = make_settings(
+        schedule={
+            "collect": {"interval_seconds": 2},
+            "score": {"interval_seconds": 3600},
+            "snapshot": {"cron": "10,40 * * * *"},
+            "misfire_grace_s": 30,
+        }
+    )
     daemon = Daemon(s)
     daemon.add_jobs()
     daemon.scheduler.start(paused=True)  # job defaults are applied when the scheduler starts

@@ -36,8 +36,13 @@ FLOOR_BINARY_MACRO_F1 = 0.72
 
 def _head(encoder: str, dim: int, model_id: str = "test-head") -> Head:
     rng = np.random.default_rng(0)
-    return Head(rng.normal(size=(dim, 3)), np.zeros(3), np.zeros(dim), np.ones(dim),
-                {"encoder": encoder, "model_id": model_id})  # fmt: skip
+    return Head(
+        rng.normal(size=(dim, 3)),
+        np.zeros(3),
+        np.zeros(dim),
+        np.ones(dim),
+        {"encoder": encoder, "model_id": model_id},
+    )
 
 
 def test_head_roundtrip(tmp_path: Path) -> None:
@@ -146,11 +151,16 @@ def test_shipped_model_on_norwegian_sentences(shipped: EmbeddedScorer) -> None:
 
 def test_score_documents_aggregates_passages(shipped: EmbeddedScorer) -> None:
     doc = Document(
-        source_id="s", voice="media", title="Nytt fra sykehuset", lead="",
-        text=("Været var fint. Helseplattformen er en katastrofe for de ansatte. Kantinen serverte fisk. "
-              "Busstreiken fortsetter. Tallene for turismen kom. Ingen nevnte lønn. "
-              "Men HelsaMi er en utmerket app, veldig enkel å bruke. Slutt."),
-    )  # fmt: skip
+        source_id="s",
+        voice="media",
+        title="Nytt fra sykehuset",
+        lead="",
+        text=(
+            "Været var fint. Helseplattformen er en katastrofe for de ansatte. Kantinen serverte fisk. "
+            "Busstreiken fortsetter. Tallene for turismen kom. Ingen nevnte lønn. "
+            "Men HelsaMi er en utmerket app, veldig enkel å bruke. Slutt."
+        ),
+    )
     calls: list[tuple[str, int, int]] = []
     [score] = shipped.score_documents([doc], progress=lambda w, d, t: calls.append((w, d, t)))
     passages = shipped.passages(doc)
@@ -185,8 +195,11 @@ def test_shipped_head_floors_on_norec_dev(shipped: EmbeddedScorer) -> None:
     gold = [r["label"].lower() for r in rows]
     m3 = compute_metrics(gold, predicted_labels(probs, binary=False), LABELS)
     keep = [g != "neutral" for g in gold]
-    m2 = compute_metrics([g for g, k in zip(gold, keep, strict=True) if k],
-                         predicted_labels(probs[np.array(keep)], binary=True), ["negative", "positive"])  # fmt: skip
+    m2 = compute_metrics(
+        [g for g, k in zip(gold, keep, strict=True) if k],
+        predicted_labels(probs[np.array(keep)], binary=True),
+        ["negative", "positive"],
+    )
     assert m3.n == 1411 and m2.n == 701
     assert m3.macro_f1 >= FLOOR_3CLASS_MACRO_F1 and m3.accuracy >= FLOOR_3CLASS_ACCURACY
     assert m2.macro_f1 >= FLOOR_BINARY_MACRO_F1
@@ -196,21 +209,42 @@ def test_shipped_head_floors_on_norec_dev(shipped: EmbeddedScorer) -> None:
 # -- tonevakt model train-head / train / info ------------------------------------------------------------
 
 _TRAIN = {
-    "positive": ["Dette var en strålende film.", "Jeg elsker denne plata.", "Maten var nydelig og billig.",
-                 "En fantastisk forestilling.", "Appen er rask og enkel å bruke.", "Personalet var vennlige."],
-    "negative": ["Filmen var kjedelig og lang.", "Plata er en stor skuffelse.", "Maten var kald og dyr.",
-                 "En elendig forestilling.", "Appen krasjer hele tiden.", "Personalet var uhøflige."],
-    "neutral": ["Filmen kom ut i 2019.", "Plata har ti spor.", "Restauranten ligger i Trondheim.",
-                "Forestillingen varer i to timer.", "Appen finnes for iPhone.", "Personalet møter klokka sju."],
-}  # fmt: skip
+    "positive": [
+        "Dette var en strålende film.",
+        "Jeg elsker denne plata.",
+        "Maten var nydelig og billig.",
+        "En fantastisk forestilling.",
+        "Appen er rask og enkel å bruke.",
+        "Personalet var vennlige.",
+    ],
+    "negative": [
+        "Filmen var kjedelig og lang.",
+        "Plata er en stor skuffelse.",
+        "Maten var kald og dyr.",
+        "En elendig forestilling.",
+        "Appen krasjer hele tiden.",
+        "Personalet var uhøflige.",
+    ],
+    "neutral": [
+        "Filmen kom ut i 2019.",
+        "Plata har ti spor.",
+        "Restauranten ligger i Trondheim.",
+        "Forestillingen varer i to timer.",
+        "Appen finnes for iPhone.",
+        "Personalet møter klokka sju.",
+    ],
+}
 
 
 def _tiny_norec(folder: Path) -> Path:
     import json
 
     (folder / "3class").mkdir(parents=True)
-    rows = [{"sent_id": f"{lab}-{i}", "text": t, "label": lab.capitalize()}
-            for lab, texts in _TRAIN.items() for i, t in enumerate(texts)]  # fmt: skip
+    rows = [
+        {"sent_id": f"{lab}-{i}", "text": t, "label": lab.capitalize()}
+        for lab, texts in _TRAIN.items()
+        for i, t in enumerate(texts)
+    ]
     (folder / "3class" / "train.json").write_text(json.dumps(rows[::2] + rows[1::2]), encoding="utf-8")
     (folder / "3class" / "dev.json").write_text(json.dumps(rows[1::3]), encoding="utf-8")
     return folder
@@ -226,8 +260,18 @@ def test_cli_model_train_writes_a_loadable_head(
     s = make_settings()
     data = _tiny_norec(tmp_path / "norec")
     out = tmp_path / "head.npz"
-    args = ["--config", s.file, "model", "train-head", "--data", str(data), "--out", str(out),
-            "--cache", str(tmp_path / "cache")]  # fmt: skip
+    args = [
+        "--config",
+        s.file,
+        "model",
+        "train-head",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "cache"),
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     assert "NoReC_sentence dev, 3-class" in r.output and "NoReC_sentence dev, binary" in r.output
@@ -264,8 +308,13 @@ def test_installed_command_model_info(make_settings: Callable[..., Settings]) ->
 
     exe = shutil.which("tonevakt") or str(Path(sys.executable).parent / "tonevakt")
     s = make_settings()
-    proc = subprocess.run([exe, "--config", s.file, "model", "info", "--json"], capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [exe, "--config", s.file, "model", "info", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     assert info["model"] == "tonevakt-e5-small-norec" and info["backend"] == "embedded"

@@ -20,7 +20,7 @@ import yaml
 from click.testing import CliRunner
 
 from tests.conftest import BASE_CONFIG, _merge
-from tests.test_report_seed import MODEL, NOW, SOURCES, WEEK, seed
+from tests.support.seed import MODEL, NOW, SOURCES, WEEK, seed
 from tonevakt import pipeline
 from tonevakt.cli import main
 from tonevakt.config import Settings, load_config
@@ -54,8 +54,9 @@ def test_simulation_recovers_known_shares_within_the_interval_in_at_least_90_per
     for run in range(runs):
         rng = np.random.default_rng(10_000 + run)
         confusion, predicted = _simulate(rng, shares, week_n=150, labelled_n=300)
-        est = estimate_shares([WeekCounts("2026-W01", "media", predicted, (0, 0, 0))], confusion,
-                              replicates=400, seed=run)[0]  # fmt: skip
+        est = estimate_shares(
+            [WeekCounts("2026-W01", "media", predicted, (0, 0, 0))], confusion, replicates=400, seed=run
+        )[0]
         for name, truth, triple in (
             ("negative", shares[0], est.negative),
             ("positive", shares[2], est.positive),
@@ -64,9 +65,11 @@ def test_simulation_recovers_known_shares_within_the_interval_in_at_least_90_per
         counted_covered += abs(est.observed_negative - shares[0]) < 0.1
         assert est.corrected and est.labelled_n == confusion.n and est.n == 150
         assert math.isclose(est.negative[0] + est.neutral[0] + est.positive[0], 1.0, abs_tol=1e-9)
-    print(f"\ncoverage of the 95 % interval over {runs} runs: negative {covered['negative'] / runs:.1%}, "
-          f"positive {covered['positive'] / runs:.1%}; counting labels came within 0.10 of the true negative "
-          f"share in {counted_covered / runs:.0%} of runs")  # fmt: skip
+    print(
+        f"\ncoverage of the 95 % interval over {runs} runs: negative {covered['negative'] / runs:.1%}, "
+        f"positive {covered['positive'] / runs:.1%}; counting labels came within 0.10 of the true negative "
+        f"share in {counted_covered / runs:.0%} of runs"
+    )
     assert covered["negative"] >= 0.9 * runs
     assert covered["positive"] >= 0.9 * runs
     assert counted_covered == 0  # counting the model's labels is far off: about 0.27 where the truth is 0.60
@@ -79,8 +82,11 @@ def test_exact_fit_inside_the_simplex_is_the_inverse_of_the_confusion() -> None:
     confusion = Confusion(tuple(tuple(int(v) for v in r) for r in counts))
     truth = np.array([0.5, 0.3, 0.2])
     predicted = truth @ TRUE_CONFUSION * 10_000
-    est = estimate_shares([WeekCounts("2026-W02", "media", tuple(int(round(v)) for v in predicted), (0, 0, 0))],
-                          confusion, replicates=200)[0]  # fmt: skip
+    est = estimate_shares(
+        [WeekCounts("2026-W02", "media", tuple(int(round(v)) for v in predicted), (0, 0, 0))],
+        confusion,
+        replicates=200,
+    )[0]
     assert est.negative[0] == pytest.approx(0.5, abs=2e-3)
     assert est.neutral[0] == pytest.approx(0.3, abs=2e-3)
     assert est.positive[0] == pytest.approx(0.2, abs=2e-3)
@@ -116,8 +122,11 @@ def test_human_labels_count_as_given_and_without_a_confusion_the_shares_are_coun
     assert plain.negative[0] == pytest.approx(plain.observed_negative)
     assert plain.negative[1] < plain.negative[0] < plain.negative[2]  # the week's sampling error alone
     # every story labelled by a human: nothing to correct, the confusion plays no part
-    (all_human,) = estimate_shares([WeekCounts("2026-W05", "patient", (0, 0, 0), (4, 4, 2))],
-                                   Confusion(((350, 600, 50), (50, 850, 100), (20, 300, 680))), replicates=300)  # fmt: skip
+    (all_human,) = estimate_shares(
+        [WeekCounts("2026-W05", "patient", (0, 0, 0), (4, 4, 2))],
+        Confusion(((350, 600, 50), (50, 850, 100), (20, 300, 680))),
+        replicates=300,
+    )
     assert all_human.negative[0] == pytest.approx(0.4) and all_human.positive[0] == pytest.approx(0.2)
     # an empty confusion is no confusion
     (empty,) = estimate_shares(cells, Confusion(((0, 0, 0), (0, 0, 0), (0, 0, 0))), replicates=300)
@@ -136,8 +145,15 @@ def test_estimates_are_seeded_and_a_cell_does_not_depend_on_the_others() -> None
 
 def test_indomain_confusion_from_scorer_metadata() -> None:
     assert indomain_confusion({"model": "m"}) is None
-    info = {"model": "m", "indomain_confusion": {"labels": ["positive", "negative", "neutral"],
-            "counts": [[30, 1, 9], [2, 40, 18], [3, 4, 50]], "n": 157, "source": "5-fold CV"}}  # fmt: skip
+    info = {
+        "model": "m",
+        "indomain_confusion": {
+            "labels": ["positive", "negative", "neutral"],
+            "counts": [[30, 1, 9], [2, 40, 18], [3, 4, 50]],
+            "n": 157,
+            "source": "5-fold CV",
+        },
+    }
     c = indomain_confusion(info)
     assert c is not None and c.source == "5-fold CV" and c.n == 157
     # reordered to negative, neutral, positive (rows truth, columns prediction)
@@ -159,8 +175,15 @@ def test_indomain_confusion_from_scorer_metadata() -> None:
             {"model": "m", "indomain_confusion": {"labels": list(TONE_LABELS), "counts": [[1, 2]]}}
         )
     with pytest.raises(ModelError, match="whole numbers of documents"):
-        indomain_confusion({"model": "m", "indomain_confusion": {"labels": list(TONE_LABELS),
-                            "counts": [[1, -2, 0], [0, 1, 0], [0, 0, 1]]}})  # fmt: skip
+        indomain_confusion(
+            {
+                "model": "m",
+                "indomain_confusion": {
+                    "labels": list(TONE_LABELS),
+                    "counts": [[1, -2, 0], [0, 1, 0], [0, 0, 1]],
+                },
+            }
+        )
 
 
 # -- Spearman ---------------------------------------------------------------------------------------
@@ -249,22 +272,36 @@ def test_weekly_shares_view_after_refresh(seeded: tuple[Settings, dict[str, Any]
         k: r["share_negative_ci_low"] for k, r in after.items()
     }
     assert pipeline.refresh_shares(settings) == cells  # the undo changes the confusion back
-    assert {"week", "voice", "n", "share_negative", "share_negative_ci_low", "share_negative_ci_high",
-            "share_positive", "share_positive_ci_low", "share_positive_ci_high", "labelled_n"} <= set(shares[0])  # fmt: skip
+    assert {
+        "week",
+        "voice",
+        "n",
+        "share_negative",
+        "share_negative_ci_low",
+        "share_negative_ci_high",
+        "share_positive",
+        "share_positive_ci_low",
+        "share_positive_ci_high",
+        "labelled_n",
+    } <= set(shares[0])
 
 
 def test_report_and_dashboard_show_the_corrected_shares(
     seeded: tuple[Settings, dict[str, Any]], tmp_path: Path
 ) -> None:
     settings, _ = seeded
-    res = CliRunner().invoke(main, ["--config", str(settings.file), "report", "--week", WEEK, "--out",
-                                    str(tmp_path), "--no-pdf"])  # fmt: skip
+    res = CliRunner().invoke(
+        main, ["--config", str(settings.file), "report", "--week", WEEK, "--out", str(tmp_path), "--no-pdf"]
+    )
     assert res.exit_code == 0, res.output
     html = (tmp_path / WEEK / f"tonevakt-{WEEK}.html").read_text(encoding="utf-8")
     with database(settings.db_path) as db:
         row = db.rows("SELECT * FROM weekly_shares WHERE week = ? AND voice = 'patient'", [WEEK])[0]
-        agreed = db.scalar("SELECT count(*) FROM labels l JOIN scores s ON s.document_id = l.document_id "
-                           "AND s.model = ? WHERE s.label = l.label", [MODEL])  # fmt: skip
+        agreed = db.scalar(
+            "SELECT count(*) FROM labels l JOIN scores s ON s.document_id = l.document_id "
+            "AND s.model = ? WHERE s.label = l.label",
+            [MODEL],
+        )
         rated = db.fetchall(
             """SELECT d.rating, s.tone FROM documents d JOIN scores s ON s.document_id = d.id AND s.model = ?
                WHERE d.rating IS NOT NULL AND d.relevant""",
@@ -298,8 +335,9 @@ def test_report_and_dashboard_show_the_corrected_shares(
     )
     assert res.exit_code == 0, res.output
     page = (tmp_path / "dash" / "index.html").read_text(encoding="utf-8")
-    block = json.loads(re.search(r'<script id="tonevakt-data" type="application/json">(.*?)</script>', page,
-                                 re.S).group(1))["shares"]  # fmt: skip
+    block = json.loads(
+        re.search(r'<script id="tonevakt-data" type="application/json">(.*?)</script>', page, re.S).group(1)
+    )["shares"]
     assert block["corrected"] and block["labelled_n"] == 301
     assert {r["v"] for r in block["rows"]} <= {"media", "union", "patient", "official"}
     assert "korrigert for modellens kjente feil" in page
@@ -316,23 +354,36 @@ def test_scoring_records_the_models_confusion_and_fills_the_view(make_settings: 
         scorer = EMBEDDED_MODELS["tonevakt-e5-small-norec"](s)
         scorer.model_id = "e5-with-confusion"
         plain = scorer.info
-        scorer.info = lambda: {**plain(), "indomain_confusion": {  # type: ignore[method-assign]
-            "labels": list(TONE_LABELS), "counts": counts, "n": 150, "source": "cross-validation"}}  # fmt: skip
+        scorer.info = lambda: {
+            **plain(),
+            "indomain_confusion": {  # type: ignore[method-assign]
+                "labels": list(TONE_LABELS),
+                "counts": counts,
+                "n": 150,
+                "source": "cross-validation",
+            },
+        }
         return scorer
 
     EMBEDDED_MODELS["e5-with-confusion"] = with_confusion
     try:
         settings = make_settings(sentiment={"backend": "embedded", "model": "e5-with-confusion"})
         feedback = Path(settings.base_dir) / "feedback.jsonl"
-        rows = [{"text": t, "date": "2026-11-17"} for t in (
-            "Helseplattformen er treg og full av feil.", "HelsaMi fungerer veldig bra, takk!",
-            "Helseplattformen: møtet flyttes til tirsdag.")]  # fmt: skip
+        rows = [
+            {"text": t, "date": "2026-11-17"}
+            for t in (
+                "Helseplattformen er treg og full av feil.",
+                "HelsaMi fungerer veldig bra, takk!",
+                "Helseplattformen: møtet flyttes til tirsdag.",
+            )
+        ]
         feedback.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
         import_file(settings, feedback, "skjema", "patient")
         assert pipeline.score(settings) == 3
         with database(settings.db_path) as db:
             assert share_store.load_confusion(db, "e5-with-confusion") == Confusion(
-                tuple(tuple(r) for r in counts), "cross-validation")  # type: ignore[arg-type]  # fmt: skip
+                tuple(tuple(r) for r in counts), "cross-validation"
+            )  # type: ignore[arg-type]
             (row,) = db.rows("SELECT * FROM weekly_shares")
         assert row["week"] == "2026-W47" and row["voice"] == "patient" and row["n"] == 3
         assert row["labelled_n"] == 150 and row["corrected"] and row["model"] == "e5-with-confusion"
@@ -354,13 +405,20 @@ def test_model_info_shows_stars_against_tone(make_settings: Any) -> None:
 
     settings = make_settings()
     day = wk.monday(wk.shift(wk.last_complete_week(), -1)).isoformat()  # inside --weeks 2, not --weeks 1
-    reviews = [("Helseplattformen og HelsaMi er helt elendig, krasjer hele tiden.", 1),
-               ("HelsaMi er treg og full av feil.", 2), ("HelsaMi virker, men er tungvint.", 3),
-               ("Greit nok med HelsaMi.", 3), ("HelsaMi er bra, jeg finner prøvesvarene mine.", 4),
-               ("Fantastisk app, HelsaMi gjør alt enklere!", 5), ("Veldig fornøyd med HelsaMi.", 5)]  # fmt: skip
+    reviews = [
+        ("Helseplattformen og HelsaMi er helt elendig, krasjer hele tiden.", 1),
+        ("HelsaMi er treg og full av feil.", 2),
+        ("HelsaMi virker, men er tungvint.", 3),
+        ("Greit nok med HelsaMi.", 3),
+        ("HelsaMi er bra, jeg finner prøvesvarene mine.", 4),
+        ("Fantastisk app, HelsaMi gjør alt enklere!", 5),
+        ("Veldig fornøyd med HelsaMi.", 5),
+    ]
     f = Path(settings.base_dir) / "reviews.jsonl"
-    f.write_text("\n".join(json.dumps({"text": t, "stars": r, "date": day}, ensure_ascii=False) for t, r in reviews),
-                 encoding="utf-8")  # fmt: skip
+    f.write_text(
+        "\n".join(json.dumps({"text": t, "stars": r, "date": day}, ensure_ascii=False) for t, r in reviews),
+        encoding="utf-8",
+    )
     import_file(settings, f, "appanmeldelser", "patient")
     assert pipeline.score(settings) == len(reviews)
     with database(settings.db_path) as db:
@@ -373,8 +431,10 @@ def test_model_info_shows_stars_against_tone(make_settings: Any) -> None:
     expected = _spearman_by_hand([p[0] for p in pairs], [p[1] for p in pairs])
     assert stars["n"] == len(reviews) and stars["rho"] == pytest.approx(expected)
     assert stars["ci_low"] < stars["rho"] < stars["ci_high"]
-    print(f"\nstars against the frozen model's tone on {len(reviews)} reviews: rho {stars['rho']:.2f} "
-          f"({stars['ci_low']:.2f} to {stars['ci_high']:.2f})")  # fmt: skip
+    print(
+        f"\nstars against the frozen model's tone on {len(reviews)} reviews: rho {stars['rho']:.2f} "
+        f"({stars['ci_low']:.2f} to {stars['ci_high']:.2f})"
+    )
     res = CliRunner().invoke(main, ["--config", str(settings.file), "model", "info", "--weeks", "2"])
     assert f"stars_vs_tone: Spearman {stars['rho']:.2f} (95 % interval" in res.output
     assert f"n = {len(reviews)} rated documents" in res.output
@@ -403,7 +463,9 @@ class _ShareCells(HTMLParser):
             self.week = a["data-share-week"]
         if tag == "td" and a.get("data-share-voice") and self.week:
             self.cells[(self.week, a["data-share-voice"] or "")] = (
-                float(a["data-negative"] or "nan"), float(a["data-positive"] or "nan"))  # fmt: skip
+                float(a["data-negative"] or "nan"),
+                float(a["data-positive"] or "nan"),
+            )
 
 
 @pytest.mark.browser
@@ -420,10 +482,22 @@ def test_dashboard_block_renders_weekly_shares_in_headless_chromium(
     pipeline.refresh_shares(settings)
     page = write_dashboard(settings, tmp_path / "dash", now=NOW)
     profile = tmp_path / "profile"
-    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
-           "--dump-dom", page.resolve().as_uri()]  # fmt: skip
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        page.resolve().as_uri(),
+    ]
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "Uncaught" not in dom.stderr

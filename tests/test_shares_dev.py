@@ -32,8 +32,13 @@ def _on_topic(name: str) -> list[tuple[Document, str]]:
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         r = json.loads(line)
         if r.get("on_topic") and r.get("tone"):
-            doc = Document(source_id="dev", voice="media", title=r.get("title") or "", text=r["text"],
-                           url=r.get("url") or f"https://example.invalid/{name}/{i}")  # fmt: skip
+            doc = Document(
+                source_id="dev",
+                voice="media",
+                title=r.get("title") or "",
+                text=r["text"],
+                url=r.get("url") or f"https://example.invalid/{name}/{i}",
+            )
             out.append((doc, r["tone"]))
     return out
 
@@ -61,8 +66,10 @@ def test_corrected_negative_share_on_dev_against_the_truth() -> None:
     (counted,) = estimate_shares(cell, None)
     (corrected,) = estimate_shares(cell, confusion)
     truth = sum(1 for _, gold in dev if gold == "negative") / len(dev)
-    print(f"\n{scorer.model_id} on dev.jsonl (n {len(dev)} on-topic documents); confusion {source}: "
-          f"{confusion.agreed} of {confusion.n} agreed")  # fmt: skip
+    print(
+        f"\n{scorer.model_id} on dev.jsonl (n {len(dev)} on-topic documents); confusion {source}: "
+        f"{confusion.agreed} of {confusion.n} agreed"
+    )
     print(f"  confusion (rows truth, columns model; negative, neutral, positive): {confusion.counts}")
     print(f"  model's labels on dev (negative, neutral, positive): {counts}")
     print(f"  share negative, truth:       {truth:.3f}")

@@ -31,8 +31,9 @@ con.close()
 @contextmanager
 def held(path: Path) -> Iterator[None]:
     """Another process holds a write connection to `path` until the block ends."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
         yield
@@ -43,8 +44,14 @@ def held(path: Path) -> Iterator[None]:
         proc.wait(timeout=20)
 
 
-SOURCE = Source(id="nrk-test", kind="rss", voice="media", name="NRK test", url="http://127.0.0.1:9/feed.xml",
-                interval_minutes=30)  # fmt: skip
+SOURCE = Source(
+    id="nrk-test",
+    kind="rss",
+    voice="media",
+    name="NRK test",
+    url="http://127.0.0.1:9/feed.xml",
+    interval_minutes=30,
+)
 
 
 def _batch(
@@ -59,11 +66,19 @@ def _batch(
             title=f"Helseplattformen sak {i}",
             text=f"Ny kritikk av Helseplattformen ved St. Olavs, nr {i}.",
             published_at=t + timedelta(seconds=i),
-        )  # fmt: skip
+        )
         for i in range(start, start + n)
     ]
-    fetch = FetchLogEntry(source_id=SOURCE.id, url=SOURCE.url or "", status=status, started_at=t, http_status=200,
-                          items=n, etag=f'"e{start}"', body_hash=f"h{start}")  # fmt: skip
+    fetch = FetchLogEntry(
+        source_id=SOURCE.id,
+        url=SOURCE.url or "",
+        status=status,
+        started_at=t,
+        http_status=200,
+        items=n,
+        etag=f'"e{start}"',
+        body_hash=f"h{start}",
+    )
     return docs, SourceOutcome(source=SOURCE, documents=docs if not status.failed else [], fetches=[fetch])
 
 

@@ -22,9 +22,15 @@ from tonevakt.storage.snapshot import export_parquet, publish_snapshot
 
 
 def _doc(i: int, **kw: object) -> Document:
-    base = dict(source_id="nrk", voice="media", title=f"Helseplattformen sak {i}", text=f"Tekst {i} om æøå.",
-                url=f"https://www.nrk.no/trondelag/sak-{i}?utm_source=rss", relevant=True,
-                published_at=datetime(2026, 11, 17, 10, tzinfo=UTC) + timedelta(hours=i))  # fmt: skip
+    base = dict(
+        source_id="nrk",
+        voice="media",
+        title=f"Helseplattformen sak {i}",
+        text=f"Tekst {i} om æøå.",
+        url=f"https://www.nrk.no/trondelag/sak-{i}?utm_source=rss",
+        relevant=True,
+        published_at=datetime(2026, 11, 17, 10, tzinfo=UTC) + timedelta(hours=i),
+    )
     base.update(kw)
     return Document(**base)  # type: ignore[arg-type]
 
@@ -55,8 +61,9 @@ def test_insert_is_idempotent_by_canonical_url(fresh_db: Database) -> None:
 
 def test_batch_is_all_or_nothing(fresh_db: Database) -> None:
     repo.sync_sources(fresh_db, [Source(id="nrk", kind="rss", voice="media", url="https://www.nrk.no/x.rss")])
-    entry = FetchLogEntry(source_id="nrk", url="https://www.nrk.no/x.rss", status=FetchStatus.OK,
-                          started_at=datetime.now(UTC))  # fmt: skip
+    entry = FetchLogEntry(
+        source_id="nrk", url="https://www.nrk.no/x.rss", status=FetchStatus.OK, started_at=datetime.now(UTC)
+    )
     good = [_doc(i) for i in range(5)]
     broken = _doc(99)
     broken.title = None  # type: ignore[assignment]  # NOT NULL violation in the middle of the batch
@@ -72,16 +79,26 @@ def test_source_health_and_backoff(fresh_db: Database) -> None:
     repo.sync_sources(fresh_db, [Source(id="s", kind="rss", voice="media", url="https://x.no/rss")])
     t0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
     for i in range(3):
-        e = FetchLogEntry(source_id="s", url="https://x.no/rss", status=FetchStatus.TEMPORARY,
-                          reason="HTTP 503 Service Unavailable", started_at=t0 + timedelta(minutes=i))  # fmt: skip
+        e = FetchLogEntry(
+            source_id="s",
+            url="https://x.no/rss",
+            status=FetchStatus.TEMPORARY,
+            reason="HTTP 503 Service Unavailable",
+            started_at=t0 + timedelta(minutes=i),
+        )
         repo.record_fetch(fresh_db, e, interval_minutes=30)
     row = repo.source_health(fresh_db)[0]
     assert row["consecutive_failures"] == 3
     assert row["failing_since"] == t0
     assert row["last_error"] == "HTTP 503 Service Unavailable"
     assert row["next_due_at"] - (t0 + timedelta(minutes=2)) == timedelta(minutes=30 * 8)
-    ok = FetchLogEntry(source_id="s", url="https://x.no/rss", status=FetchStatus.OK, etag='"abc"',
-                       started_at=t0 + timedelta(hours=5))  # fmt: skip
+    ok = FetchLogEntry(
+        source_id="s",
+        url="https://x.no/rss",
+        status=FetchStatus.OK,
+        etag='"abc"',
+        started_at=t0 + timedelta(hours=5),
+    )
     repo.record_fetch(fresh_db, ok, interval_minutes=30)
     row = repo.source_state(fresh_db)["s"]
     assert row["consecutive_failures"] == 0 and row["failing_since"] is None and row["etag"] == '"abc"'
@@ -94,8 +111,10 @@ def test_weekly_tone_matches_independent_computation(fresh_db: Database) -> None
     repo.insert_documents(fresh_db, docs)
     repo.register_model(fresh_db, "m1", "embedded")
     tones = [0.5, -0.2, 0.1, -0.9, 0.3, 0.3, 0.8]
-    scores = [Score(d.id, "m1", t, "positive" if t > 0.2 else "negative" if t < -0.2 else "neutral",
-                    0.1, 0.2, 0.7) for d, t in zip(docs, tones, strict=True)]  # fmt: skip
+    scores = [
+        Score(d.id, "m1", t, "positive" if t > 0.2 else "negative" if t < -0.2 else "neutral", 0.1, 0.2, 0.7)
+        for d, t in zip(docs, tones, strict=True)
+    ]
     repo.save_scores(fresh_db, scores)
     repo.set_label(fresh_db, docs[1].id, "Negative")  # a human label overrides the model: -1.0
     rows = {r["voice"]: r for r in fresh_db.rows("SELECT * FROM weekly_tone")}
@@ -117,9 +136,19 @@ def test_weekly_tone_matches_independent_computation(fresh_db: Database) -> None
     assert fresh_db.scalar("SELECT n FROM weekly_tone WHERE voice = 'media'") == 2
 
 
-@pytest.mark.parametrize("sql", ["delete from documents", "DROP TABLE scores", "insert into labels values (1)",
-                                 "update documents set title = ''", "select 1; delete from documents",
-                                 "copy documents to '/tmp/x.csv'", "attach 'x.duckdb'", "create table x (a int)"])  # fmt: skip
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "delete from documents",
+        "DROP TABLE scores",
+        "insert into labels values (1)",
+        "update documents set title = ''",
+        "select 1; delete from documents",
+        "copy documents to '/tmp/x.csv'",
+        "attach 'x.duckdb'",
+        "create table x (a int)",
+    ],
+)
 def test_sql_refuses_writes(sql: str) -> None:
     with pytest.raises(ReadOnlyQueryError, match="refused"):
         check_read_only(sql)
@@ -194,8 +223,13 @@ def test_polling_adapts_to_how_often_a_source_changes(fresh_db: Database) -> Non
     t0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
     def fetch(i: int, new: int) -> dict:
-        e = FetchLogEntry(source_id="s", url="https://x.no/rss", status=FetchStatus.NOT_MODIFIED if not new
-                          else FetchStatus.OK, started_at=t0 + timedelta(hours=i), new_documents=new)  # fmt: skip
+        e = FetchLogEntry(
+            source_id="s",
+            url="https://x.no/rss",
+            status=FetchStatus.NOT_MODIFIED if not new else FetchStatus.OK,
+            started_at=t0 + timedelta(hours=i),
+            new_documents=new,
+        )
         repo.record_fetch(fresh_db, e, interval_minutes=30)
         return repo.source_state(fresh_db)["s"]
 

@@ -47,18 +47,29 @@ def shared_file(path: Path) -> Path:
 
 def test_head_round_trip_and_refuses_what_is_not_a_head(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
-    head = ToneHead(model_id="t", weight=rng.normal(size=(3, 8)), bias=rng.normal(size=3), layers=(6, 12),
-                    encoder="x.npz#0", logit_bias=np.array([0.1, 0.0, -0.1]),
-                    confusion={"labels": list(TONE_LABELS), "counts": [[3, 1, 0], [1, 2, 0], [0, 0, 2]], "n": 9},
-                    meta={"indomain_cv": {"macro_f1": 0.5}})  # fmt: skip
+    head = ToneHead(
+        model_id="t",
+        weight=rng.normal(size=(3, 8)),
+        bias=rng.normal(size=3),
+        layers=(6, 12),
+        encoder="x.npz#0",
+        logit_bias=np.array([0.1, 0.0, -0.1]),
+        confusion={"labels": list(TONE_LABELS), "counts": [[3, 1, 0], [1, 2, 0], [0, 0, 2]], "n": 9},
+        meta={"indomain_cv": {"macro_f1": 0.5}},
+    )
     head.save(tmp_path / "h.npz")
     back = ToneHead.load(tmp_path / "h.npz")
     vectors = rng.normal(size=(5, 8))
     assert np.allclose(back.probabilities(vectors), head.probabilities(vectors), atol=1e-6)
     assert back.layers == (6, 12) and back.encoder == "x.npz#0" and back.confusion == head.confusion
     assert np.allclose(back.probabilities(vectors).sum(axis=1), 1.0, atol=1e-5)
-    np.savez(tmp_path / "bad.npz", weight=np.zeros((2, 8)), bias=np.zeros(3), logit_bias=np.zeros(3),
-             about=np.array(json.dumps({"model_id": "t", "layers": [12], "encoder": "x"})))  # fmt: skip
+    np.savez(
+        tmp_path / "bad.npz",
+        weight=np.zeros((2, 8)),
+        bias=np.zeros(3),
+        logit_bias=np.zeros(3),
+        about=np.array(json.dumps({"model_id": "t", "layers": [12], "encoder": "x"})),
+    )
     with pytest.raises(ModelError, match="not a tone head"):
         ToneHead.load(tmp_path / "bad.npz")
     with pytest.raises(ModelError, match="cannot read the tone head"):
@@ -82,8 +93,16 @@ def test_fit_head_learns_separable_classes_and_reports_its_confusion() -> None:
 
 
 def test_tone_file_errors_name_the_line(tmp_path: Path) -> None:
-    good = {"url": "https://example.no/a", "source": "example.no", "title": None, "date": None, "lang": "nb",
-            "text": "Helseplattformen er forsinket igjen.", "on_topic": True, "tone": "negative"}  # fmt: skip
+    good = {
+        "url": "https://example.no/a",
+        "source": "example.no",
+        "title": None,
+        "date": None,
+        "lang": "nb",
+        "text": "Helseplattformen er forsinket igjen.",
+        "on_topic": True,
+        "tone": "negative",
+    }
     off = dict(good, on_topic=False, tone=None)
     path = tmp_path / "set.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in (good, off)) + "\n", encoding="utf-8")
@@ -101,8 +120,17 @@ def test_tone_file_errors_name_the_line(tmp_path: Path) -> None:
 
 def test_adaptation_is_accepted_only_when_not_worse() -> None:
     def adaptation(new: float, old: float, new_acc: float = 0.5, old_acc: float = 0.5) -> tone.Adaptation:
-        return tone.Adaptation(head=None, report=None, n_file=1, n_human=1, active_model="a",  # type: ignore[arg-type]
-                               active_macro_f1=old, new_macro_f1=new, active_accuracy=old_acc, new_accuracy=new_acc)  # fmt: skip
+        return tone.Adaptation(
+            head=None,
+            report=None,
+            n_file=1,
+            n_human=1,
+            active_model="a",  # type: ignore[arg-type]
+            active_macro_f1=old,
+            new_macro_f1=new,
+            active_accuracy=old_acc,
+            new_accuracy=new_acc,
+        )
 
     assert adaptation(0.7, 0.6).better and adaptation(0.6, 0.6).better
     assert not adaptation(0.59, 0.6).better and not adaptation(0.6, 0.6, 0.4, 0.5).better

@@ -15,8 +15,28 @@ from tonevakt.models import Document
 from tonevakt.nlp.sentiment import load_scorer
 from tonevakt.nlp.sentiment.transformers_backend import TransformersScorer, map_labels
 
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyzæøå", "##e", "##n", "##t",
-         "helseplattformen", "er", "bra", "dårlig", "ikke", "god", ".", ",", "!", "journal", "sykehus"]  # fmt: skip
+VOCAB = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    *"abcdefghijklmnopqrstuvwxyzæøå",
+    "##e",
+    "##n",
+    "##t",
+    "helseplattformen",
+    "er",
+    "bra",
+    "dårlig",
+    "ikke",
+    "god",
+    ".",
+    ",",
+    "!",
+    "journal",
+    "sykehus",
+]
 
 
 def build_tiny_bert(folder: Path, id2label: dict[int, str]) -> Path:
@@ -29,10 +49,16 @@ def build_tiny_bert(folder: Path, id2label: dict[int, str]) -> Path:
     tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-        max_position_embeddings=64, num_labels=len(id2label), id2label=id2label,
+        vocab_size=len(VOCAB),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=len(id2label),
+        id2label=id2label,
         label2id={v: k for k, v in id2label.items()},
-    )  # fmt: skip
+    )
     model = BertForSequenceClassification(config)
     model.eval()
     model.save_pretrained(folder)
@@ -42,13 +68,20 @@ def build_tiny_bert(folder: Path, id2label: dict[int, str]) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"),
-                           {0: "negative", 1: "neutral", 2: "positive"})  # fmt: skip
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), {0: "negative", 1: "neutral", 2: "positive"})
 
 
 def _settings(make_settings: Callable[..., Settings], model: Path | str, **extra: object) -> Settings:
-    return make_settings(sentiment={"backend": "transformers", "model": str(model), "device": "cpu",
-                                    "max_length": 32, "batch_size": 2, **extra})  # fmt: skip
+    return make_settings(
+        sentiment={
+            "backend": "transformers",
+            "model": str(model),
+            "device": "cpu",
+            "max_length": 32,
+            "batch_size": 2,
+            **extra,
+        }
+    )
 
 
 def test_offline_environment() -> None:
@@ -78,8 +111,12 @@ def test_loads_folder_and_predicts_probabilities(
 
 def test_scores_documents(tiny_bert: Path, make_settings: Callable[..., Settings]) -> None:
     scorer = load_scorer(_settings(make_settings, tiny_bert).sentiment)
-    docs = [Document(source_id="s", voice="media", title="Sykehus", lead="", text="Helseplattformen er bra. Slutt."),
-            Document(source_id="s", voice="patient", title="", lead="", text="Helseplattformen er dårlig.")]  # fmt: skip
+    docs = [
+        Document(
+            source_id="s", voice="media", title="Sykehus", lead="", text="Helseplattformen er bra. Slutt."
+        ),
+        Document(source_id="s", voice="patient", title="", lead="", text="Helseplattformen er dårlig."),
+    ]
     scores = scorer.score_documents(docs)
     assert [s.document_id for s in scores] == [d.id for d in docs]
     for s in scores:

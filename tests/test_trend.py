@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.test_report_seed import WEEK, seed, seed_settings
+from tests.support.seed import WEEK, seed, seed_settings
 from tonevakt.cli import main
 from tonevakt.dates import iso_week
 from tonevakt.reports import weeks as wk
@@ -48,8 +48,22 @@ def test_trend_rows_follow_weekly_tone(make_settings: Any) -> None:
 def test_trend_cli_prints_table(make_settings: Any) -> None:
     settings = seed_settings(make_settings)
     seed(settings, history_weeks=3)
-    res = CliRunner().invoke(main, ["--config", settings.file, "trend", "--week", WEEK, "--weeks", "5",
-                                    "--voice", "media", "--voice", "patient"])  # fmt: skip
+    res = CliRunner().invoke(
+        main,
+        [
+            "--config",
+            settings.file,
+            "trend",
+            "--week",
+            WEEK,
+            "--weeks",
+            "5",
+            "--voice",
+            "media",
+            "--voice",
+            "patient",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "media" in res.output and "patient" in res.output and "union" not in res.output
     media_line = next(line for line in res.output.splitlines() if "media" in line)

@@ -56,11 +56,20 @@ def test_encoding_and_international_hosts() -> None:
 
 
 def test_same_canonical_url_same_document_id() -> None:
-    from_feed = Document(source_id="adressa", voice="media", title="Helseplattformen får kritikk", text="...",
-                         url=BASE + "?utm_source=rss")  # fmt: skip
-    from_search = Document(source_id="news-search", voice="media", title="Helseplattformen får kritikk - Adresseavisen",
-                           text="annen ingress", url="http://www.adressa.no/nyheter/trondelag/i/abc123/"
-                           "helseplattformen-far-kritikk/?fbclid=1")  # fmt: skip
+    from_feed = Document(
+        source_id="adressa",
+        voice="media",
+        title="Helseplattformen får kritikk",
+        text="...",
+        url=BASE + "?utm_source=rss",
+    )
+    from_search = Document(
+        source_id="news-search",
+        voice="media",
+        title="Helseplattformen får kritikk - Adresseavisen",
+        text="annen ingress",
+        url="http://www.adressa.no/nyheter/trondelag/i/abc123/helseplattformen-far-kritikk/?fbclid=1",
+    )
     assert from_feed.id == from_search.id == document_id(BASE, "x", "", "")
     other = Document(source_id="adressa", voice="media", title="t", text="x", url=BASE + "-2")
     assert other.id != from_feed.id

@@ -22,8 +22,14 @@ def site() -> Iterator[tuple[LocalServer, dict[str, str]]]:
 
 
 def union(url: str, **kw: object) -> Source:
-    base: dict[str, object] = {"id": "legeforeningen", "kind": "web", "voice": "union", "name": "Legeforeningen",
-                               "url": url, "include": INCLUDE}  # fmt: skip
+    base: dict[str, object] = {
+        "id": "legeforeningen",
+        "kind": "web",
+        "voice": "union",
+        "name": "Legeforeningen",
+        "url": url,
+        "include": INCLUDE,
+    }
     base.update(kw)
     return Source(**base)  # type: ignore[arg-type]
 
@@ -63,19 +69,40 @@ def test_known_articles_are_not_fetched_again(site, client) -> None:
 
 def test_sitemap_index_adds_articles(site, client) -> None:
     srv, urls = site
-    srv.add("/sitemap.xml", Route(content_type="application/xml", body=(
-        "<?xml version='1.0' encoding='UTF-8'?><sitemapindex xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
-        f"<sitemap><loc>{srv.url('/sitemap-nyheter.xml')}</loc></sitemap></sitemapindex>")))  # fmt: skip
-    srv.add("/sitemap-nyheter.xml", Route(content_type="application/xml", body=(
-        "<?xml version='1.0' encoding='UTF-8'?><urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
-        f"<url><loc>{srv.url('/nyheter/2026/eldre-sak-om-helsami/')}</loc><lastmod>2026-10-01</lastmod></url>"
-        f"<url><loc>{srv.url('/om-oss/')}</loc></url></urlset>")))  # fmt: skip
-    srv.add("/nyheter/2026/eldre-sak-om-helsami/", Route(content_type="text/html; charset=utf-8", body=(
-        "<html><head><title>Eldre sak om HelsaMi</title>"
-        "<meta property='article:published_time' content='2026-10-01T12:00:00+02:00'></head><body><article>"
-        "<h1>Eldre sak om HelsaMi</h1><p>Legeforeningen har gått gjennom erfaringene med pasientportalen HelsaMi "
-        "og mener at innsyn i journalen er et gode for pasientene, men at legene må få tid til å svare på "
-        "meldinger i arbeidstiden.</p></article></body></html>")))  # fmt: skip
+    srv.add(
+        "/sitemap.xml",
+        Route(
+            content_type="application/xml",
+            body=(
+                "<?xml version='1.0' encoding='UTF-8'?><sitemapindex xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
+                f"<sitemap><loc>{srv.url('/sitemap-nyheter.xml')}</loc></sitemap></sitemapindex>"
+            ),
+        ),
+    )
+    srv.add(
+        "/sitemap-nyheter.xml",
+        Route(
+            content_type="application/xml",
+            body=(
+                "<?xml version='1.0' encoding='UTF-8'?><urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
+                f"<url><loc>{srv.url('/nyheter/2026/eldre-sak-om-helsami/')}</loc><lastmod>2026-10-01</lastmod></url>"
+                f"<url><loc>{srv.url('/om-oss/')}</loc></url></urlset>"
+            ),
+        ),
+    )
+    srv.add(
+        "/nyheter/2026/eldre-sak-om-helsami/",
+        Route(
+            content_type="text/html; charset=utf-8",
+            body=(
+                "<html><head><title>Eldre sak om HelsaMi</title>"
+                "<meta property='article:published_time' content='2026-10-01T12:00:00+02:00'></head><body><article>"
+                "<h1>Eldre sak om HelsaMi</h1><p>Legeforeningen har gått gjennom erfaringene med pasientportalen HelsaMi "
+                "og mener at innsyn i journalen er et gode for pasientene, men at legene må få tid til å svare på "
+                "meldinger i arbeidstiden.</p></article></body></html>"
+            ),
+        ),
+    )
     out = collect_web(union(urls["legeforeningen"], sitemap=srv.url("/sitemap.xml")), client, None)
     titles = {d.title for d in out.documents}
     assert "Eldre sak om HelsaMi" in titles and len(titles) == 3
@@ -101,7 +128,9 @@ def test_link_helpers() -> None:
     cands = article_candidates(links, src, base)  # no include pattern: pages below the listing's path
     assert "http://127.0.0.1:8080/nyheter/2026/tillitsvalgte-krever-handling-helseplattformen/" in cands
     assert not any("facebook" in u or "om-oss" in u or u.endswith(".pdf") for u in cands)
-    pages, children = sitemap_links(b"<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
-                                    b"<url><loc> http://127.0.0.1/a </loc></url></urlset>")  # fmt: skip
+    pages, children = sitemap_links(
+        b"<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
+        b"<url><loc> http://127.0.0.1/a </loc></url></urlset>"
+    )
     assert pages == ["http://127.0.0.1/a"] and children == []
     assert sitemap_links(b"not xml at all") == ([], [])

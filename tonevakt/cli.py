@@ -130,8 +130,13 @@ def _progress(label_prefix: str = "") -> Any:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", metavar="PATH", envvar="TONEVAKT_CONFIG",
-              help="Configuration file (default ./config.yaml; or set TONEVAKT_CONFIG).")  # fmt: skip
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    envvar="TONEVAKT_CONFIG",
+    help="Configuration file (default ./config.yaml; or set TONEVAKT_CONFIG).",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
 @click.version_option(__version__, prog_name="tonevakt")
@@ -162,30 +167,52 @@ def init(c: Context) -> None:
 @main.command(name="import")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--source", "source_id", required=True, help="Source id (from config, or new with --voice).")
-@click.option("--voice", type=click.Choice(VOICES),
-              help="Voice of the documents (required for a source not in the config).")  # fmt: skip
-@click.option("--relevance", type=click.Choice(["always", "query"]),
-              help="always: every row is relevant; query: the relevance query decides (default: the source's "
-                   "setting; for a new source, always for patient feedback, else query).")  # fmt: skip
-@click.option("--again", is_flag=True,
-              help="Import a file whose content was already imported into another source.")  # fmt: skip
-@click.option("--max-rows", type=click.IntRange(1, 10_000_000),
-              help="Refuse a file with more rows than this (default: the source's max_rows, 100,000).")  # fmt: skip
+@click.option(
+    "--voice",
+    type=click.Choice(VOICES),
+    help="Voice of the documents (required for a source not in the config).",
+)
+@click.option(
+    "--relevance",
+    type=click.Choice(["always", "query"]),
+    help="always: every row is relevant; query: the relevance query decides (default: the source's "
+    "setting; for a new source, always for patient feedback, else query).",
+)
+@click.option(
+    "--again", is_flag=True, help="Import a file whose content was already imported into another source."
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(1, 10_000_000),
+    help="Refuse a file with more rows than this (default: the source's max_rows, 100,000).",
+)
 @pass_ctx
-def import_(c: Context, file: Path, source_id: str, voice: str | None, relevance: str | None, again: bool,
-            max_rows: int | None) -> None:  # fmt: skip
+def import_(
+    c: Context,
+    file: Path,
+    source_id: str,
+    voice: str | None,
+    relevance: str | None,
+    again: bool,
+    max_rows: int | None,
+) -> None:
     """Import documents from FILE (CSV, JSONL, JSON list or XLSX with a 'text' column)."""
     from tonevakt import pipeline
 
     with _errors():
-        summary = pipeline.import_file(c.settings, file, source_id, voice, relevance=relevance, again=again,
-                                       max_rows=max_rows)  # fmt: skip
+        summary = pipeline.import_file(
+            c.settings, file, source_id, voice, relevance=relevance, again=again, max_rows=max_rows
+        )
     for w in summary.warnings:
         click.echo(f"warning: {_safe(w)}", err=True)
     how = "by the relevance query" if summary.relevance == "query" else "(always relevant)"
-    click.echo(_safe(f"{file}: {summary.rows} rows read, {summary.new} new documents, "
-                     f"{summary.rows - summary.new} already stored or empty; "
-                     f"{summary.relevant} of {summary.documents} judged relevant {how}"))  # fmt: skip
+    click.echo(
+        _safe(
+            f"{file}: {summary.rows} rows read, {summary.new} new documents, "
+            f"{summary.rows - summary.new} already stored or empty; "
+            f"{summary.relevant} of {summary.documents} judged relevant {how}"
+        )
+    )
 
 
 def _json_default(v: Any) -> Any:
@@ -241,8 +268,13 @@ def sql(c: Context, query: str, as_json: bool, as_csv: bool, snapshot: bool) -> 
 
 
 @main.command()
-@click.option("--parquet", "folder", required=True, type=click.Path(path_type=Path),
-              help="Folder for one Parquet file per table and view.")  # fmt: skip
+@click.option(
+    "--parquet",
+    "folder",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder for one Parquet file per table and view.",
+)
 @pass_ctx
 def export(c: Context, folder: Path) -> None:
     """Export every table and view as Parquet."""
@@ -369,13 +401,28 @@ def run(c: Context, once: bool) -> None:
 @click.option(
     "--limit", default=20, show_default=True, type=click.IntRange(1, 500), help="Stories in the queue."
 )
-@click.option("--weeks", "n_weeks", default=12, show_default=True, type=click.IntRange(1, 520),
-              help="The queue offers stories published in the last this many weeks.")  # fmt: skip
+@click.option(
+    "--weeks",
+    "n_weeks",
+    default=12,
+    show_default=True,
+    type=click.IntRange(1, 520),
+    help="The queue offers stories published in the last this many weeks.",
+)
 @click.option("--by", "labelled_by", help="Who labelled it (initials).")
 @click.option("--note", help="Why.")
 @pass_ctx
-def label(c: Context, document_id: str | None, label: str | None, queue: bool, undo: bool, limit: int,
-          n_weeks: int, labelled_by: str | None, note: str | None) -> None:  # fmt: skip
+def label(
+    c: Context,
+    document_id: str | None,
+    label: str | None,
+    queue: bool,
+    undo: bool,
+    limit: int,
+    n_weeks: int,
+    labelled_by: str | None,
+    note: str | None,
+) -> None:
     """Store a human LABEL for DOCUMENT_ID (reports prefer it to the model's), or work through the queue of
     stories most worth a look (--queue), or take back the last label (--undo)."""
     from tonevakt.storage import labels as lab
@@ -402,8 +449,17 @@ def label(c: Context, document_id: str | None, label: str | None, queue: bool, u
         click.echo(_safe(f"labelled {document_id} as {label.lower() if label else ''}"))
 
 
-QUEUE_KEYS = {"n": "negative", "1": "negative", "-": "negative", "u": "neutral", "2": "neutral", "0": "neutral",
-              "p": "positive", "3": "positive", "+": "positive"}  # fmt: skip
+QUEUE_KEYS = {
+    "n": "negative",
+    "1": "negative",
+    "-": "negative",
+    "u": "neutral",
+    "2": "neutral",
+    "0": "neutral",
+    "p": "positive",
+    "3": "positive",
+    "+": "positive",
+}
 QUEUE_HELP = "n negative · u neutral · p positive · s skip · z undo the last label · q quit"
 PASSAGE_CHARS = 600
 
@@ -454,12 +510,18 @@ def _label_queue(s: Settings, limit: int, n_weeks: int, labelled_by: str | None,
             else it.passage[:PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
         )
         click.echo("")
-        click.echo(_safe(f"[{i + 1}/{len(items)}] {it.voice} · {it.outlet} · {fmt.long_date(it.published_at)}"
-                         + (f" · {it.copies} copies" if it.copies > 1 else "")))  # fmt: skip
+        click.echo(
+            _safe(
+                f"[{i + 1}/{len(items)}] {it.voice} · {it.outlet} · {fmt.long_date(it.published_at)}"
+                + (f" · {it.copies} copies" if it.copies > 1 else "")
+            )
+        )
         click.echo(_safe(f"  {it.title}"))
         click.echo(_safe(f"  «{passage}»"))
-        click.echo(f"  model: {it.model_label} (negative {p[0]:.2f}, neutral {p[1]:.2f}, positive {p[2]:.2f}); "
-                   f"id {it.document_id}")  # fmt: skip
+        click.echo(
+            f"  model: {it.model_label} (negative {p[0]:.2f}, neutral {p[1]:.2f}, positive {p[2]:.2f}); "
+            f"id {it.document_id}"
+        )
         key = _read_key("  label [n/u/p, s, z, q]: ")
         if key in QUEUE_KEYS:
             with database(s.db_path, s.database.lock_timeout_s) as wdb:
@@ -536,8 +598,12 @@ def evaluate(c: Context, file: Path | None, as_json: bool, use_labels: bool) -> 
             click.echo(
                 _safe(ev.format_report(_metrics_of(figures), f"{scorer.model_id} on {file} (documents)"))
             )
-            click.echo("shares (negative/neutral/positive): true " + _shares_text(figures["shares_true"])
-                       + ", predicted " + _shares_text(figures["shares_predicted"]))  # fmt: skip
+            click.echo(
+                "shares (negative/neutral/positive): true "
+                + _shares_text(figures["shares_true"])
+                + ", predicted "
+                + _shares_text(figures["shares_predicted"])
+            )
             return
         else:
             examples = ev.read_labelled(file)
@@ -557,11 +623,19 @@ def model() -> None:
 
 
 @model.command("train-head")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path),
-              help="NoReC_sentence folder (default ../shared/data/norec_sentence beside the config's folder).")  # fmt: skip
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    help="NoReC_sentence folder (default ../shared/data/norec_sentence beside the config's folder).",
+)
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the head (default: shipped).")
-@click.option("--cache", "cache_dir", type=click.Path(path_type=Path),
-              help="Embedding cache folder (default data/cache/embeddings).")  # fmt: skip
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path),
+    help="Embedding cache folder (default data/cache/embeddings).",
+)
 @pass_ctx
 def model_train_head(c: Context, data_dir: Path | None, out: Path | None, cache_dir: Path | None) -> None:
     """Rebuild the lighter frozen-encoder model's head (tonevakt-e5-small-norec) from NoReC_sentence train and
@@ -577,8 +651,10 @@ def model_train_head(c: Context, data_dir: Path | None, out: Path | None, cache_
         cache_dir = cache_dir or s.path("data/cache/embeddings")
         result = train_head(data_dir, out, cache_dir=cache_dir, progress=_progress())
     meta = result.head.meta
-    click.echo(f"head written to {result.path} in {result.seconds:.0f}s "
-               f"(l2 {meta['l2']:g}, class weights {meta['class_weight']}, CV macro-F1 {meta['cv_macro_f1']:.3f})")  # fmt: skip
+    click.echo(
+        f"head written to {result.path} in {result.seconds:.0f}s "
+        f"(l2 {meta['l2']:g}, class weights {meta['class_weight']}, CV macro-F1 {meta['cv_macro_f1']:.3f})"
+    )
     click.echo(format_report(result.dev, "NoReC_sentence dev, 3-class"))
     click.echo(format_report(result.dev_binary, "NoReC_sentence dev, binary"))
 
@@ -589,14 +665,26 @@ def _tone_data(s: Settings, data_dir: Path | None) -> Path:
 
 
 @model.command("train-tone")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path),
-              help="helseplattformen_tone folder with train.jsonl and dev.jsonl "
-                   "(default ../shared/data/helseplattformen_tone beside the config's folder).")  # fmt: skip
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    help="helseplattformen_tone folder with train.jsonl and dev.jsonl "
+    "(default ../shared/data/helseplattformen_tone beside the config's folder).",
+)
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the head (default: shipped).")
-@click.option("--encoder", default="tonevakt-e5-small-norec-ft.npz#0", show_default=True,
-              help="Packed weights in tonevakt/nlp/weights/ and the member whose layers the head reads.")  # fmt: skip
-@click.option("--norec/--no-norec", default=True, show_default=True,
-              help="Also measure the member's own review-sentiment head on NoReC_sentence dev.")  # fmt: skip
+@click.option(
+    "--encoder",
+    default="tonevakt-e5-small-norec-ft.npz#0",
+    show_default=True,
+    help="Packed weights in tonevakt/nlp/weights/ and the member whose layers the head reads.",
+)
+@click.option(
+    "--norec/--no-norec",
+    default=True,
+    show_default=True,
+    help="Also measure the member's own review-sentiment head on NoReC_sentence dev.",
+)
 @pass_ctx
 def model_train_tone(c: Context, data_dir: Path | None, out: Path | None, encoder: str, norec: bool) -> None:
     """Rebuild the default tone model's document-level head from helseplattformen_tone train (penalty chosen by
@@ -614,35 +702,62 @@ def model_train_tone(c: Context, data_dir: Path | None, out: Path | None, encode
         sent = s.sentiment
         scorer.configure(sent.max_length, sent.batch_size, sent.context_sentences, sent.max_passages)
         t0 = time.monotonic()
-        head, report = tone.train_head(scorer, train, TONE_MODEL_ID, "helseplattformen_tone/train.jsonl",
-                                       progress=_progress())  # fmt: skip
+        head, report = tone.train_head(
+            scorer, train, TONE_MODEL_ID, "helseplattformen_tone/train.jsonl", progress=_progress()
+        )
         scorer.head = head
         dev_figures = tone.measure(scorer, dev, progress=_progress())
-        head.meta["indomain_dev"] = {k: dev_figures[k] for k in ("n", "accuracy", "macro_f1", "per_class",
-                                     "confusion", "shares_true", "shares_predicted", "share_error")}  # fmt: skip
+        head.meta["indomain_dev"] = {
+            k: dev_figures[k]
+            for k in (
+                "n",
+                "accuracy",
+                "macro_f1",
+                "per_class",
+                "confusion",
+                "shares_true",
+                "shares_predicted",
+                "share_error",
+            )
+        }
         if norec:
             from tonevakt.nlp.evaluate import compute_metrics, read_labelled
 
             norec_dev = folder.parent / "norec_sentence" / "3class" / "dev.json"
             examples = read_labelled(norec_dev)
             probs = scorer.predict_sentiment([e.text for e in examples])
-            m = compute_metrics([e.label for e in examples], [TONE_LABELS[i] for i in probs.argmax(axis=1)],
-                                TONE_LABELS)  # fmt: skip
-            head.meta["norec_dev"] = {"n": m.n, "macro_f1": m.macro_f1, "accuracy": m.accuracy,
-                                      "head": "the member's own review-sentiment head"}  # fmt: skip
+            m = compute_metrics(
+                [e.label for e in examples], [TONE_LABELS[i] for i in probs.argmax(axis=1)], TONE_LABELS
+            )
+            head.meta["norec_dev"] = {
+                "n": m.n,
+                "macro_f1": m.macro_f1,
+                "accuracy": m.accuracy,
+                "head": "the member's own review-sentiment head",
+            }
         head.meta["train_seconds"] = round(time.monotonic() - t0, 1)
         head.save(out or tone_head_path())
     cv = report.cv
-    click.echo(f"head written to {out or tone_head_path()} (penalty C {report.penalty:g}; cross-validated macro-F1 "
-               f"on train by penalty: {report.cv_by_penalty})")  # fmt: skip
-    click.echo(f"train, cross-validated ({report.n} documents): macro-F1 {cv['macro_f1']:.3f}, "
-               + ", ".join(f"{k} F1 {v['f1']:.3f}" for k, v in cv["per_class"].items()))  # fmt: skip
+    click.echo(
+        f"head written to {out or tone_head_path()} (penalty C {report.penalty:g}; cross-validated macro-F1 "
+        f"on train by penalty: {report.cv_by_penalty})"
+    )
+    click.echo(
+        f"train, cross-validated ({report.n} documents): macro-F1 {cv['macro_f1']:.3f}, "
+        + ", ".join(f"{k} F1 {v['f1']:.3f}" for k, v in cv["per_class"].items())
+    )
     click.echo(format_report(_metrics_of(dev_figures), "helseplattformen_tone dev (documents)"))
-    click.echo("shares (negative/neutral/positive): true " + _shares_text(dev_figures["shares_true"])
-               + ", predicted " + _shares_text(dev_figures["shares_predicted"]))  # fmt: skip
+    click.echo(
+        "shares (negative/neutral/positive): true "
+        + _shares_text(dev_figures["shares_true"])
+        + ", predicted "
+        + _shares_text(dev_figures["shares_predicted"])
+    )
     if norec:
-        click.echo(f"NoReC_sentence dev, 3-class, the member's review-sentiment head: macro-F1 "
-                   f"{head.meta['norec_dev']['macro_f1']:.3f}")  # fmt: skip
+        click.echo(
+            f"NoReC_sentence dev, 3-class, the member's review-sentiment head: macro-F1 "
+            f"{head.meta['norec_dev']['macro_f1']:.3f}"
+        )
 
 
 def _shares_text(shares: dict[str, float]) -> str:
@@ -653,15 +768,23 @@ def _metrics_of(figures: dict[str, Any]) -> Any:
     """An evaluate.Metrics from its to_dict() form (for format_report)."""
     from tonevakt.nlp.evaluate import ClassMetrics, Metrics
 
-    return Metrics(labels=figures["labels"], n=figures["n"], accuracy=figures["accuracy"],
-                   macro_f1=figures["macro_f1"],
-                   per_class={k: ClassMetrics(**v) for k, v in figures["per_class"].items()},
-                   confusion=figures["confusion"]["matrix"])  # fmt: skip
+    return Metrics(
+        labels=figures["labels"],
+        n=figures["n"],
+        accuracy=figures["accuracy"],
+        macro_f1=figures["macro_f1"],
+        per_class={k: ClassMetrics(**v) for k, v in figures["per_class"].items()},
+        confusion=figures["confusion"]["matrix"],
+    )
 
 
 @model.command("adapt")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path),
-              help="helseplattformen_tone folder (default ../shared/data/helseplattformen_tone beside the config's folder).")  # fmt: skip
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    help="helseplattformen_tone folder (default ../shared/data/helseplattformen_tone beside the config's folder).",
+)
 @click.option(
     "--force", is_flag=True, help="Make the refitted head active even when it is worse on the human labels."
 )
@@ -677,8 +800,10 @@ def model_adapt(c: Context, data_dir: Path | None, force: bool) -> None:
     with _errors():
         s = c.settings
         if s.sentiment.backend != "embedded" or s.sentiment.model != TONE_MODEL:
-            raise TonevaktError(f"'model adapt' refits the tone model's head; sentiment.model is {s.sentiment.model!r}, "
-                                f"not {TONE_MODEL!r}")  # fmt: skip
+            raise TonevaktError(
+                f"'model adapt' refits the tone model's head; sentiment.model is {s.sentiment.model!r}, "
+                f"not {TONE_MODEL!r}"
+            )
         shared = tone.read_tone_file(_tone_data(s, data_dir) / "train.jsonl")
         db = open_for_reading(s.db_path, s.snapshot_path)
         try:
@@ -689,15 +814,21 @@ def model_adapt(c: Context, data_dir: Path | None, force: bool) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         result = tone.adapt(scorer, shared, human, f"{TONE_MODEL}+adapted-{stamp}", progress=_progress())
         cv = result.report.cv
-        click.echo(f"refitted on {result.n_file} shared labelled documents and {result.n_human} human labels "
-                   f"(penalty C {result.report.penalty:g}); cross-validated macro-F1 {cv['macro_f1']:.3f}, "
-                   + ", ".join(f"{k} F1 {v['f1']:.3f}" for k, v in cv["per_class"].items()))  # fmt: skip
-        click.echo(f"on the {result.n_human} human-labelled documents: active {_safe(result.active_model)} macro-F1 "
-                   f"{result.active_macro_f1:.3f} (accuracy {result.active_accuracy:.3f}); refitted, out of fold, "
-                   f"macro-F1 {result.new_macro_f1:.3f} (accuracy {result.new_accuracy:.3f})")  # fmt: skip
+        click.echo(
+            f"refitted on {result.n_file} shared labelled documents and {result.n_human} human labels "
+            f"(penalty C {result.report.penalty:g}); cross-validated macro-F1 {cv['macro_f1']:.3f}, "
+            + ", ".join(f"{k} F1 {v['f1']:.3f}" for k, v in cv["per_class"].items())
+        )
+        click.echo(
+            f"on the {result.n_human} human-labelled documents: active {_safe(result.active_model)} macro-F1 "
+            f"{result.active_macro_f1:.3f} (accuracy {result.active_accuracy:.3f}); refitted, out of fold, "
+            f"macro-F1 {result.new_macro_f1:.3f} (accuracy {result.new_accuracy:.3f})"
+        )
         if not result.better and not force:
-            raise TonevaktError("refused: the refitted head is worse than the active model on the human-labelled "
-                                "documents; nothing changed (use --force to make it active anyway)")  # fmt: skip
+            raise TonevaktError(
+                "refused: the refitted head is worse than the active model on the human-labelled "
+                "documents; nothing changed (use --force to make it active anyway)"
+            )
         name = f"{result.head.model_id}.head.npz"
         result.head.save(s.models_path / name)
         active = s.models_path / ACTIVE_FILE
@@ -714,8 +845,12 @@ def model_adapt(c: Context, data_dir: Path | None, force: bool) -> None:
 
 @model.command("info")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--weeks", "n_weeks", type=click.IntRange(1, 520),
-              help="Weeks, ending with the last complete one, for stars against tone (default report.weeks).")  # fmt: skip
+@click.option(
+    "--weeks",
+    "n_weeks",
+    type=click.IntRange(1, 520),
+    help="Weeks, ending with the last complete one, for stars against tone (default report.weeks).",
+)
 @pass_ctx
 def model_info(c: Context, as_json: bool, n_weeks: int | None) -> None:
     """Show the configured sentiment model (id, backend, dev figures) and, from the database, how its tone
@@ -761,8 +896,13 @@ def _stars_vs_tone(s: Settings, model_id: str, n_weeks: int) -> dict[str, Any] |
     finally:
         db.close()
     corr = spearman([r for r, _ in rated], [t for _, t in rated])
-    return {"rho": corr.rho, "n": corr.n, "ci_low": corr.ci_low, "ci_high": corr.ci_high,
-            "weeks": f"{weeks[0]}–{weeks[-1]}"}  # fmt: skip
+    return {
+        "rho": corr.rho,
+        "n": corr.n,
+        "ci_low": corr.ci_low,
+        "ci_high": corr.ci_high,
+        "weeks": f"{weeks[0]}–{weeks[-1]}",
+    }
 
 
 DEFAULT_FT_MEMBERS = (
@@ -797,38 +937,95 @@ def _bits(spec: str, n: int) -> list[int]:
 
 
 @model.command("train")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path),
-              help="NoReC_sentence folder (default ../shared/data/norec_sentence beside the config's folder).")  # fmt: skip
-@click.option("--members", default=DEFAULT_FT_MEMBERS, show_default=True,
-              help="Ensemble members as TUNED_LAYERS:SEED[:LR], comma-separated.")  # fmt: skip
-@click.option("--bits", "bits_spec", default=DEFAULT_FT_BITS, show_default=True,
-              help="Packing of each member's deltas: 8 or 4 bits, once for all or once per member.")  # fmt: skip
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    help="NoReC_sentence folder (default ../shared/data/norec_sentence beside the config's folder).",
+)
+@click.option(
+    "--members",
+    default=DEFAULT_FT_MEMBERS,
+    show_default=True,
+    help="Ensemble members as TUNED_LAYERS:SEED[:LR], comma-separated.",
+)
+@click.option(
+    "--bits",
+    "bits_spec",
+    default=DEFAULT_FT_BITS,
+    show_default=True,
+    help="Packing of each member's deltas: 8 or 4 bits, once for all or once per member.",
+)
 @click.option("--epochs", default=3, show_default=True, type=click.IntRange(1, 100))
-@click.option("--lr", default=1e-4, show_default=True, type=_FiniteFloat(0, 1, min_open=True),
-              help="For members that name no rate.")  # fmt: skip
-@click.option("--layer-decay", default=1.0, show_default=True, type=_FiniteFloat(0, 1, min_open=True),
-              help="Learning-rate factor per layer going down from the head (1: the same rate everywhere).")  # fmt: skip
+@click.option(
+    "--lr",
+    default=1e-4,
+    show_default=True,
+    type=_FiniteFloat(0, 1, min_open=True),
+    help="For members that name no rate.",
+)
+@click.option(
+    "--layer-decay",
+    default=1.0,
+    show_default=True,
+    type=_FiniteFloat(0, 1, min_open=True),
+    help="Learning-rate factor per layer going down from the head (1: the same rate everywhere).",
+)
 @click.option("--label-smoothing", default=0.0, show_default=True, type=_FiniteFloat(0, 1, max_open=True))
-@click.option("--rdrop", default=0.0, show_default=True, type=_FiniteFloat(0, 100),
-              help="Weight of R-Drop's KL term between two dropout passes (0: off; doubles the cost of a step).")  # fmt: skip
-@click.option("--domain", "domain_file", type=click.Path(path_type=Path), default=None,
-              help="Labelled sentences of our own domain (JSONL) for a domain phase after the NoReC epochs "
-                   "(default: the shipped tonevakt/nlp/e5/domain_train.jsonl).")  # fmt: skip
-@click.option("--domain-epochs", default=DEFAULT_DOMAIN_EPOCHS, show_default=True, type=click.IntRange(0, 100),
-              help="Epochs of the domain phase; 0 skips it.")  # fmt: skip
+@click.option(
+    "--rdrop",
+    default=0.0,
+    show_default=True,
+    type=_FiniteFloat(0, 100),
+    help="Weight of R-Drop's KL term between two dropout passes (0: off; doubles the cost of a step).",
+)
+@click.option(
+    "--domain",
+    "domain_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Labelled sentences of our own domain (JSONL) for a domain phase after the NoReC epochs "
+    "(default: the shipped tonevakt/nlp/e5/domain_train.jsonl).",
+)
+@click.option(
+    "--domain-epochs",
+    default=DEFAULT_DOMAIN_EPOCHS,
+    show_default=True,
+    type=click.IntRange(0, 100),
+    help="Epochs of the domain phase; 0 skips it.",
+)
 @click.option("--domain-lr", default=3e-5, show_default=True, type=_FiniteFloat(0, 1, min_open=True))
 @click.option("--runs", type=click.Path(path_type=Path), help="Checkpoints (default data/e5-runs).")
 @click.option("--out", type=click.Path(path_type=Path), help="Packed weights (default: the shipped file).")
 @click.option(
     "--threads", default=2, show_default=True, type=click.IntRange(1, 256), help="CPU threads in all."
 )
-@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Members trained side by side, each in its own process on threads/jobs threads.")  # fmt: skip
+@click.option(
+    "--jobs",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Members trained side by side, each in its own process on threads/jobs threads.",
+)
 @pass_ctx
-def model_train(c: Context, data_dir: Path | None, members: str, bits_spec: str, epochs: int, lr: float,
-                layer_decay: float, label_smoothing: float, rdrop: float, domain_file: Path | None,
-                domain_epochs: int, domain_lr: float, runs: Path | None, out: Path | None, threads: int,
-                jobs: int) -> None:  # fmt: skip
+def model_train(
+    c: Context,
+    data_dir: Path | None,
+    members: str,
+    bits_spec: str,
+    epochs: int,
+    lr: float,
+    layer_decay: float,
+    label_smoothing: float,
+    rdrop: float,
+    domain_file: Path | None,
+    domain_epochs: int,
+    domain_lr: float,
+    runs: Path | None,
+    out: Path | None,
+    threads: int,
+    jobs: int,
+) -> None:
     """Reproduce the NoReC ensemble (tonevakt-e5-small-norec-ft; its member 0 is the tone model's encoder) from NoReC_sentence train: fine-tune each
     ensemble member (checkpoints already in --runs are trained again), pack them, print the dev figures."""
     import time
@@ -846,17 +1043,33 @@ def model_train(c: Context, data_dir: Path | None, members: str, bits_spec: str,
         parsed = parse_members(members)
         bits = _bits(bits_spec, len(parsed))
         domain = str(domain_file or DOMAIN_FILE) if domain_epochs > 0 else None
-        recipe = Recipe(epochs=epochs, lr=lr, layer_decay=layer_decay, label_smoothing=label_smoothing,
-                        rdrop=rdrop, domain_file=domain, domain_epochs=domain_epochs, domain_lr=domain_lr)  # fmt: skip
+        recipe = Recipe(
+            epochs=epochs,
+            lr=lr,
+            layer_decay=layer_decay,
+            label_smoothing=label_smoothing,
+            rdrop=rdrop,
+            domain_file=domain,
+            domain_epochs=domain_epochs,
+            domain_lr=domain_lr,
+        )
         t0 = time.time()
-        checkpoints = train_members(data_dir / "3class" / "train.json", runs or s.path("data/e5-runs"),
-                                    parsed, recipe, progress=lambda m: click.echo(m, err=True), jobs=jobs,
-                                    threads=threads)  # fmt: skip
+        checkpoints = train_members(
+            data_dir / "3class" / "train.json",
+            runs or s.path("data/e5-runs"),
+            parsed,
+            recipe,
+            progress=lambda m: click.echo(m, err=True),
+            jobs=jobs,
+            threads=threads,
+        )
         trained_s = time.time() - t0
         extra = {"recipe": recipe.__dict__, "members_spec": members, "train_seconds": round(trained_s)}
         result = ship(checkpoints, data_dir, out, extra=extra, bits=bits)
-    click.echo(f"{len(checkpoints)} members trained in {trained_s / 60:.0f} min; "
-               f"{result.weights} ({result.size_bytes / 1e6:.1f} MB)")  # fmt: skip
+    click.echo(
+        f"{len(checkpoints)} members trained in {trained_s / 60:.0f} min; "
+        f"{result.weights} ({result.size_bytes / 1e6:.1f} MB)"
+    )
     if result.dev and result.dev_binary:
         click.echo(format_report(result.dev, "NoReC_sentence dev, 3-class"))
         click.echo(format_report(result.dev_binary, "NoReC_sentence dev, binary"))
@@ -908,8 +1121,9 @@ def dashboard(c: Context, out_dir: Path | None) -> None:
 
 @main.command()
 @click.option("--weeks", "n_weeks", type=int, default=12, show_default=True, help="Weeks to show (2 to 520).")
-@click.option("--voice", "voices", multiple=True, type=click.Choice(VOICES),
-              help="Only this voice (repeatable).")  # fmt: skip
+@click.option(
+    "--voice", "voices", multiple=True, type=click.Choice(VOICES), help="Only this voice (repeatable)."
+)
 @click.option("--topic", help="Only stories with this topic id (from config: topics).")
 @click.option("--week", help="Last week shown (default: the last complete week, Europe/Oslo).")
 @pass_ctx

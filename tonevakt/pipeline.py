@@ -74,8 +74,14 @@ def store_documents(
     return new or []
 
 
-def _store_or_spool(settings: Settings, docs: list[Document], enricher: Enricher, outcomes: list[SourceOutcome],
-                    spool_on_lock: bool, spool_now: bool = False) -> list[str] | None:  # fmt: skip
+def _store_or_spool(
+    settings: Settings,
+    docs: list[Document],
+    enricher: Enricher,
+    outcomes: list[SourceOutcome],
+    spool_on_lock: bool,
+    spool_now: bool = False,
+) -> list[str] | None:
     """store_documents; returns None when the batch went to the spool (at once with `spool_now`)."""
     enricher.enrich(docs)
     if spool_now:
@@ -141,8 +147,11 @@ def _state_from_snapshot(settings: Settings) -> tuple[dict[str, dict[str, Any]],
             known_files = {r[0] for r in snap.fetchall("SELECT content_hash FROM imported_files")}
         finally:
             snap.close()
-    logger.warning("database %s is busy: reading source state from the snapshot %s", settings.db_path,
-                   settings.snapshot_path)  # fmt: skip
+    logger.warning(
+        "database %s is busy: reading source state from the snapshot %s",
+        settings.db_path,
+        settings.snapshot_path,
+    )
     return spool.overlay_state(state, folder), known_files | spool.buffered_files(folder)
 
 
@@ -188,9 +197,12 @@ def import_file(
                 )
             warnings.append(
                 f"{path}: already imported into source {earlier['source_id']!r} on {when}; "
-                + ("identical texts of one voice share a story" if earlier["source_id"] != source.id
-                   else "rows stored then are not stored again")
-            )  # fmt: skip
+                + (
+                    "identical texts of one voice share a story"
+                    if earlier["source_id"] != source.id
+                    else "rows stored then are not stored again"
+                )
+            )
         if source_id not in {s["id"] for s in db.rows("SELECT id FROM sources")}:
             repo.sync_sources(db, [*settings.source_records(), source])
     enricher = Enricher(settings)
@@ -199,16 +211,22 @@ def import_file(
             d.relevant, d.matched = True, ["(source: always relevant)"]
     else:  # `--relevance query` for a source configured as always relevant
         enricher.always_relevant.discard(source.id)
-    outcome = SourceOutcome(source=source, documents=docs,
-                            imported_files=[(digest, source.id, str(path), len(fr.rows))])  # fmt: skip
+    outcome = SourceOutcome(
+        source=source, documents=docs, imported_files=[(digest, source.id, str(path), len(fr.rows))]
+    )
     new = store_documents(settings, docs, enricher, outcomes=[outcome])
     unknown = sorted({k for d in docs for k in d.extra if k not in ("file", "row")})
     warnings[:0] = fr.warnings
     if unknown:
         warnings.append(f"kept unknown columns in documents.extra: {', '.join(unknown)}")
-    return ImportSummary(rows=len(fr.rows), new=len(new), documents=len(docs),
-                         relevant=sum(1 for d in docs if d.relevant),
-                         relevance="always" if source.relevance == "always" else "query", warnings=warnings)  # fmt: skip
+    return ImportSummary(
+        rows=len(fr.rows),
+        new=len(new),
+        documents=len(docs),
+        relevant=sum(1 for d in docs if d.relevant),
+        relevance="always" if source.relevance == "always" else "query",
+        warnings=warnings,
+    )
 
 
 # `--relevance` of `tonevakt import` → a source's `relevance`
@@ -233,16 +251,23 @@ def _source_for_import(settings: Settings, source_id: str, voice: str | None) ->
 def _known_urls(db: Database) -> set[str]:
     """Canonical URLs already stored (plus the news-search links they came from, and items given up after
     collect.max_item_attempts): collectors skip them, so that article pages are fetched and extracted only once."""
-    return {r[0] for r in db.fetchall(
-        """SELECT canonical_url FROM documents WHERE canonical_url IS NOT NULL
+    return {
+        r[0]
+        for r in db.fetchall(
+            """SELECT canonical_url FROM documents WHERE canonical_url IS NOT NULL
            UNION SELECT json_extract_string(extra, '$.search_link') FROM documents
            WHERE extra LIKE '%"search_link"%' AND json_extract_string(extra, '$.search_link') IS NOT NULL
            UNION SELECT url FROM pending_items WHERE gave_up_at IS NOT NULL"""
-    )}  # fmt: skip
+        )
+    }
 
 
-def collect(settings: Settings, source_ids: Sequence[str] | None = None, progress: Progress | None = None,
-            force: bool = False) -> PassSummary:  # fmt: skip
+def collect(
+    settings: Settings,
+    source_ids: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    force: bool = False,
+) -> PassSummary:
     """Fetch every due source (or the ones named), enrich and store what is new."""
     from tonevakt.collectors.run import collect_sources
 
@@ -284,10 +309,18 @@ def collect(settings: Settings, source_ids: Sequence[str] | None = None, progres
         summary.documents_new += len(new or [])
 
     outcomes = collect_sources(
-        sources, state, settings, is_candidate=enricher.is_candidate, known_files=known_files,
-        progress=progress, force=force, base_dir=Path(settings.base_dir), known_urls=known_urls,
-        pending=pending, on_outcome=store,
-    )  # fmt: skip
+        sources,
+        state,
+        settings,
+        is_candidate=enricher.is_candidate,
+        known_files=known_files,
+        progress=progress,
+        force=force,
+        base_dir=Path(settings.base_dir),
+        known_urls=known_urls,
+        pending=pending,
+        on_outcome=store,
+    )
     for o in outcomes:
         if o.deferred:
             summary.sources_deferred += 1
@@ -303,8 +336,9 @@ def collect(settings: Settings, source_ids: Sequence[str] | None = None, progres
     return summary
 
 
-def score(settings: Settings, rescore: bool = False, progress: Progress | None = None,
-          limit: int | None = None) -> int:  # fmt: skip
+def score(
+    settings: Settings, rescore: bool = False, progress: Progress | None = None, limit: int | None = None
+) -> int:
     """Score relevant documents the active model has not scored (all of them with `rescore`)."""
     from tonevakt.nlp.sentiment import load_scorer
 
@@ -346,8 +380,13 @@ def refresh_shares(settings: Settings) -> int:
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
         if share_store.active_model(db) == model:
             share_store.write_estimates(db, model, estimates, current)
-    logger.info("weekly shares: %d of %d week-and-voice cells estimated anew; the correction rests on %d labelled "
-                "documents", len(estimates), len(cells), confusion.n if confusion else 0)  # fmt: skip
+    logger.info(
+        "weekly shares: %d of %d week-and-voice cells estimated anew; the correction rests on %d labelled "
+        "documents",
+        len(estimates),
+        len(cells),
+        confusion.n if confusion else 0,
+    )
     return len(estimates)
 
 

@@ -76,8 +76,14 @@ def cron_trigger(expr: str, timezone: str) -> CronTrigger:
         raise ConfigError(f"cron expression needs five fields (minute hour day month weekday): {expr!r}")
     minute, hour, day, month, dow = parts
     try:
-        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_crontab_weekdays(dow),
-                           timezone=ZoneInfo(timezone))  # fmt: skip
+        return CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_crontab_weekdays(dow),
+            timezone=ZoneInfo(timezone),
+        )
     except ValueError as e:
         raise ConfigError(f"bad cron expression {expr!r}: {e}") from e
 
@@ -122,18 +128,24 @@ class Daemon:
         self._signals = 0
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=len(JOBS))},
-            job_defaults={"coalesce": True, "max_instances": 1,
-                          "misfire_grace_time": settings.schedule.misfire_grace_s},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": settings.schedule.misfire_grace_s,
+            },
             timezone=ZoneInfo(self.tz),
-        )  # fmt: skip
+        )
         self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
 
     # -- scheduling ------------------------------------------------------------------------------
     def add_jobs(self) -> None:
         sched = self.settings.schedule
         jobs: dict[str, Callable[[], None]] = {
-            "collect": self.collect, "score": self.score, "report": self.report, "snapshot": self.snapshot,
-        }  # fmt: skip
+            "collect": self.collect,
+            "score": self.score,
+            "report": self.report,
+            "snapshot": self.snapshot,
+        }
         for name, fn in jobs.items():
             spec: IntervalOrCron = getattr(sched, name)
             trigger = build_trigger(spec, self.tz)
@@ -144,15 +156,22 @@ class Daemon:
                 kwargs["next_run_time"] = datetime.now(ZoneInfo(self.tz))
             self.scheduler.add_job(self._guarded(name, fn), trigger, id=name, name=name, **kwargs)
             if spec.cron is not None and _touches_dst_hour(spec.cron):
-                logger.warning("schedule.%s (%r) runs between 02:00 and 03:00, which DST skips or repeats",
-                               name, spec.cron)  # fmt: skip
+                logger.warning(
+                    "schedule.%s (%r) runs between 02:00 and 03:00, which DST skips or repeats",
+                    name,
+                    spec.cron,
+                )
         if self._report_overdue():
             self.scheduler.add_job(self._guarded("report", self.report), id="report-catch-up", name="report")
 
     def _on_event(self, event: JobExecutionEvent) -> None:
         if event.code == EVENT_JOB_MISSED:
-            logger.warning("%s: missed its run at %s by more than the misfire grace (the process was busy or "
-                           "down); the next run catches up", event.job_id, event.scheduled_run_time)  # fmt: skip
+            logger.warning(
+                "%s: missed its run at %s by more than the misfire grace (the process was busy or "
+                "down); the next run catches up",
+                event.job_id,
+                event.scheduled_run_time,
+            )
         else:
             logger.debug("%s: still running (or waiting for another job), this run is skipped", event.job_id)
 
@@ -196,9 +215,16 @@ class Daemon:
         late += f"; items pending {s.items_pending}" if s.items_pending else ""
         logger.info(
             "collect: sources ok %d, failed %d%s, not due %d%s; documents seen %d, new %d%s; %.1fs",
-            s.sources_ok, s.sources_failed, failed, s.sources_skipped, late, s.documents_seen, s.documents_new,
-            tail, time.monotonic() - t0,
-        )  # fmt: skip
+            s.sources_ok,
+            s.sources_failed,
+            failed,
+            s.sources_skipped,
+            late,
+            s.documents_seen,
+            s.documents_new,
+            tail,
+            time.monotonic() - t0,
+        )
         if s.documents_new:
             # Freshness (benchmarks/bench_freshness.py): new documents reach the analyst snapshot with this
             # pass, not only at the next snapshot job (config.yaml runs it 10 minutes after each collect).
@@ -208,8 +234,11 @@ class Daemon:
             except DatabaseLockedError as e:
                 logger.info("collect: the snapshot is left to the snapshot job (database busy: %s)", e)
             else:
-                logger.info("collect: published the analyst snapshot with the %d new documents; %.1fs",
-                            s.documents_new, time.monotonic() - t1)  # fmt: skip
+                logger.info(
+                    "collect: published the analyst snapshot with the %d new documents; %.1fs",
+                    s.documents_new,
+                    time.monotonic() - t1,
+                )
 
     def score(self) -> None:
         from tonevakt import pipeline
@@ -296,11 +325,18 @@ class Daemon:
         self.scheduler.shutdown(wait=False)
         running = self._running
         if not self._idle.wait(self.stop_grace_s):
-            logger.warning("stopped after %.0fs: the %s job did not finish; its unfinished writes are rolled "
-                           "back and its sources fetched again at the next start", self.stop_grace_s, running)  # fmt: skip
+            logger.warning(
+                "stopped after %.0fs: the %s job did not finish; its unfinished writes are rolled "
+                "back and its sources fetched again at the next start",
+                self.stop_grace_s,
+                running,
+            )
             _hard_exit(0)
-        logger.info("stopped%s in %.1fs", f" after the {running} job finished" if running else "",
-                    time.monotonic() - t0)  # fmt: skip
+        logger.info(
+            "stopped%s in %.1fs",
+            f" after the {running} job finished" if running else "",
+            time.monotonic() - t0,
+        )
         return 0
 
 

@@ -156,7 +156,7 @@ def _decode_outcome(data: dict[str, Any], docs: dict[str, Document]) -> SourceOu
                 kind=str(i["kind"]),
                 reason=str(i.get("reason") or ""),
                 status=FetchStatus(i["status"]) if i.get("status") else None,
-            )  # fmt: skip
+            )
             for i in data.get("items", [])
         ],
     )
@@ -202,8 +202,11 @@ def write_batch(
     n_fetches = sum(len(o.fetches) for o in outcomes)
     logger.warning(
         "database busy: buffered %d documents and %d fetch log rows in %s; they are written at the next "
-        "successful open", len(docs), n_fetches, target,
-    )  # fmt: skip
+        "successful open",
+        len(docs),
+        n_fetches,
+        target,
+    )
     return target
 
 
@@ -303,8 +306,11 @@ def replay(db: Database, folder: Path, write: BatchWriter) -> tuple[int, int]:
         new_docs += len(new)
         logger.info(
             "wrote buffered batch %s (from %s): %d documents, %d new",
-            path.name, batch.created_at.isoformat(timespec="seconds"), len(batch.documents), len(new),
-        )  # fmt: skip
+            path.name,
+            batch.created_at.isoformat(timespec="seconds"),
+            len(batch.documents),
+            len(new),
+        )
     if batches:
         _fsync_dir(Path(folder))
         logger.info("database free again: wrote %d buffered batches (%d new documents)", batches, new_docs)
@@ -328,11 +334,20 @@ def overlay_state(state: dict[str, dict[str, Any]], folder: Path) -> dict[str, d
                 if f.status.failed:
                     failures = int(s.get("consecutive_failures") or 0) + 1
                     backoff = backoff_delay(o.source.interval_minutes, failures)
-                    s.update(consecutive_failures=failures, next_due_at=f.started_at + backoff,
-                             last_status=f.status.value, last_attempt_at=f.started_at)  # fmt: skip
+                    s.update(
+                        consecutive_failures=failures,
+                        next_due_at=f.started_at + backoff,
+                        last_status=f.status.value,
+                        last_attempt_at=f.started_at,
+                    )
                 else:
-                    s.update(consecutive_failures=0, next_due_at=f.started_at + timedelta(minutes=o.source.interval_minutes),
-                             last_status=f.status.value, last_attempt_at=f.started_at, last_success_at=f.started_at)  # fmt: skip
+                    s.update(
+                        consecutive_failures=0,
+                        next_due_at=f.started_at + timedelta(minutes=o.source.interval_minutes),
+                        last_status=f.status.value,
+                        last_attempt_at=f.started_at,
+                        last_success_at=f.started_at,
+                    )
                     for k in ("etag", "last_modified", "body_hash"):
                         v = getattr(f, k)
                         if f.incomplete:

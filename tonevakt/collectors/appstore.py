@@ -171,14 +171,29 @@ def review_document(source: Source, r: Review, now: datetime) -> Document:
 
 def _log(source: Source, res: FetchResult, started: datetime, primary: bool, items: int = 0) -> FetchLogEntry:
     return FetchLogEntry(
-        source_id=source.id, url=res.url, status=res.status, started_at=started, http_status=res.http_status,
-        reason=res.reason, duration_ms=int(res.duration_s * 1000), bytes=len(res.body), items=items,
-        etag=res.etag, last_modified=res.last_modified, body_hash=res.body_hash, primary=primary,
-    )  # fmt: skip
+        source_id=source.id,
+        url=res.url,
+        status=res.status,
+        started_at=started,
+        http_status=res.http_status,
+        reason=res.reason,
+        duration_ms=int(res.duration_s * 1000),
+        bytes=len(res.body),
+        items=items,
+        etag=res.etag,
+        last_modified=res.last_modified,
+        body_hash=res.body_hash,
+        primary=primary,
+    )
 
 
-def collect_appstore(source: Source, client: HttpClient, state_row: dict[str, Any] | None, *,
-                     pending: list[PendingItem] | None = None) -> SourceOutcome:  # fmt: skip
+def collect_appstore(
+    source: Source,
+    client: HttpClient,
+    state_row: dict[str, Any] | None,
+    *,
+    pending: list[PendingItem] | None = None,
+) -> SourceOutcome:
     """Read every page of the source's reviews feed; never raises for feed or network problems.
 
     A later page that fails (or that the time budget does not reach) is reported as an item; the pass hands
@@ -203,14 +218,25 @@ def collect_appstore(source: Source, client: HttpClient, state_row: dict[str, An
     return outcome
 
 
-def _first_page(source: Source, client: HttpClient, row: dict[str, Any], outcome: SourceOutcome, seen: set[str],
-                now: datetime) -> bool:  # fmt: skip
+def _first_page(
+    source: Source,
+    client: HttpClient,
+    row: dict[str, Any],
+    outcome: SourceOutcome,
+    seen: set[str],
+    now: datetime,
+) -> bool:
     """Page 1 (conditional GET; asked again with other headers when empty). True when later pages are due."""
     url = feed_url(source, 1)
     started = datetime.now(UTC)
-    res = client.fetch(url, etag=row.get("etag"), last_modified=row.get("last_modified"),
-                       previous_hash=row.get("body_hash"), respect_robots=source.respect_robots,
-                       accept=ACCEPT)  # fmt: skip
+    res = client.fetch(
+        url,
+        etag=row.get("etag"),
+        last_modified=row.get("last_modified"),
+        previous_hash=row.get("body_hash"),
+        respect_robots=source.respect_robots,
+        accept=ACCEPT,
+    )
     if res.status is not FetchStatus.OK:
         outcome.fetches.append(_log(source, res, started, True))
         return False
@@ -225,8 +251,12 @@ def _first_page(source: Source, client: HttpClient, row: dict[str, Any], outcome
         # Some requests get an empty feed: ask once more, differently, before believing it.
         outcome.fetches.append(_log(source, res, started, primary=False))
         started = datetime.now(UTC)
-        retry = client.fetch(url, respect_robots=source.respect_robots, accept=RETRY_ACCEPT,
-                             headers={"User-Agent": f"{RETRY_UA_PREFIX} {client.user_agent}"})  # fmt: skip
+        retry = client.fetch(
+            url,
+            respect_robots=source.respect_robots,
+            accept=RETRY_ACCEPT,
+            headers={"User-Agent": f"{RETRY_UA_PREFIX} {client.user_agent}"},
+        )
         retry_reviews = _reviews_or_none(retry)
         reviews = retry_reviews or []
         entry = _log(source, retry, started, primary=True, items=len(reviews))
@@ -239,15 +269,17 @@ def _first_page(source: Source, client: HttpClient, row: dict[str, Any], outcome
         outcome.fetches.append(entry)
         if not reviews:
             return False
-        logger.info("%s: page 1 was empty; the retry with other headers gave %d reviews", source.id,
-                    len(reviews))  # fmt: skip
+        logger.info(
+            "%s: page 1 was empty; the retry with other headers gave %d reviews", source.id, len(reviews)
+        )
     else:
         outcome.fetches.append(_log(source, res, started, True, items=len(reviews)))
     return _add_reviews(source, reviews, outcome, seen, now)
 
 
-def _add_reviews(source: Source, reviews: list[Review], outcome: SourceOutcome, seen: set[str],
-                 now: datetime) -> bool:  # fmt: skip
+def _add_reviews(
+    source: Source, reviews: list[Review], outcome: SourceOutcome, seen: set[str], now: datetime
+) -> bool:
     """Add the reviews not seen in this pass; False when the page brought none (the walk ends there)."""
     new = [r for r in reviews if r.review_id not in seen]
     seen.update(r.review_id for r in new)
@@ -255,8 +287,15 @@ def _add_reviews(source: Source, reviews: list[Review], outcome: SourceOutcome, 
     return bool(new)  # none: an empty page, or the feed repeats itself: no point in asking for more pages
 
 
-def _walk(source: Source, client: HttpClient, outcome: SourceOutcome, seen: set[str], now: datetime, first: int,
-          read: set[int]) -> None:  # fmt: skip
+def _walk(
+    source: Source,
+    client: HttpClient,
+    outcome: SourceOutcome,
+    seen: set[str],
+    now: datetime,
+    first: int,
+    read: set[int],
+) -> None:
     """Pages `first`, `first` + 1, … up to max_pages, until an empty page; each page is reported as an item."""
     for page in range(first, source.max_pages + 1):
         url = feed_url(source, page)

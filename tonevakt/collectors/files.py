@@ -30,21 +30,46 @@ from tonevakt.models import Document, Source
 
 logger = logging.getLogger(__name__)
 
-FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-           ".json": "json", ".xlsx": "xlsx"}  # fmt: skip
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".xlsx": "xlsx",
+}
 KNOWN_FIELDS = ("text", "title", "url", "published_at", "date", "rating", "author")
 # Column names recognised without a mapping (Norwegian and English exports), in order of preference.
 # Deliberately no "navn"/"name": a person's name is not an author field we want to fill by guessing.
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "text": ("tekst", "kommentar", "kommentarer", "tilbakemelding", "fritekst", "svar", "comment", "content",
-             "body", "melding"),
+    "text": (
+        "tekst",
+        "kommentar",
+        "kommentarer",
+        "tilbakemelding",
+        "fritekst",
+        "svar",
+        "comment",
+        "content",
+        "body",
+        "melding",
+    ),
     "title": ("tittel", "overskrift", "emne", "subject", "headline"),
     "url": ("lenke", "link", "adresse_url"),
-    "published_at": ("dato", "tidspunkt", "publisert", "opprettet", "published", "created", "timestamp",
-                     "datetime"),
+    "published_at": (
+        "dato",
+        "tidspunkt",
+        "publisert",
+        "opprettet",
+        "published",
+        "created",
+        "timestamp",
+        "datetime",
+    ),
     "rating": ("vurdering", "karakter", "score", "stjerner", "stars", "terningkast"),
     "author": ("forfatter", "innsender"),
-}  # fmt: skip
+}
 # Columns that can only hold personal data are not kept in `extra` (data minimisation; the values of the
 # columns that are kept are redacted like the text). Compared case-insensitively, without spaces, '-', '_', '.'.
 _PERSONAL_COLUMN_NAMES = """

@@ -35,9 +35,15 @@ _TIER = re.compile(
     r"""<meta[^>]+(?:article:content_tier|lp:type)[^>]+content=["'](?:locked|metered|pluss)""", re.I
 )
 _PUBLISHED_META = (
-    "article:published_time", "og:article:published_time", "datePublished", "dc.date", "DC.date.issued",
-    "pubdate", "publishdate", "date",
-)  # fmt: skip
+    "article:published_time",
+    "og:article:published_time",
+    "datePublished",
+    "dc.date",
+    "DC.date.issued",
+    "pubdate",
+    "publishdate",
+    "date",
+)
 
 
 @dataclass
@@ -88,8 +94,12 @@ def decode_html(body: bytes, headers: dict[str, str] | None = None) -> str:
 
 def paywall_marker(html: str) -> str | None:
     """The first paywall marker found in the HTML, or None."""
-    for pattern, what in ((_NOT_FREE, "isAccessibleForFree: false"), (_TIER, "locked content tier"),
-                          (_PAYWALL_ATTR, "paywall element"), (_PAYWALL_TEXT, "paywall text")):  # fmt: skip
+    for pattern, what in (
+        (_NOT_FREE, "isAccessibleForFree: false"),
+        (_TIER, "locked content tier"),
+        (_PAYWALL_ATTR, "paywall element"),
+        (_PAYWALL_TEXT, "paywall text"),
+    ):
         m = pattern.search(html)
         if m:
             return f"{what} ({m.group(0)[:60].strip()})"
@@ -122,8 +132,9 @@ def extract_article(
     if not page.strip():
         return None
     try:
-        doc = trafilatura.bare_extraction(page, url=url, include_comments=False, with_metadata=True,
-                                          include_tables=False, deduplicate=False)  # fmt: skip
+        doc = trafilatura.bare_extraction(
+            page, url=url, include_comments=False, with_metadata=True, include_tables=False, deduplicate=False
+        )
     except Exception as e:  # trafilatura/lxml raise many kinds on broken pages
         logger.info("extraction failed for %s: %s", url, e)
         doc = None

@@ -108,9 +108,14 @@ def address_problem(ip: str) -> str | None:
     addr = ipaddress.ip_address(ip.split("%", 1)[0])
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
         addr = addr.ipv4_mapped
-    for attr, word in (("is_loopback", "a loopback"), ("is_link_local", "a link-local"),
-                       ("is_multicast", "a multicast"), ("is_unspecified", "an unspecified"),
-                       ("is_reserved", "a reserved"), ("is_private", "a private")):  # fmt: skip
+    for attr, word in (
+        ("is_loopback", "a loopback"),
+        ("is_link_local", "a link-local"),
+        ("is_multicast", "a multicast"),
+        ("is_unspecified", "an unspecified"),
+        ("is_reserved", "a reserved"),
+        ("is_private", "a private"),
+    ):
         if getattr(addr, attr):
             return f"{addr} is {word} address"
     if not addr.is_global:
@@ -177,8 +182,14 @@ class _GuardedBackend(httpcore.SyncBackend):
     """Checks the address at connect time, with the same DNS answer the socket then uses, so that a host
     cannot pass the check with a public address and connect to a private one (DNS rebinding)."""
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Any = None) -> httpcore.NetworkStream:  # fmt: skip
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as e:
@@ -188,8 +199,9 @@ class _GuardedBackend(httpcore.SyncBackend):
             if problem:
                 raise httpcore.ConnectError(f"refused: {problem} (http.allow_private_addresses is off)")
         ip = str(infos[0][4][0])
-        return super().connect_tcp(ip, port, timeout=timeout, local_address=local_address,
-                                   socket_options=socket_options)  # fmt: skip
+        return super().connect_tcp(
+            ip, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
 
 
 def install_guard(transport: httpx.HTTPTransport) -> None:
@@ -288,8 +300,9 @@ class HttpClient:
         try:
             if self.out_of_time:
                 raise _Abort(FetchStatus.TEMPORARY, f"not started: {self.deadline_reason} is spent")
-            result = self._fetch_with_retry(url, etag, last_modified, previous_hash, respect_robots, accept,
-                                            headers, read_body)  # fmt: skip
+            result = self._fetch_with_retry(
+                url, etag, last_modified, previous_hash, respect_robots, accept, headers, read_body
+            )
         except _Abort as a:
             result = FetchResult(url=url, status=a.status, http_status=a.http_status, reason=a.reason)
         except Exception as e:  # a bug or an exotic library error must still give a classified outcome
@@ -329,8 +342,18 @@ class HttpClient:
     # -- internals ------------------------------------------------------------------------------
 
     def _load_robots(self, site: str) -> urllib.robotparser.RobotFileParser | None:
-        res = self._fetch_with_retry(site + "/robots.txt", None, None, None, False, "text/plain", None, True,
-                                     max_bytes=ROBOTS_MAX_BYTES, retry=False)  # fmt: skip
+        res = self._fetch_with_retry(
+            site + "/robots.txt",
+            None,
+            None,
+            None,
+            False,
+            "text/plain",
+            None,
+            True,
+            max_bytes=ROBOTS_MAX_BYTES,
+            retry=False,
+        )
         parser = urllib.robotparser.RobotFileParser(site + "/robots.txt")
         if res.http_status in (401, 403):
             logger.info("robots.txt of %s answers %s: treating the site as closed", site, res.http_status)
@@ -342,9 +365,20 @@ class HttpClient:
         parser.parse(res.body.decode("utf-8", errors="replace").splitlines())
         return parser
 
-    def _fetch_with_retry(self, url: str, etag: str | None, last_modified: str | None, previous_hash: str | None,
-                          respect_robots: bool, accept: str | None, headers: dict[str, str] | None,
-                          read_body: bool, *, max_bytes: int | None = None, retry: bool = True) -> FetchResult:  # fmt: skip
+    def _fetch_with_retry(
+        self,
+        url: str,
+        etag: str | None,
+        last_modified: str | None,
+        previous_hash: str | None,
+        respect_robots: bool,
+        accept: str | None,
+        headers: dict[str, str] | None,
+        read_body: bool,
+        *,
+        max_bytes: int | None = None,
+        retry: bool = True,
+    ) -> FetchResult:
         res = self._fetch_once(
             url, etag, last_modified, respect_robots, accept, headers, read_body, max_bytes
         )
@@ -356,8 +390,9 @@ class HttpClient:
                     "%s: %s, Retry-After %.0fs: waiting once", url, status_phrase(res.http_status), wait
                 )
                 time.sleep(wait)
-                res = self._fetch_once(url, etag, last_modified, respect_robots, accept, headers, read_body,
-                                       max_bytes)  # fmt: skip
+                res = self._fetch_once(
+                    url, etag, last_modified, respect_robots, accept, headers, read_body, max_bytes
+                )
                 if res.http_status in (429, 503):
                     res.reason += " (again after waiting for Retry-After)"
         if res.ok and read_body and previous_hash is not None and res.body_hash == previous_hash:
@@ -383,8 +418,9 @@ class HttpClient:
         for ip in ips:
             problem = address_problem(ip)
             if problem:
-                raise _Abort(FetchStatus.HARD_ERROR,
-                             f"refused: {problem} (http.allow_private_addresses is off)")  # fmt: skip
+                raise _Abort(
+                    FetchStatus.HARD_ERROR, f"refused: {problem} (http.allow_private_addresses is off)"
+                )
 
     def _wait_turn(self, netloc: str) -> None:
         """Per-host spacing: request starts to one host are at least `per_host_interval_s` apart."""
@@ -402,9 +438,17 @@ class HttpClient:
         if start > now:
             time.sleep(start - now)
 
-    def _fetch_once(self, url: str, etag: str | None, last_modified: str | None, respect_robots: bool,
-                    accept: str | None, headers: dict[str, str] | None, read_body: bool,
-                    max_bytes: int | None) -> FetchResult:  # fmt: skip
+    def _fetch_once(
+        self,
+        url: str,
+        etag: str | None,
+        last_modified: str | None,
+        respect_robots: bool,
+        accept: str | None,
+        headers: dict[str, str] | None,
+        read_body: bool,
+        max_bytes: int | None,
+    ) -> FetchResult:
         s = self.settings
         limit = max_bytes or s.max_body_bytes
         t0 = time.monotonic()
@@ -427,25 +471,34 @@ class HttpClient:
                 raise _Abort(FetchStatus.SOFT_ERROR, f"redirect loop (back to {current})")
             seen.add(current)
             if respect_robots and s.respect_robots and not self.robots_allowed(current):
-                raise _Abort(FetchStatus.HARD_ERROR,
-                             f"robots.txt disallows {current} for {self.robots_agent}")  # fmt: skip
+                raise _Abort(
+                    FetchStatus.HARD_ERROR, f"robots.txt disallows {current} for {self.robots_agent}"
+                )
             self._wait_turn(urlsplit(current).netloc)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _Abort(
                     FetchStatus.TEMPORARY, f"timed out after {_fmt_s(total)} ({self._limit_name(total)})"
                 )
-            timeout = httpx.Timeout(connect=min(s.connect_timeout_s, remaining), read=min(s.read_timeout_s, remaining),
-                                    write=min(s.read_timeout_s, remaining), pool=min(s.connect_timeout_s, remaining))  # fmt: skip
+            timeout = httpx.Timeout(
+                connect=min(s.connect_timeout_s, remaining),
+                read=min(s.read_timeout_s, remaining),
+                write=min(s.read_timeout_s, remaining),
+                pool=min(s.connect_timeout_s, remaining),
+            )
             try:
                 request = self._client.build_request("GET", current, headers=req_headers, timeout=timeout)
                 response = self._client.send(request, stream=True)
             except httpx.ConnectTimeout as e:
-                raise _Abort(FetchStatus.TEMPORARY,
-                             f"timed out after {_fmt_s(min(s.connect_timeout_s, remaining))} while connecting") from e  # fmt: skip
+                raise _Abort(
+                    FetchStatus.TEMPORARY,
+                    f"timed out after {_fmt_s(min(s.connect_timeout_s, remaining))} while connecting",
+                ) from e
             except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as e:
-                raise _Abort(FetchStatus.TEMPORARY,
-                             f"timed out after {_fmt_s(timeout.read or 0)} waiting for the response") from e  # fmt: skip
+                raise _Abort(
+                    FetchStatus.TEMPORARY,
+                    f"timed out after {_fmt_s(timeout.read or 0)} waiting for the response",
+                ) from e
             except httpx.ConnectError as e:
                 if str(e).startswith("refused: "):
                     raise _Abort(FetchStatus.HARD_ERROR, str(e)) from e
@@ -458,16 +511,18 @@ class HttpClient:
             except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
                 raise _Abort(FetchStatus.TEMPORARY, f"connection failed: {type(e).__name__}: {e}") from e
             except UnicodeError as e:  # a host name the IDNA codec refuses: no lookup was made
-                raise _Abort(FetchStatus.TEMPORARY,
-                             f"could not resolve host {urlsplit(current).hostname!r}: {e}") from e  # fmt: skip
+                raise _Abort(
+                    FetchStatus.TEMPORARY, f"could not resolve host {urlsplit(current).hostname!r}: {e}"
+                ) from e
             try:
                 code = response.status_code
                 if code in REDIRECT_CODES and "location" in response.headers:
                     location = urljoin(current, response.headers["location"])
                     hops += 1
                     if hops > s.max_redirects:
-                        raise _Abort(FetchStatus.SOFT_ERROR,
-                                     f"too many redirects (more than {s.max_redirects})", code)  # fmt: skip
+                        raise _Abort(
+                            FetchStatus.SOFT_ERROR, f"too many redirects (more than {s.max_redirects})", code
+                        )
                     current = location
                     continue
                 return self._finish(
@@ -480,13 +535,29 @@ class HttpClient:
         """Which bound cut a fetch: the request's own total limit, or the deadline of `with_deadline`."""
         return "total limit" if total >= self.settings.total_timeout_s else f"{self.deadline_reason} ran out"
 
-    def _finish(self, url: str, final_url: str, response: httpx.Response, read_s: float, deadline: float, limit: int,
-                read_body: bool, total: float) -> FetchResult:  # fmt: skip
+    def _finish(
+        self,
+        url: str,
+        final_url: str,
+        response: httpx.Response,
+        read_s: float,
+        deadline: float,
+        limit: int,
+        read_body: bool,
+        total: float,
+    ) -> FetchResult:
         code = response.status_code
         hdrs = {k.lower(): v for k, v in response.headers.items()}
         status = classify_http_status(code)
-        result = FetchResult(url=url, final_url=final_url, status=status, http_status=code, headers=hdrs,
-                             etag=hdrs.get("etag"), last_modified=hdrs.get("last-modified"))  # fmt: skip
+        result = FetchResult(
+            url=url,
+            final_url=final_url,
+            status=status,
+            http_status=code,
+            headers=hdrs,
+            etag=hdrs.get("etag"),
+            last_modified=hdrs.get("last-modified"),
+        )
         if code in (429, 503):
             result.retry_after_s = parse_retry_after(hdrs.get("retry-after"))
         if status is FetchStatus.NOT_MODIFIED:
@@ -502,8 +573,11 @@ class HttpClient:
             return result
         length = hdrs.get("content-length", "")
         if length.isdigit() and not hdrs.get("content-encoding") and int(length) > limit:
-            raise _Abort(FetchStatus.SOFT_ERROR, f"body larger than {limit:,} bytes (Content-Length {int(length):,})",
-                         code)  # fmt: skip
+            raise _Abort(
+                FetchStatus.SOFT_ERROR,
+                f"body larger than {limit:,} bytes (Content-Length {int(length):,})",
+                code,
+            )
         result.body = self._read_body(
             response, hdrs.get("content-encoding", ""), read_s, deadline, limit, code, total
         )
@@ -511,8 +585,16 @@ class HttpClient:
         result.reason = status_phrase(code)
         return result
 
-    def _read_body(self, response: httpx.Response, encoding: str, read_s: float, deadline: float, limit: int,
-                   code: int, total: float) -> bytes:  # fmt: skip
+    def _read_body(
+        self,
+        response: httpx.Response,
+        encoding: str,
+        read_s: float,
+        deadline: float,
+        limit: int,
+        code: int,
+        total: float,
+    ) -> bytes:
         """Stream the body with the size cap and the total deadline. A watchdog shuts the socket down
         at the deadline so that even a read blocked inside the socket returns."""
         cut = "" if total >= self.settings.total_timeout_s else f" ({self.deadline_reason} ran out)"
@@ -543,16 +625,25 @@ class HttpClient:
                     raise _Abort(FetchStatus.SOFT_ERROR, f"body larger than {limit:,} bytes", code)
                 chunks.append(decoder.feed(chunk))
                 if time.monotonic() > deadline:
-                    raise _Abort(FetchStatus.TEMPORARY,
-                                 f"timed out after {_fmt_s(total)} while reading the body (slow body){cut}", code)  # fmt: skip
+                    raise _Abort(
+                        FetchStatus.TEMPORARY,
+                        f"timed out after {_fmt_s(total)} while reading the body (slow body){cut}",
+                        code,
+                    )
             chunks.append(decoder.flush())
         except httpx.ReadTimeout as e:
-            raise _Abort(FetchStatus.TEMPORARY,
-                         f"timed out after {_fmt_s(read_s)} while reading the body (no data)", code) from e  # fmt: skip
+            raise _Abort(
+                FetchStatus.TEMPORARY,
+                f"timed out after {_fmt_s(read_s)} while reading the body (no data)",
+                code,
+            ) from e
         except httpx.TransportError as e:
             if state["killed"] or time.monotonic() >= deadline:
-                raise _Abort(FetchStatus.TEMPORARY,
-                             f"timed out after {_fmt_s(total)} while reading the body{cut}", code) from e  # fmt: skip
+                raise _Abort(
+                    FetchStatus.TEMPORARY,
+                    f"timed out after {_fmt_s(total)} while reading the body{cut}",
+                    code,
+                ) from e
             raise _Abort(FetchStatus.TEMPORARY, f"connection broken while reading the body: {e}", code) from e
         finally:
             with guard:

@@ -62,8 +62,10 @@ def collect_inbox(source: Source, known_files: set[str], base_dir: Path) -> Sour
     outcome.fetches.append(entry)
     if not Path(source.path or "").expanduser().is_absolute() and ".." in Path(source.path or "").parts:
         entry.status = FetchStatus.HARD_ERROR
-        entry.reason = (f"inbox path {source.path!r} leaves the configuration folder with '..': refused "
-                        "(give an absolute path if that folder is really meant)")  # fmt: skip
+        entry.reason = (
+            f"inbox path {source.path!r} leaves the configuration folder with '..': refused "
+            "(give an absolute path if that folder is really meant)"
+        )
         return outcome
     try:
         root = folder.resolve(strict=True)

@@ -61,9 +61,15 @@ def _host(url: str | None) -> str:
     return (urlsplit(url).hostname or "").lower().removeprefix("www.") if url else ""
 
 
-def collect_news_search(source: Source, client: HttpClient, state_row: dict[str, Any] | None, *,
-                        is_candidate: Callable[[str], bool], known_urls: set[str] | None = None,
-                        now: datetime | None = None) -> SourceOutcome:  # fmt: skip
+def collect_news_search(
+    source: Source,
+    client: HttpClient,
+    state_row: dict[str, Any] | None,
+    *,
+    is_candidate: Callable[[str], bool],
+    known_urls: set[str] | None = None,
+    now: datetime | None = None,
+) -> SourceOutcome:
     """One pass over a news-search feed."""
     outcome = SourceOutcome(source=source)
     now = now or datetime.now(UTC)
@@ -88,8 +94,12 @@ def collect_news_search(source: Source, client: HttpClient, state_row: dict[str,
             if final is None or _host(final) == search_host:
                 # Not followed (error, or a page of the search service itself): keep the search link.
                 doc.extra["search_link_unresolved"] = resolved.reason if not resolved.ok else "no redirect"
-                logger.info("%s: could not resolve %s to the publisher (%s)", source.id, e.link,
-                            doc.extra["search_link_unresolved"])  # fmt: skip
+                logger.info(
+                    "%s: could not resolve %s to the publisher (%s)",
+                    source.id,
+                    e.link,
+                    doc.extra["search_link_unresolved"],
+                )
             else:
                 if final != e.link:
                     if canonical_url(final) in known:

@@ -21,10 +21,15 @@ import re
 from dataclasses import dataclass, field
 
 _WIDE = (  # (first bytes, codec): byte-order marks first, then '<?' in each wide encoding
-    (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\xfe\xff", "utf-16-be"),
-    (b"\xff\xfe", "utf-16-le"), (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"),
-    (b"\x00<\x00?", "utf-16-be"), (b"<\x00?\x00", "utf-16-le"),
-)  # fmt: skip
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+)
 _SPACE = " \t\r\n"
 _ENTITY = re.compile(r"<!ENTITY\s+(?:%\s+)?([^\s>\"']*)")
 _NAME_START = re.compile(r"[A-Za-z_:]|[^\x00-\x7f]")

@@ -147,8 +147,10 @@ def strip_internal_dtd(body: bytes) -> tuple[bytes, list[str], bool]:
 def _entity_refusal(names: list[str]) -> str:
     shown = ", ".join(dict.fromkeys(names[:5]))
     more = f", {len(names)} in all" if len(names) > 5 else ""
-    return (f"refused: the feed declares its own XML entities ({shown}{more}); entity declarations are never "
-            "parsed (they can expand to gigabytes or read local files)")  # fmt: skip
+    return (
+        f"refused: the feed declares its own XML entities ({shown}{more}); entity declarations are never "
+        "parsed (they can expand to gigabytes or read local files)"
+    )
 
 
 def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
@@ -188,8 +190,10 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
                 # entry may be half there (no text, a GUID taken for its link). It waits for a complete copy.
                 entries = entries[:-1]
                 out.warnings.append("the feed is cut off: its last entry was left for the next pass")
-            out.warnings.append(f"malformed feed ({type(exc).__name__}: {exc}); kept the {len(entries)} "
-                                "entries that could be recovered")  # fmt: skip
+            out.warnings.append(
+                f"malformed feed ({type(exc).__name__}: {exc}); kept the {len(entries)} "
+                "entries that could be recovered"
+            )
     guids = Counter((e.get("id") or "").strip() for e in entries)
     seen: set[str] = set()
     not_ids: set[str] = set()
@@ -216,16 +220,26 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
         if not summary and e.get("content"):
             summary = e["content"][0].get("value", "")
         src = e.get("source") or {}
-        out.entries.append(FeedEntry(
-            key=key, title=title, link=link, summary=html_to_text(summary), published_at=published,
-            author=html_to_text(e.get("author")) or None, source_title=html_to_text(src.get("title")) or None,
-            source_url=src.get("href") or None, guid=guid or None,
-        ))  # fmt: skip
+        out.entries.append(
+            FeedEntry(
+                key=key,
+                title=title,
+                link=link,
+                summary=html_to_text(summary),
+                published_at=published,
+                author=html_to_text(e.get("author")) or None,
+                source_title=html_to_text(src.get("title")) or None,
+                source_url=src.get("href") or None,
+                guid=guid or None,
+            )
+        )
     shared = sorted(g for g in not_ids if guids[g] > 1)  # (a short GUID used once loses nothing: no warning)
     if shared:
         shown = ", ".join(repr(g) for g in shared[:3])
-        out.warnings.append(f"{sum(guids[g] for g in shared)} entries share a GUID with another entry ({shown}): "
-                            "told apart by link, or title and date, instead")  # fmt: skip
+        out.warnings.append(
+            f"{sum(guids[g] for g in shared)} entries share a GUID with another entry ({shown}): "
+            "told apart by link, or title and date, instead"
+        )
     if out.duplicates:
         out.warnings.append(f"{out.duplicates} entries repeat an entry already in the feed: kept once")
     return out
@@ -235,20 +249,36 @@ def log_entry(
     source: Source, res: FetchResult, primary: bool, started: datetime, items: int = 0
 ) -> FetchLogEntry:
     return FetchLogEntry(
-        source_id=source.id, url=res.url, status=res.status, started_at=started, http_status=res.http_status,
-        reason=res.reason, duration_ms=int(res.duration_s * 1000), bytes=len(res.body), items=items,
-        etag=res.etag, last_modified=res.last_modified, body_hash=res.body_hash, primary=primary,
-    )  # fmt: skip
+        source_id=source.id,
+        url=res.url,
+        status=res.status,
+        started_at=started,
+        http_status=res.http_status,
+        reason=res.reason,
+        duration_ms=int(res.duration_s * 1000),
+        bytes=len(res.body),
+        items=items,
+        etag=res.etag,
+        last_modified=res.last_modified,
+        body_hash=res.body_hash,
+        primary=primary,
+    )
 
 
-def fetch_feed(source: Source, client: HttpClient, state_row: dict[str, Any] | None,
-               outcome: SourceOutcome) -> tuple[FetchResult, ParsedFeed | None]:  # fmt: skip
+def fetch_feed(
+    source: Source, client: HttpClient, state_row: dict[str, Any] | None, outcome: SourceOutcome
+) -> tuple[FetchResult, ParsedFeed | None]:
     """Fetch the source's feed (conditional GET + body hash) and parse it; log the primary fetch."""
     row = state_row or {}
     started = datetime.now(UTC)
-    res = client.fetch(source.url or "", etag=row.get("etag"), last_modified=row.get("last_modified"),
-                       previous_hash=row.get("body_hash"), respect_robots=source.respect_robots,
-                       accept=FEED_ACCEPT)  # fmt: skip
+    res = client.fetch(
+        source.url or "",
+        etag=row.get("etag"),
+        last_modified=row.get("last_modified"),
+        previous_hash=row.get("body_hash"),
+        respect_robots=source.respect_robots,
+        accept=FEED_ACCEPT,
+    )
     if res.status is not FetchStatus.OK:
         outcome.fetches.append(log_entry(source, res, True, started))
         return res, None
@@ -264,21 +294,42 @@ def fetch_feed(source: Source, client: HttpClient, state_row: dict[str, Any] | N
     return res, None if parsed.error else parsed
 
 
-def entry_document(source: Source, e: FeedEntry, now: datetime, *, title: str | None = None,
-                   url: str | None = None, outlet: str | None = None) -> Document:  # fmt: skip
+def entry_document(
+    source: Source,
+    e: FeedEntry,
+    now: datetime,
+    *,
+    title: str | None = None,
+    url: str | None = None,
+    outlet: str | None = None,
+) -> Document:
     title = title if title is not None else e.title
     return Document(
-        source_id=source.id, voice=source.voice, title=title or e.summary[:120] or "(uten tittel)",
-        text=e.summary or title or "", lead=e.summary, url=url if url is not None else e.link, author=e.author,
-        outlet=outlet or source.name or source.id, published_at=e.published_at or now,
-        published_estimated=e.published_at is None, collected_at=now, region=source.region,
-        paywalled=source.paywalled, kind="article" if source.voice == "media" else "statement",
+        source_id=source.id,
+        voice=source.voice,
+        title=title or e.summary[:120] or "(uten tittel)",
+        text=e.summary or title or "",
+        lead=e.summary,
+        url=url if url is not None else e.link,
+        author=e.author,
+        outlet=outlet or source.name or source.id,
+        published_at=e.published_at or now,
+        published_estimated=e.published_at is None,
+        collected_at=now,
+        region=source.region,
+        paywalled=source.paywalled,
+        kind="article" if source.voice == "media" else "statement",
         extra={"guid": e.guid} if e.guid else {},
-    )  # fmt: skip
+    )
 
 
-def add_full_text(doc: Document, source: Source, client: HttpClient, outcome: SourceOutcome,
-                  fetched: FetchResult | None = None) -> None:  # fmt: skip
+def add_full_text(
+    doc: Document,
+    source: Source,
+    client: HttpClient,
+    outcome: SourceOutcome,
+    fetched: FetchResult | None = None,
+) -> None:
     """Fetch (unless given) and extract the article; a paywalled or truncated page keeps the feed's lead."""
     if fetched is None:
         started = datetime.now(UTC)
@@ -303,8 +354,13 @@ def add_full_text(doc: Document, source: Source, client: HttpClient, outcome: So
     doc.extra["full_text"] = True
 
 
-def new_entries(source: Source, client: HttpClient, state_row: dict[str, Any] | None, outcome: SourceOutcome,
-                known_urls: set[str] | None) -> list[FeedEntry]:  # fmt: skip
+def new_entries(
+    source: Source,
+    client: HttpClient,
+    state_row: dict[str, Any] | None,
+    outcome: SourceOutcome,
+    known_urls: set[str] | None,
+) -> list[FeedEntry]:
     """Fetch and parse the source's feed (logged in `outcome`); its entries whose link is not stored yet
     (none when the fetch failed or the feed is unchanged)."""
     _, parsed = fetch_feed(source, client, state_row, outcome)
@@ -314,9 +370,15 @@ def new_entries(source: Source, client: HttpClient, state_row: dict[str, Any] | 
     return [e for e in parsed.entries if not (e.link and (canonical_url(e.link) in known or e.link in known))]
 
 
-def collect_rss(source: Source, client: HttpClient, state_row: dict[str, Any] | None, *,
-                is_candidate: Callable[[str], bool], known_urls: set[str] | None = None,
-                now: datetime | None = None) -> SourceOutcome:  # fmt: skip
+def collect_rss(
+    source: Source,
+    client: HttpClient,
+    state_row: dict[str, Any] | None,
+    *,
+    is_candidate: Callable[[str], bool],
+    known_urls: set[str] | None = None,
+    now: datetime | None = None,
+) -> SourceOutcome:
     """One pass over an RSS/Atom source."""
     outcome = SourceOutcome(source=source)
     now = now or datetime.now(UTC)

@@ -92,12 +92,21 @@ def collect_sources(
             workers = min(settings.http.max_concurrency, total)
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
                 futures: dict[Future[SourceOutcome], Source] = {
-                    pool.submit(_bounded_one, s, client, state.get(s.id), settings, pass_deadline,
-                                items=due_items((pending or {}).get(s.id, []), s, now, force),
-                                is_candidate=is_candidate, known_files=known_files, known_urls=known,
-                                base_dir=base_dir): s
+                    pool.submit(
+                        _bounded_one,
+                        s,
+                        client,
+                        state.get(s.id),
+                        settings,
+                        pass_deadline,
+                        items=due_items((pending or {}).get(s.id, []), s, now, force),
+                        is_candidate=is_candidate,
+                        known_files=known_files,
+                        known_urls=known,
+                        base_dir=base_dir,
+                    ): s
                     for s in due
-                }  # fmt: skip
+                }
                 left = set(futures)
                 done_count = 0
                 while left:
@@ -125,15 +134,25 @@ def due_items(items: list[PendingItem], source: Source, now: datetime, force: bo
     return [i for i in items if force or is_due({**row, "next_due_at": i.next_due_at}, now)]
 
 
-def _bounded_one(source: Source, client: HttpClient, state_row: dict[str, Any] | None, settings: Settings,
-                 pass_deadline: float, **kwargs: Any) -> SourceOutcome:  # fmt: skip
+def _bounded_one(
+    source: Source,
+    client: HttpClient,
+    state_row: dict[str, Any] | None,
+    settings: Settings,
+    pass_deadline: float,
+    **kwargs: Any,
+) -> SourceOutcome:
     """collect_one under the source's deadline: its budget from now, never past the pass deadline."""
     start = time.monotonic()
     if start >= pass_deadline:
-        logger.info("%s: not started, the pass deadline of %gs came first; it is first in the next pass",
-                    source.id, settings.collect.pass_deadline_s)  # fmt: skip
-        return SourceOutcome(source=source, skipped=True, deferred=True,
-                             warnings=["not started: the pass deadline came first"])  # fmt: skip
+        logger.info(
+            "%s: not started, the pass deadline of %gs came first; it is first in the next pass",
+            source.id,
+            settings.collect.pass_deadline_s,
+        )
+        return SourceOutcome(
+            source=source, skipped=True, deferred=True, warnings=["not started: the pass deadline came first"]
+        )
     budget = settings.collect.source_budget_s
     if start + budget <= pass_deadline:
         bounded = client.with_deadline(start + budget, f"the source's time budget of {budget:g}s")
@@ -144,14 +163,23 @@ def _bounded_one(source: Source, client: HttpClient, state_row: dict[str, Any] |
     return collect_one(source, bounded, state_row, **kwargs)
 
 
-def collect_one(source: Source, client: HttpClient, state_row: dict[str, Any] | None, *,
-                is_candidate: Callable[[str], bool], known_files: set[str], known_urls: set[str],
-                base_dir: Path = Path("."), items: list[PendingItem] | None = None) -> SourceOutcome:  # fmt: skip
+def collect_one(
+    source: Source,
+    client: HttpClient,
+    state_row: dict[str, Any] | None,
+    *,
+    is_candidate: Callable[[str], bool],
+    known_files: set[str],
+    known_urls: set[str],
+    base_dir: Path = Path("."),
+    items: list[PendingItem] | None = None,
+) -> SourceOutcome:
     """Dispatch one source to its collector; never raises."""
     started = datetime.now(UTC)
     try:
-        outcome = _dispatch(source, client, state_row, is_candidate, known_files, known_urls, base_dir,
-                            items or [])  # fmt: skip
+        outcome = _dispatch(
+            source, client, state_row, is_candidate, known_files, known_urls, base_dir, items or []
+        )
     except TonevaktError as e:
         outcome = _failed(source, started, f"{e}")
     except Exception as e:  # a collector bug must not abort the pass; it is recorded for the source
@@ -160,9 +188,16 @@ def collect_one(source: Source, client: HttpClient, state_row: dict[str, Any] | 
     return outcome
 
 
-def _dispatch(source: Source, client: HttpClient, state_row: dict[str, Any] | None,
-              is_candidate: Callable[[str], bool], known_files: set[str], known_urls: set[str],
-              base_dir: Path, items: list[PendingItem]) -> SourceOutcome:  # fmt: skip
+def _dispatch(
+    source: Source,
+    client: HttpClient,
+    state_row: dict[str, Any] | None,
+    is_candidate: Callable[[str], bool],
+    known_files: set[str],
+    known_urls: set[str],
+    base_dir: Path,
+    items: list[PendingItem],
+) -> SourceOutcome:
     kind = source.kind
     if kind == "rss":
         from tonevakt.collectors.rss import collect_rss
@@ -194,8 +229,14 @@ def _dispatch(source: Source, client: HttpClient, state_row: dict[str, Any] | No
 
 
 def _failed(source: Source, started: datetime, reason: str) -> SourceOutcome:
-    entry = FetchLogEntry(source_id=source.id, url=source.url or source.path or source.app_id or "",
-                          status=FetchStatus.SOFT_ERROR, started_at=started, reason=reason, primary=True)  # fmt: skip
+    entry = FetchLogEntry(
+        source_id=source.id,
+        url=source.url or source.path or source.app_id or "",
+        status=FetchStatus.SOFT_ERROR,
+        started_at=started,
+        reason=reason,
+        primary=True,
+    )
     return SourceOutcome(source=source, fetches=[entry])
 
 
@@ -206,5 +247,11 @@ def _log_outcome(o: SourceOutcome) -> None:
         logger.info("source %s failed: %s", o.source.id, o.reason)  # the pass summary lists failures
     else:
         left = f", {o.items_left} items left for a later pass" if o.items_left else ""
-        logger.info("source %s: %d documents, %d fetches%s%s", o.source.id, len(o.documents), len(o.fetches),
-                    left, f" ({'; '.join(o.warnings)})" if o.warnings else "")  # fmt: skip
+        logger.info(
+            "source %s: %d documents, %d fetches%s%s",
+            o.source.id,
+            len(o.documents),
+            len(o.fetches),
+            left,
+            f" ({'; '.join(o.warnings)})" if o.warnings else "",
+        )

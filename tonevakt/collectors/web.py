@@ -104,9 +104,15 @@ def article_candidates(links: list[str], source: Source, listing_url: str) -> li
     return out
 
 
-def collect_web(source: Source, client: HttpClient, state_row: dict[str, Any] | None, *,
-                known_urls: set[str] | None = None, now: datetime | None = None,
-                pending: list[PendingItem] | None = None) -> SourceOutcome:  # fmt: skip
+def collect_web(
+    source: Source,
+    client: HttpClient,
+    state_row: dict[str, Any] | None,
+    *,
+    known_urls: set[str] | None = None,
+    now: datetime | None = None,
+    pending: list[PendingItem] | None = None,
+) -> SourceOutcome:
     """One pass over a listing page (and sitemap): fetch and extract every new article, and the article
     pages left from earlier passes (`pending`, fetched first)."""
     outcome = SourceOutcome(source=source)
@@ -114,9 +120,14 @@ def collect_web(source: Source, client: HttpClient, state_row: dict[str, Any] | 
     known = known_urls or set()
     started = datetime.now(UTC)
     row = state_row or {}
-    res = client.fetch(source.url or "", etag=row.get("etag"), last_modified=row.get("last_modified"),
-                       previous_hash=row.get("body_hash"), respect_robots=source.respect_robots,
-                       accept=HTML_ACCEPT)  # fmt: skip
+    res = client.fetch(
+        source.url or "",
+        etag=row.get("etag"),
+        last_modified=row.get("last_modified"),
+        previous_hash=row.get("body_hash"),
+        respect_robots=source.respect_robots,
+        accept=HTML_ACCEPT,
+    )
     primary = log_entry(source, res, True, started)
     outcome.fetches.append(primary)
     links: list[str] = []
@@ -131,8 +142,11 @@ def collect_web(source: Source, client: HttpClient, state_row: dict[str, Any] | 
     retry = [p.url for p in pending or [] if p.kind == "article"]
     if not res.ok and not links and not retry:
         return outcome
-    candidates = [u for u in dict.fromkeys(article_candidates(links, source, source.url or base))
-                  if canonical_url(u) not in known and u not in known]  # fmt: skip
+    candidates = [
+        u
+        for u in dict.fromkeys(article_candidates(links, source, source.url or base))
+        if canonical_url(u) not in known and u not in known
+    ]
     primary.items = len(candidates)
     todo = list(dict.fromkeys(retry + candidates))
     left = 0
@@ -191,9 +205,19 @@ def _article(
     entry.items = 1
     lead = article.text.split("\n", 1)[0][:500]
     return Document(
-        source_id=source.id, voice=source.voice, title=article.title or lead[:120], text=article.text, lead=lead,
-        url=url, author=article.author, outlet=source.name or source.id, published_at=article.published_at or now,
-        published_estimated=article.published_at is None, collected_at=now, region=source.region,
-        paywalled=article.paywalled, kind="article" if source.voice == "media" else "statement",
+        source_id=source.id,
+        voice=source.voice,
+        title=article.title or lead[:120],
+        text=article.text,
+        lead=lead,
+        url=url,
+        author=article.author,
+        outlet=source.name or source.id,
+        published_at=article.published_at or now,
+        published_estimated=article.published_at is None,
+        collected_at=now,
+        region=source.region,
+        paywalled=article.paywalled,
+        kind="article" if source.voice == "media" else "statement",
         extra={"full_text": True, **({"paywall": article.paywall_reason} if article.paywalled else {})},
-    ), entry  # fmt: skip
+    ), entry

@@ -56,18 +56,32 @@ class Metrics:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "n": self.n, "accuracy": self.accuracy, "macro_f1": self.macro_f1, "binary": self.binary,
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "binary": self.binary,
             "labels": self.labels,
             "per_class": {k: vars(v) for k, v in self.per_class.items()},
-            "confusion": {"rows": "gold", "columns": "predicted", "labels": self.labels, "matrix": self.confusion},
+            "confusion": {
+                "rows": "gold",
+                "columns": "predicted",
+                "labels": self.labels,
+                "matrix": self.confusion,
+            },
             **self.extra,
-        }  # fmt: skip
+        }
 
 
 def normalise_label(raw: object, where: str = "") -> str:
     v = str(raw).strip().casefold()
-    aliases = {"pos": "positive", "neg": "negative", "neu": "neutral", "positiv": "positive",
-               "negativ": "negative", "nøytral": "neutral"}  # fmt: skip
+    aliases = {
+        "pos": "positive",
+        "neg": "negative",
+        "neu": "neutral",
+        "positiv": "positive",
+        "negativ": "negative",
+        "nøytral": "neutral",
+    }
     v = aliases.get(v, v)
     if v not in LABELS:
         raise EvaluationError(f"{where}bad label {raw!r}: expected positive, negative or neutral")
@@ -132,10 +146,14 @@ def compute_metrics(gold: Sequence[str], predicted: Sequence[str], labels: Seque
         per[lab] = ClassMetrics(prec, rec, f1, sup)
     n = len(gold)
     return Metrics(
-        labels=labels, n=n, accuracy=float(np.trace(cm)) / n if n else 0.0,
-        macro_f1=float(np.mean([m.f1 for m in per.values()])), per_class=per, confusion=cm.tolist(),
+        labels=labels,
+        n=n,
+        accuracy=float(np.trace(cm)) / n if n else 0.0,
+        macro_f1=float(np.mean([m.f1 for m in per.values()])),
+        per_class=per,
+        confusion=cm.tolist(),
         binary=len(labels) == 2,
-    )  # fmt: skip
+    )
 
 
 def predicted_labels(probs: np.ndarray, binary: bool) -> list[str]:
@@ -183,15 +201,26 @@ def labelled_documents(db: Any) -> tuple[list[Document], dict[str, str]]:
     if not rows:
         raise EvaluationError("no human labels stored yet (add some with 'tonevakt label DOC_ID LABEL')")
     docs = [
-        Document(id=r[0], source_id=r[1], voice=r[2], title=r[3], lead=r[4] or "", text=r[5], url=r[6],
-                 language=r[7], matched=list(r[8] or []), kind=r[9])
+        Document(
+            id=r[0],
+            source_id=r[1],
+            voice=r[2],
+            title=r[3],
+            lead=r[4] or "",
+            text=r[5],
+            url=r[6],
+            language=r[7],
+            matched=list(r[8] or []),
+            kind=r[9],
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
     return docs, {r[0]: normalise_label(r[10]) for r in rows}
 
 
-def evaluate_documents(scorer: Scorer, docs: Sequence[Document], gold: dict[str, str],
-                       progress: Progress | None = None) -> Metrics:  # fmt: skip
+def evaluate_documents(
+    scorer: Scorer, docs: Sequence[Document], gold: dict[str, str], progress: Progress | None = None
+) -> Metrics:
     """Measure the scorer against human labels, scoring documents as the pipeline does (passages that speak
     of the target)."""
     scores = scorer.score_documents(docs, progress=progress)

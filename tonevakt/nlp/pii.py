@@ -47,8 +47,11 @@ _PHONE_GROUPED_RE = re.compile(rf"{_NOT_BEFORE}(?:{_GROUPED}){_NOT_AFTER}")
 _PHONE_PLAIN_RE = re.compile(rf"{_NOT_BEFORE}(\d{{8}}){_NOT_AFTER}")
 
 # Words that make a bare 8-digit number a phone number, or certainly not one (within a few words before it).
-_PHONE_CUE = re.compile(r"\b(?:tlf|telefon\w*|mobil\w*|mob|ring\w*|sms|nummer\s+mitt|nr\s+mitt|tel|phone)\b\W*"
-                        r"(?:\w+\W+){0,3}$", re.IGNORECASE)  # fmt: skip
+_PHONE_CUE = re.compile(
+    r"\b(?:tlf|telefon\w*|mobil\w*|mob|ring\w*|sms|nummer\s+mitt|nr\s+mitt|tel|phone)\b\W*"
+    r"(?:\w+\W+){0,3}$",
+    re.IGNORECASE,
+)
 _NUMBER_CUE = re.compile(
     r"\b(?:ordre\w*|order|sak\w*|saks\w*|faktura\w*|kunde\w*|referanse\w*|ref|konto\w*|kontonr|journal\w*|"
     r"rekvisisjon\w*|bestilling\w*|avtale\w*|kvittering\w*|org\w*|id|løpe\w*|versjon|v|artikkel\w*|vare\w*|"

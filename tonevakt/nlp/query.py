@@ -66,10 +66,16 @@ def tokenize(text: str) -> Tokens:
         for j, p in enumerate(parts):
             extra: dict[str, object] = {}
             if j == 0 and len(parts) > 1:
-                extra = {"joined": normalise("".join(x.group(0) for x in parts)), "joined_end": m.end(),
-                         "joined_len": len(parts)}  # fmt: skip
-            tokens.append(Token(normalise(p.group(0)), p.group(0), len(tokens), base + p.start(), base + p.end(),
-                                **extra))  # type: ignore[arg-type]  # fmt: skip
+                extra = {
+                    "joined": normalise("".join(x.group(0) for x in parts)),
+                    "joined_end": m.end(),
+                    "joined_len": len(parts),
+                }
+            tokens.append(
+                Token(
+                    normalise(p.group(0)), p.group(0), len(tokens), base + p.start(), base + p.end(), **extra
+                )
+            )  # type: ignore[arg-type]
     return tokens
 
 

@@ -12,9 +12,14 @@ logger = logging.getLogger(__name__)
 # The target's own names, used to find the passages that speak of it when a document's stored matches do
 # not say (documents from always-relevant sources, or matched before the query changed).
 TARGET_TERMS: tuple[str, ...] = (
-    "helseplattform*", "helseplattforma*", '"helse plattformen"', "helsami*", '"helsa mi"',
-    '"en innbygger en journal"', '"ein innbyggjar ein journal"',
-)  # fmt: skip
+    "helseplattform*",
+    "helseplattforma*",
+    '"helse plattformen"',
+    "helsami*",
+    '"helsa mi"',
+    '"en innbygger en journal"',
+    '"ein innbyggjar ein journal"',
+)
 
 
 class RelevanceMatcher:

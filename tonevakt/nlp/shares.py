@@ -233,7 +233,7 @@ def estimate_shares(
                 corrected=use,
                 misfit=misfit,
                 inputs_key=inputs_key(cell, confusion, replicates, seed),
-            )  # fmt: skip
+            )
         )
     return out
 

@@ -77,9 +77,14 @@ def read_tone_file(path: Path, voice: str = "media") -> list[LabelledDocument]:
         if label not in TONE_LABELS:
             raise ToneDataError(f"{path}:{i}: bad tone {row['tone']!r}: expected {', '.join(TONE_LABELS)}")
         doc = Document(
-            source_id=str(row.get("source") or "labelled"), voice=voice, title=str(row.get("title") or ""),
-            text=str(row["text"] or ""), url=row.get("url"), id=f"{path.stem}:{i}", language=row.get("lang"),
-        )  # fmt: skip
+            source_id=str(row.get("source") or "labelled"),
+            voice=voice,
+            title=str(row.get("title") or ""),
+            text=str(row["text"] or ""),
+            url=row.get("url"),
+            id=f"{path.stem}:{i}",
+            language=row.get("lang"),
+        )
         if doc.text.strip():
             out.append(LabelledDocument(doc, label, "file"))
     if not out:
@@ -189,10 +194,20 @@ def fit_head(
     predicted = [TONE_LABELS[i] for i in oof.argmax(axis=1)]
     metrics = compute_metrics(labels, predicted, TONE_LABELS)
     weight, bias = fit_logistic(vectors, y, c)
-    confusion = {"labels": list(TONE_LABELS), "counts": metrics.confusion, "n": len(y),
-                 "source": f"cross-validated ({FOLDS} folds × {REPEATS}) on {source}"}  # fmt: skip
-    report = FitReport(n=len(y), penalty=c, cv_by_penalty=by_penalty, cv=metrics.to_dict(), confusion=confusion,
-                       out_of_fold=oof)  # fmt: skip
+    confusion = {
+        "labels": list(TONE_LABELS),
+        "counts": metrics.confusion,
+        "n": len(y),
+        "source": f"cross-validated ({FOLDS} folds × {REPEATS}) on {source}",
+    }
+    report = FitReport(
+        n=len(y),
+        penalty=c,
+        cv_by_penalty=by_penalty,
+        cv=metrics.to_dict(),
+        confusion=confusion,
+        out_of_fold=oof,
+    )
     return weight, bias, report
 
 
@@ -236,12 +251,26 @@ def train_head(
 
     vectors = vectors_of(scorer, [t.document for t in train], progress)
     weight, bias, report = fit_head(vectors, [t.label for t in train], source)
-    about = {"indomain_cv": {"n": report.n, "penalty": report.penalty, "by_penalty": report.cv_by_penalty,
-                             "macro_f1": report.cv["macro_f1"], "per_class": report.cv["per_class"],
-                             "source": source},
-             **(meta or {})}  # fmt: skip
-    head = ToneHead(model_id=model_id, weight=weight, bias=bias, layers=scorer.head.layers,
-                    encoder=scorer.head.encoder, confusion=report.confusion, meta=about)  # fmt: skip
+    about = {
+        "indomain_cv": {
+            "n": report.n,
+            "penalty": report.penalty,
+            "by_penalty": report.cv_by_penalty,
+            "macro_f1": report.cv["macro_f1"],
+            "per_class": report.cv["per_class"],
+            "source": source,
+        },
+        **(meta or {}),
+    }
+    head = ToneHead(
+        model_id=model_id,
+        weight=weight,
+        bias=bias,
+        layers=scorer.head.layers,
+        encoder=scorer.head.encoder,
+        confusion=report.confusion,
+        meta=about,
+    )
     return head, report
 
 
@@ -301,18 +330,35 @@ def adapt(
         raise ToneDataError("no human labels stored yet: label documents first ('tonevakt label --queue')")
     everything = list(shared) + list(human)
     active = {s.document_id: s.label for s in scorer.score_documents([h.document for h in human], progress)}
-    head, report = train_head(scorer, everything, model_id,
-                              source=f"{len(shared)} shared labelled documents + {len(human)} human labels",
-                              progress=progress)  # fmt: skip
+    head, report = train_head(
+        scorer,
+        everything,
+        model_id,
+        source=f"{len(shared)} shared labelled documents + {len(human)} human labels",
+        progress=progress,
+    )
     gold = [h.label for h in human]
     oof = report.out_of_fold[len(shared) :]
     new = compute_metrics(gold, [TONE_LABELS[i] for i in oof.argmax(axis=1)], TONE_LABELS)
     old = compute_metrics(gold, [active.get(h.document.id, "neutral") for h in human], TONE_LABELS)
-    head.meta["adapted"] = {"from": scorer.model_id, "shared": len(shared), "human": len(human),
-                            "human_macro_f1_new": round(new.macro_f1, 4), "human_macro_f1_active": round(old.macro_f1, 4)}  # fmt: skip
-    return Adaptation(head=head, report=report, n_file=len(shared), n_human=len(human), active_model=scorer.model_id,
-                      active_macro_f1=old.macro_f1, new_macro_f1=new.macro_f1, active_accuracy=old.accuracy,
-                      new_accuracy=new.accuracy)  # fmt: skip
+    head.meta["adapted"] = {
+        "from": scorer.model_id,
+        "shared": len(shared),
+        "human": len(human),
+        "human_macro_f1_new": round(new.macro_f1, 4),
+        "human_macro_f1_active": round(old.macro_f1, 4),
+    }
+    return Adaptation(
+        head=head,
+        report=report,
+        n_file=len(shared),
+        n_human=len(human),
+        active_model=scorer.model_id,
+        active_macro_f1=old.macro_f1,
+        new_macro_f1=new.macro_f1,
+        active_accuracy=old.accuracy,
+        new_accuracy=new.accuracy,
+    )
 
 
 def human_labelled(db: Any) -> list[LabelledDocument]:

@@ -26,8 +26,9 @@ def _axis_range(series: dict[str, list[ToneCell | None]]) -> float:
     return 1.0
 
 
-def tone_chart(weeks: Sequence[str], series: dict[str, list[ToneCell | None]], width: int = 720,
-               height: int = 300) -> str:  # fmt: skip
+def tone_chart(
+    weeks: Sequence[str], series: dict[str, list[ToneCell | None]], width: int = 720, height: int = 300
+) -> str:
     """Lines per voice with their 95 % interval as a band; thin weeks drawn as hollow points."""
     left, right, top, bottom = 52, 12, 14, 44
     pw, ph = width - left - right, height - top - bottom
@@ -41,8 +42,10 @@ def tone_chart(weeks: Sequence[str], series: dict[str, list[ToneCell | None]], w
         v = max(-r, min(r, v))
         return top + (r - v) / (2 * r) * ph
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
-           f'role="img" aria-label="Tone per uke og stemme" font-family="{FONT}" font-size="11">']  # fmt: skip
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+        f'role="img" aria-label="Tone per uke og stemme" font-family="{FONT}" font-size="11">'
+    ]
     ticks = [i * r / 2 for i in range(-2, 3)]
     for t in ticks:
         yy = y(t)
@@ -55,8 +58,10 @@ def tone_chart(weeks: Sequence[str], series: dict[str, list[ToneCell | None]], w
             f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end" fill="#555">{fmt.tone(t)}</text>'
         )
     for i, w in enumerate(weeks):
-        out.append(f'<text x="{x(i):.1f}" y="{height - bottom + 16}" text-anchor="middle" fill="#555">'
-                   f"{int(w.split('-W')[1])}</text>")  # fmt: skip
+        out.append(
+            f'<text x="{x(i):.1f}" y="{height - bottom + 16}" text-anchor="middle" fill="#555">'
+            f"{int(w.split('-W')[1])}</text>"
+        )
     out.append(f'<text x="{left + pw / 2:.1f}" y="{height - 6}" text-anchor="middle" fill="#555">uke</text>')
     for voice, cells in series.items():
         color = VOICE_COLORS.get(voice, "#444")
@@ -74,8 +79,10 @@ def tone_chart(weeks: Sequence[str], series: dict[str, list[ToneCell | None]], w
         for run in runs:
             if len(run) == 1:
                 i, c = run[0]
-                out.append(f'<rect x="{x(i) - 4:.1f}" y="{y(c.ci_high):.1f}" width="8" '  # type: ignore[arg-type]
-                           f'height="{max(y(c.ci_low) - y(c.ci_high), 1):.1f}" fill="{color}" fill-opacity="0.15"/>')  # type: ignore[arg-type]  # fmt: skip
+                out.append(
+                    f'<rect x="{x(i) - 4:.1f}" y="{y(c.ci_high):.1f}" width="8" '  # type: ignore[arg-type]
+                    f'height="{max(y(c.ci_low) - y(c.ci_high), 1):.1f}" fill="{color}" fill-opacity="0.15"/>'
+                )  # type: ignore[arg-type]
                 continue
             upper = " ".join(f"{x(i):.1f},{y(c.ci_high):.1f}" for i, c in run)  # type: ignore[arg-type]
             lower = " ".join(f"{x(i):.1f},{y(c.ci_low):.1f}" for i, c in reversed(run))  # type: ignore[arg-type]
@@ -102,14 +109,17 @@ def tone_chart(weeks: Sequence[str], series: dict[str, list[ToneCell | None]], w
             title = escape(
                 f"{fmt.voice_label(voice)} {fmt.week_label(c.week)}: {fmt.tone(c.tone)} (n = {c.n})"
             )
-            out.append(f'<circle cx="{x(i):.1f}" cy="{y(c.tone):.1f}" r="3.5" fill="{fill}" stroke="{color}" '
-                       f'stroke-width="1.5"><title>{title}</title></circle>')  # fmt: skip
+            out.append(
+                f'<circle cx="{x(i):.1f}" cy="{y(c.tone):.1f}" r="3.5" fill="{fill}" stroke="{color}" '
+                f'stroke-width="1.5"><title>{title}</title></circle>'
+            )
     out.append("</svg>")
     return "".join(out)
 
 
-def volume_chart(weeks: Sequence[str], volume: dict[str, list[Volume | None]], width: int = 720,
-                 height: int = 240) -> str:  # fmt: skip
+def volume_chart(
+    weeks: Sequence[str], volume: dict[str, list[Volume | None]], width: int = 720, height: int = 240
+) -> str:
     """Grouped bars: stories per voice and week (syndicated copies counted once)."""
     left, right, top, bottom = 44, 12, 14, 44
     pw, ph = width - left - right, height - top - bottom
@@ -122,8 +132,10 @@ def volume_chart(weeks: Sequence[str], volume: dict[str, list[Volume | None]], w
     def y(v: float) -> float:
         return top + ph - v / nice * ph
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
-           f'role="img" aria-label="Antall saker per uke og stemme" font-family="{FONT}" font-size="11">']  # fmt: skip
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+        f'role="img" aria-label="Antall saker per uke og stemme" font-family="{FONT}" font-size="11">'
+    ]
     for k in range(5):
         v = nice * k / 4
         out.append(
@@ -141,11 +153,15 @@ def volume_chart(weeks: Sequence[str], volume: dict[str, list[Volume | None]], w
             title = escape(
                 f"{fmt.voice_label(voice)} {fmt.week_label(w)}: {v.stories} saker, {v.documents} dokumenter"
             )
-            out.append(f'<rect x="{gx + j * bar:.1f}" y="{y(v.stories):.1f}" width="{bar - 1:.1f}" '
-                       f'height="{ph + top - y(v.stories):.1f}" fill="{VOICE_COLORS.get(voice, "#444")}">'
-                       f"<title>{title}</title></rect>")  # fmt: skip
-        out.append(f'<text x="{gx + group / 2 - 3:.1f}" y="{height - bottom + 16}" text-anchor="middle" '
-                   f'fill="#555">{int(w.split("-W")[1])}</text>')  # fmt: skip
+            out.append(
+                f'<rect x="{gx + j * bar:.1f}" y="{y(v.stories):.1f}" width="{bar - 1:.1f}" '
+                f'height="{ph + top - y(v.stories):.1f}" fill="{VOICE_COLORS.get(voice, "#444")}">'
+                f"<title>{title}</title></rect>"
+            )
+        out.append(
+            f'<text x="{gx + group / 2 - 3:.1f}" y="{height - bottom + 16}" text-anchor="middle" '
+            f'fill="#555">{int(w.split("-W")[1])}</text>'
+        )
     out.append(f'<text x="{left + pw / 2:.1f}" y="{height - 6}" text-anchor="middle" fill="#555">uke</text>')
     out.append("</svg>")
     return "".join(out)

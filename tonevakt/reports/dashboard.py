@@ -166,8 +166,9 @@ def _index(items: list[str]) -> dict[str, int]:
 
 def dashboard_data(db: Database, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
     last = wk.last_complete_week(now)
-    first_week, last_week = db.fetchone("SELECT min(week), max(week) FROM document_tone_kept WHERE first_copy") or (
-        None, None)  # fmt: skip
+    first_week, last_week = db.fetchone(
+        "SELECT min(week), max(week) FROM document_tone_kept WHERE first_copy"
+    ) or (None, None)
     if first_week:  # every week from the first with data, the newest MAX_WEEKS of them
         weeks = [max(last, last_week)]
         while weeks[-1] > first_week and len(weeks) < MAX_WEEKS:
@@ -202,8 +203,17 @@ def dashboard_data(db: Database, settings: Settings, now: datetime | None = None
             _STORY_SQL, {"ids": ids, "since": since}
         ):
             order[doc_id] = len(stories)
-            stories.append({"w": week_i[w], "v": voice_i[v], "t": float(t), "title": title, "outlet": outlet or "",
-                            "url": render.safe_url(url), "d": fmt.long_date(published)})  # fmt: skip
+            stories.append(
+                {
+                    "w": week_i[w],
+                    "v": voice_i[v],
+                    "t": float(t),
+                    "title": title,
+                    "outlet": outlet or "",
+                    "url": render.safe_url(url),
+                    "d": fmt.long_date(published),
+                }
+            )
     lists: dict[str, list[Any]] = {k: [] for k in ("w", "v", "tp", "rg", "worst", "best")}
     for w, v, tp, rg, worst, best in raw_lists:
         if v not in voice_i:
@@ -243,14 +253,23 @@ def shares_block(db: Database, settings: Settings, now: datetime | None = None) 
         "min_n": settings.report.min_n,
         "voices": [{"id": v, "label": fmt.voice_label(v)} for v in VOICES],
         "rows": [
-            {"w": r["week"], "v": r["voice"], "n": int(r["n"]), "neg": r["share_negative"],
-             "neg_lo": r["share_negative_ci_low"], "neg_hi": r["share_negative_ci_high"], "pos": r["share_positive"],
-             "pos_lo": r["share_positive_ci_low"], "pos_hi": r["share_positive_ci_high"], "misfit": bool(r["misfit"])}
+            {
+                "w": r["week"],
+                "v": r["voice"],
+                "n": int(r["n"]),
+                "neg": r["share_negative"],
+                "neg_lo": r["share_negative_ci_low"],
+                "neg_hi": r["share_negative_ci_high"],
+                "pos": r["share_positive"],
+                "pos_lo": r["share_positive_ci_low"],
+                "pos_hi": r["share_positive_ci_high"],
+                "misfit": bool(r["misfit"]),
+            }
             for r in rows
         ],
         "labelled_n": max((int(r["labelled_n"]) for r in rows), default=0),
         "corrected": any(r["corrected"] for r in rows),
-    }  # fmt: skip
+    }
 
 
 def shares_note(block: dict[str, Any]) -> str:
@@ -258,11 +277,15 @@ def shares_note(block: dict[str, Any]) -> str:
     if not block["rows"]:
         return "Ingen korrigerte andeler er beregnet for disse ukene ennå."
     if not block["corrected"]:
-        return ("Ikke korrigert ennå: ingen dokumenter med kjent tone å måle modellens feil på. Andelene er "
-                "modellens egen telling; i parentes 95 %-intervallet for usikkerheten fra ukas antall saker.")  # fmt: skip
-    return (f"Korrigert for hvor ofte modellen tar feil, målt på {fmt.number(block['labelled_n'])} dokumenter med "
-            "kjent tone. I parentes: 95 %-intervall, som tar med både ukas antall saker og usikkerheten i "
-            "modellens målte feil.")  # fmt: skip
+        return (
+            "Ikke korrigert ennå: ingen dokumenter med kjent tone å måle modellens feil på. Andelene er "
+            "modellens egen telling; i parentes 95 %-intervallet for usikkerheten fra ukas antall saker."
+        )
+    return (
+        f"Korrigert for hvor ofte modellen tar feil, målt på {fmt.number(block['labelled_n'])} dokumenter med "
+        "kjent tone. I parentes: 95 %-intervall, som tar med både ukas antall saker og usikkerheten i "
+        "modellens målte feil."
+    )
 
 
 def write_dashboard(settings: Settings, out_dir: Path | None = None, now: datetime | None = None) -> Path:
@@ -301,6 +324,11 @@ def write_dashboard(settings: Settings, out_dir: Path | None = None, now: dateti
         tmp.replace(target)
     except OSError as e:
         raise ReportError(f"cannot write the dashboard {target}: {e}") from e
-    logger.info("wrote the dashboard %s (%d cells, %d listed stories, %d reports)", target, len(data["cells"]["n"]),
-                len(data["stories"]), len(links))  # fmt: skip
+    logger.info(
+        "wrote the dashboard %s (%d cells, %d listed stories, %d reports)",
+        target,
+        len(data["cells"]["n"]),
+        len(data["stories"]),
+        len(links),
+    )
     return target

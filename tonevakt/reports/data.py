@@ -221,10 +221,16 @@ class ReportData:
 
 def _cell(r: dict[str, Any], min_n: int, voice_key: str = "voice") -> ToneCell:
     return ToneCell(
-        week=r["week"], voice=r[voice_key], n=int(r["n"]), tone=float(r["tone"]), ci_low=r["ci_low"],
-        ci_high=r["ci_high"], share_negative=r.get("share_negative"), share_positive=r.get("share_positive"),
+        week=r["week"],
+        voice=r[voice_key],
+        n=int(r["n"]),
+        tone=float(r["tone"]),
+        ci_low=r["ci_low"],
+        ci_high=r["ci_high"],
+        share_negative=r.get("share_negative"),
+        share_positive=r.get("share_positive"),
         thin=int(r["n"]) < min_n,
-    )  # fmt: skip
+    )
 
 
 def is_synthetic(settings: Settings) -> bool:
@@ -284,7 +290,7 @@ def _stories(db: Database, week: str, voice: str, order: str, limit: int, where:
             paywalled=bool(r["paywalled"]),
             copies=int(r["copies"]),
             rating=r["rating"],
-        )  # fmt: skip
+        )
         for r in top
     ]
 
@@ -344,15 +350,30 @@ def _shares(db: Database, week: str, min_n: int) -> dict[str, Share | None]:
     out: dict[str, Share | None] = {}
     for v in VOICES:
         r = rows.get(v)
-        out[v] = None if r is None else Share(
-            week=week, voice=v, n=int(r["n"]), negative=r["share_negative"],
-            negative_low=r["share_negative_ci_low"], negative_high=r["share_negative_ci_high"],
-            positive=r["share_positive"], positive_low=r["share_positive_ci_low"],
-            positive_high=r["share_positive_ci_high"], tone=r["tone"], tone_low=r["tone_ci_low"],
-            tone_high=r["tone_ci_high"], counted_negative=r["counted_negative"],
-            counted_positive=r["counted_positive"], labelled_n=int(r["labelled_n"]), corrected=bool(r["corrected"]),
-            misfit=bool(r["misfit"]), thin=int(r["n"]) < min_n,
-        )  # fmt: skip
+        out[v] = (
+            None
+            if r is None
+            else Share(
+                week=week,
+                voice=v,
+                n=int(r["n"]),
+                negative=r["share_negative"],
+                negative_low=r["share_negative_ci_low"],
+                negative_high=r["share_negative_ci_high"],
+                positive=r["share_positive"],
+                positive_low=r["share_positive_ci_low"],
+                positive_high=r["share_positive_ci_high"],
+                tone=r["tone"],
+                tone_low=r["tone_ci_low"],
+                tone_high=r["tone_ci_high"],
+                counted_negative=r["counted_negative"],
+                counted_positive=r["counted_positive"],
+                labelled_n=int(r["labelled_n"]),
+                corrected=bool(r["corrected"]),
+                misfit=bool(r["misfit"]),
+                thin=int(r["n"]) < min_n,
+            )
+        )
     return out
 
 
@@ -364,9 +385,10 @@ def _label_weeks(db: Database, week: str) -> list[LabelWeek]:
     }
     return [
         LabelWeek(w, int(rows[w]["labelled"]), int(rows[w]["compared"]), rows[w]["agreement"])
-        if w in rows else LabelWeek(w, 0, 0, None)
+        if w in rows
+        else LabelWeek(w, 0, 0, None)
         for w in window
-    ]  # fmt: skip
+    ]
 
 
 def _method(db: Database, week: str, window: list[str]) -> Method:
@@ -394,22 +416,32 @@ def _method(db: Database, week: str, window: list[str]) -> Method:
         [week],
     ) or (0, 0, 0)
     return Method(
-        model_id=m.get("id"), model_description=m.get("description"), backend=m.get("backend"),
+        model_id=m.get("id"),
+        model_description=m.get("description"),
+        backend=m.get("backend"),
         dev_macro_f1=m.get("dev_macro_f1"),
         labels_total=int(db.scalar("SELECT count(*) FROM labels")),
-        labels_week=int(week_counts[1]), agreement=agree[1] if agree and agree[0] else None,
-        agreement_n=int(agree[0]) if agree else 0, paywalled_week=int(week_counts[2]),
+        labels_week=int(week_counts[1]),
+        agreement=agree[1] if agree and agree[0] else None,
+        agreement_n=int(agree[0]) if agree else 0,
+        paywalled_week=int(week_counts[2]),
         documents_week=int(week_counts[0]),
-        labelled_n=sum(c.n for c in behind), labelled_agreed=sum(c.agreed for c in behind),
-        indomain_n=base.n if base else 0, indomain_source=base.source if base else "",
-        human_n=human.n if human else 0, stars=stars,
-    )  # fmt: skip
+        labelled_n=sum(c.n for c in behind),
+        labelled_agreed=sum(c.agreed for c in behind),
+        indomain_n=base.n if base else 0,
+        indomain_source=base.source if base else "",
+        human_n=human.n if human else 0,
+        stars=stars,
+    )
 
 
 def _never_fetched(db: Database) -> list[str]:
-    return [r[0] for r in db.fetchall(
-        "SELECT coalesce(nullif(name, ''), id) FROM sources WHERE enabled AND last_attempt_at IS NULL ORDER BY id"
-    )]  # fmt: skip
+    return [
+        r[0]
+        for r in db.fetchall(
+            "SELECT coalesce(nullif(name, ''), id) FROM sources WHERE enabled AND last_attempt_at IS NULL ORDER BY id"
+        )
+    ]
 
 
 def _failing(db: Database) -> tuple[list[SourceProblem], int]:
@@ -429,7 +461,7 @@ def _failing(db: Database) -> tuple[list[SourceProblem], int]:
             consecutive_failures=int(r["consecutive_failures"]),
             last_error=r["last_error"],
             last_success_at=r["last_success_at"],
-        )  # fmt: skip
+        )
         for r in rows
     ], enabled
 
@@ -443,8 +475,10 @@ def gather(db: Database, settings: Settings, week: str, now: datetime | None = N
     by = {(r["week"], r["voice"]): _cell(r, cfg.min_n) for r in rows}
     series = {v: [by.get((w, v)) for w in window] for v in VOICES}
     vol_rows = db.rows("SELECT * FROM weekly_volume WHERE list_contains(?, week)", [window])
-    vols = {(r["week"], r["voice"]): Volume(r["week"], r["voice"], int(r["stories"]), int(r["documents"]))
-            for r in vol_rows}  # fmt: skip
+    vols = {
+        (r["week"], r["voice"]): Volume(r["week"], r["voice"], int(r["stories"]), int(r["documents"]))
+        for r in vol_rows
+    }
     volume = {v: [vols.get((w, v)) for w in window] for v in VOICES}
 
     prev = wk.shift(week, -1)
@@ -458,15 +492,25 @@ def gather(db: Database, settings: Settings, week: str, now: datetime | None = N
         headline[v] = Headline(v, now_cells.get(v), prev_cells.get(v), avg4, avg4_n)
 
     patient_now = now_cells.get("patient")
-    patient_docs = db.scalar("SELECT coalesce(sum(documents), 0) FROM weekly_volume WHERE week = ? AND voice = 'patient'",
-                             [week])  # fmt: skip
+    patient_docs = db.scalar(
+        "SELECT coalesce(sum(documents), 0) FROM weekly_volume WHERE week = ? AND voice = 'patient'", [week]
+    )
     rating_rows = db.rows(
         """SELECT r.*, coalesce(nullif(s.name, ''), r.source_id) AS source_name FROM weekly_rating r
            LEFT JOIN sources s ON s.id = r.source_id WHERE r.week = ? ORDER BY r.source_id""",
         [week],
     )
-    ratings = [Rating(r["source_id"], r["source_name"], r["source_kind"], int(r["n"]), float(r["mean_rating"]),
-                      float(r["tone"])) for r in rating_rows]  # fmt: skip
+    ratings = [
+        Rating(
+            r["source_id"],
+            r["source_name"],
+            r["source_kind"],
+            int(r["n"]),
+            float(r["mean_rating"]),
+            float(r["tone"]),
+        )
+        for r in rating_rows
+    ]
     low = _stories(db, week, "patient", "st.tone, st.published_at", 3)
     high = _stories(db, week, "patient", "st.tone DESC, st.published_at", 3)
     seen: set[str] = set()
@@ -478,19 +522,45 @@ def gather(db: Database, settings: Settings, week: str, now: datetime | None = N
 
     failing, enabled = _failing(db)
     return ReportData(
-        week=week, weeks=window, generated_at=now or datetime.now(UTC), min_n=cfg.min_n,
-        baseline_weeks=cfg.baseline_weeks, spike_factor=cfg.spike_factor, tone_drop=cfg.tone_drop,
-        synthetic=is_synthetic(settings), series=series, volume=volume, headline=headline,
+        week=week,
+        weeks=window,
+        generated_at=now or datetime.now(UTC),
+        min_n=cfg.min_n,
+        baseline_weeks=cfg.baseline_weeks,
+        spike_factor=cfg.spike_factor,
+        tone_drop=cfg.tone_drop,
+        synthetic=is_synthetic(settings),
+        series=series,
+        volume=volume,
+        headline=headline,
         negative=_stories(db, week, "media", "st.tone, st.published_at", 5, "AND st.tone < 0"),
         positive=_stories(db, week, "media", "st.tone DESC, st.published_at", 5, "AND st.tone > 0"),
         union=_stories(db, week, "union", "st.published_at, st.document_id", 10),
-        patient_n=patient_now.n if patient_now else 0, patient_documents=int(patient_docs), ratings=ratings,
+        patient_n=patient_now.n if patient_now else 0,
+        patient_documents=int(patient_docs),
+        ratings=ratings,
         excerpts=excerpts,
-        topics=_groups(db, "weekly_topic_tone", "topic", week, {k: t.label for k, t in settings.topics.items()},
-                       cfg.min_n),
-        regions=_groups(db, "weekly_region_tone", "region", week,
-                        {k: t.label for k, t in settings.regions.items()}, cfg.min_n),
-        alerts=_alerts(db, week, settings, now_cells), failing=failing, never_fetched=_never_fetched(db),
+        topics=_groups(
+            db,
+            "weekly_topic_tone",
+            "topic",
+            week,
+            {k: t.label for k, t in settings.topics.items()},
+            cfg.min_n,
+        ),
+        regions=_groups(
+            db,
+            "weekly_region_tone",
+            "region",
+            week,
+            {k: t.label for k, t in settings.regions.items()},
+            cfg.min_n,
+        ),
+        alerts=_alerts(db, week, settings, now_cells),
+        failing=failing,
+        never_fetched=_never_fetched(db),
         sources_enabled=enabled,
-        method=_method(db, week, window), shares=_shares(db, week, cfg.min_n), label_weeks=_label_weeks(db, week),
-    )  # fmt: skip
+        method=_method(db, week, window),
+        shares=_shares(db, week, cfg.min_n),
+        label_weeks=_label_weeks(db, week),
+    )

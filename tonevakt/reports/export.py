@@ -14,10 +14,36 @@ from tonevakt.reports.data import ReportData
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
-FIGURE_COLUMNS = ("section", "week", "voice", "group", "n", "tone", "ci_low", "ci_high", "share_negative",
-                  "share_positive", "thin", "documents")  # fmt: skip
-STORY_COLUMNS = ("section", "week", "voice", "document_id", "published_at", "outlet", "title", "url", "tone",
-                 "label", "human_label", "copies", "rating", "passage")  # fmt: skip
+FIGURE_COLUMNS = (
+    "section",
+    "week",
+    "voice",
+    "group",
+    "n",
+    "tone",
+    "ci_low",
+    "ci_high",
+    "share_negative",
+    "share_positive",
+    "thin",
+    "documents",
+)
+STORY_COLUMNS = (
+    "section",
+    "week",
+    "voice",
+    "document_id",
+    "published_at",
+    "outlet",
+    "title",
+    "url",
+    "tone",
+    "label",
+    "human_label",
+    "copies",
+    "rating",
+    "passage",
+)
 
 
 def neutralise(value: Any) -> Any:
@@ -42,48 +68,129 @@ def figure_rows(data: ReportData) -> list[dict[str, Any]]:
     for voice, cells in data.series.items():
         for c in cells:
             if c is not None:
-                rows.append({"section": "weekly_tone", "week": c.week, "voice": voice, "group": "", "n": c.n,
-                             "tone": c.tone, "ci_low": c.ci_low, "ci_high": c.ci_high,
-                             "share_negative": c.share_negative, "share_positive": c.share_positive,
-                             "thin": c.thin})  # fmt: skip
+                rows.append(
+                    {
+                        "section": "weekly_tone",
+                        "week": c.week,
+                        "voice": voice,
+                        "group": "",
+                        "n": c.n,
+                        "tone": c.tone,
+                        "ci_low": c.ci_low,
+                        "ci_high": c.ci_high,
+                        "share_negative": c.share_negative,
+                        "share_positive": c.share_positive,
+                        "thin": c.thin,
+                    }
+                )
     for voice, vols in data.volume.items():
         for v in vols:
             if v is not None:
-                rows.append({"section": "weekly_volume", "week": v.week, "voice": voice, "group": "",
-                             "n": v.stories, "documents": v.documents})  # fmt: skip
+                rows.append(
+                    {
+                        "section": "weekly_volume",
+                        "week": v.week,
+                        "voice": voice,
+                        "group": "",
+                        "n": v.stories,
+                        "documents": v.documents,
+                    }
+                )
     for section, groups in (("weekly_topic_tone", data.topics), ("weekly_region_tone", data.regions)):
         for g in groups:
             cells = ([("all", g.all)] if g.all else []) + list(g.voices.items())
             for voice, c in cells:
-                rows.append({"section": section, "week": c.week, "voice": voice, "group": g.key, "n": c.n,
-                             "tone": c.tone, "ci_low": c.ci_low, "ci_high": c.ci_high, "thin": c.thin})  # fmt: skip
+                rows.append(
+                    {
+                        "section": section,
+                        "week": c.week,
+                        "voice": voice,
+                        "group": g.key,
+                        "n": c.n,
+                        "tone": c.tone,
+                        "ci_low": c.ci_low,
+                        "ci_high": c.ci_high,
+                        "thin": c.thin,
+                    }
+                )
     for r in data.ratings:
-        rows.append({"section": "weekly_rating", "week": data.week, "voice": "patient", "group": r.source_id,
-                     "n": r.n, "tone": r.tone, "rating_mean": r.mean_rating})  # fmt: skip
+        rows.append(
+            {
+                "section": "weekly_rating",
+                "week": data.week,
+                "voice": "patient",
+                "group": r.source_id,
+                "n": r.n,
+                "tone": r.tone,
+                "rating_mean": r.mean_rating,
+            }
+        )
     for voice, sh in data.shares.items():
         if sh is not None:
-            rows.append({"section": "weekly_shares", "week": sh.week, "voice": voice, "group": "", "n": sh.n,
-                         "tone": sh.tone, "ci_low": sh.tone_low, "ci_high": sh.tone_high,
-                         "share_negative": sh.negative, "share_negative_ci_low": sh.negative_low,
-                         "share_negative_ci_high": sh.negative_high, "share_positive": sh.positive,
-                         "share_positive_ci_low": sh.positive_low, "share_positive_ci_high": sh.positive_high,
-                         "labelled_n": sh.labelled_n, "corrected": sh.corrected, "misfit": sh.misfit, "thin": sh.thin})  # fmt: skip
+            rows.append(
+                {
+                    "section": "weekly_shares",
+                    "week": sh.week,
+                    "voice": voice,
+                    "group": "",
+                    "n": sh.n,
+                    "tone": sh.tone,
+                    "ci_low": sh.tone_low,
+                    "ci_high": sh.tone_high,
+                    "share_negative": sh.negative,
+                    "share_negative_ci_low": sh.negative_low,
+                    "share_negative_ci_high": sh.negative_high,
+                    "share_positive": sh.positive,
+                    "share_positive_ci_low": sh.positive_low,
+                    "share_positive_ci_high": sh.positive_high,
+                    "labelled_n": sh.labelled_n,
+                    "corrected": sh.corrected,
+                    "misfit": sh.misfit,
+                    "thin": sh.thin,
+                }
+            )
     for voice, h in data.headline.items():
         if h.avg4 is not None:
-            rows.append({"section": "four_week_average", "week": data.week, "voice": voice, "group": "",
-                         "n": h.avg4_n, "tone": h.avg4})  # fmt: skip
+            rows.append(
+                {
+                    "section": "four_week_average",
+                    "week": data.week,
+                    "voice": voice,
+                    "group": "",
+                    "n": h.avg4_n,
+                    "tone": h.avg4,
+                }
+            )
     return rows
 
 
 def story_rows(data: ReportData) -> list[dict[str, Any]]:
     out = []
-    for section, stories in (("most_negative", data.negative), ("most_positive", data.positive),
-                             ("union", data.union), ("patient_excerpt", data.excerpts)):  # fmt: skip
+    for section, stories in (
+        ("most_negative", data.negative),
+        ("most_positive", data.positive),
+        ("union", data.union),
+        ("patient_excerpt", data.excerpts),
+    ):
         for s in stories:
-            out.append({"section": section, "week": data.week, "voice": s.voice, "document_id": s.document_id,
-                        "published_at": s.published_at.isoformat(), "outlet": s.outlet, "title": s.title,
-                        "url": s.url, "tone": s.tone, "label": s.label, "human_label": s.human_label,
-                        "copies": s.copies, "rating": s.rating, "passage": s.passage})  # fmt: skip
+            out.append(
+                {
+                    "section": section,
+                    "week": data.week,
+                    "voice": s.voice,
+                    "document_id": s.document_id,
+                    "published_at": s.published_at.isoformat(),
+                    "outlet": s.outlet,
+                    "title": s.title,
+                    "url": s.url,
+                    "tone": s.tone,
+                    "label": s.label,
+                    "human_label": s.human_label,
+                    "copies": s.copies,
+                    "rating": s.rating,
+                    "passage": s.passage,
+                }
+            )
     return out
 
 
@@ -111,6 +218,7 @@ def report_json(data: ReportData) -> dict[str, Any]:
 
 
 def write_json(data: ReportData, target: Path) -> Path:
-    target.write_text(json.dumps(report_json(data), ensure_ascii=False, indent=2, default=_iso) + "\n",
-                      encoding="utf-8")  # fmt: skip
+    target.write_text(
+        json.dumps(report_json(data), ensure_ascii=False, indent=2, default=_iso) + "\n", encoding="utf-8"
+    )
     return target

@@ -12,8 +12,20 @@ MINUS = "\u2212"
 THIN_NBSP = "\u202f"  # narrow no-break space: the thousands separator
 NBSP = "\u00a0"
 
-MONTHS = ("januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
-          "november", "desember")  # fmt: skip
+MONTHS = (
+    "januar",
+    "februar",
+    "mars",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "desember",
+)
 MONTHS_SHORT = (
     "jan.",
     "feb.",
@@ -39,10 +51,19 @@ def printable(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
-VOICE_LABELS = {"media": "Medier", "union": "Fagforeninger", "patient": "Pasienter", "official": "Offisielle",
-                "all": "Alle stemmer"}  # fmt: skip
-VOICE_SINGULAR = {"media": "medietonen", "union": "fagforeningstonen", "patient": "pasienttonen",
-                  "official": "den offisielle tonen"}  # fmt: skip
+VOICE_LABELS = {
+    "media": "Medier",
+    "union": "Fagforeninger",
+    "patient": "Pasienter",
+    "official": "Offisielle",
+    "all": "Alle stemmer",
+}
+VOICE_SINGULAR = {
+    "media": "medietonen",
+    "union": "fagforeningstonen",
+    "patient": "pasienttonen",
+    "official": "den offisielle tonen",
+}
 
 
 def _group(digits: str) -> str:

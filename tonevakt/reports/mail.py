@@ -39,8 +39,9 @@ def send(smtp: SmtpSettings, msg: EmailMessage, timeout_s: float = 30.0) -> None
             raise ReportError(f"report.smtp.password_env names {smtp.password_env}, which is not set")
     try:
         if smtp.ssl:
-            client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout_s,
-                                                   context=ssl.create_default_context())  # fmt: skip
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                smtp.host, smtp.port, timeout=timeout_s, context=ssl.create_default_context()
+            )
         else:
             client = smtplib.SMTP(smtp.host, smtp.port, timeout=timeout_s)
         with client:

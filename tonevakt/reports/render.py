@@ -47,12 +47,25 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        num=fmt.number, tone=fmt.tone, change=fmt.change, pct=fmt.percent, long_date=fmt.long_date,
-        short_date=fmt.short_date, date_time=fmt.date_time, week_label=fmt.week_label, voice=fmt.voice_label,
+        num=fmt.number,
+        tone=fmt.tone,
+        change=fmt.change,
+        pct=fmt.percent,
+        long_date=fmt.long_date,
+        short_date=fmt.short_date,
+        date_time=fmt.date_time,
+        week_label=fmt.week_label,
+        voice=fmt.voice_label,
         safe_url=safe_url,
-    )  # fmt: skip
-    env.globals.update(week_span=week_span, fmt=fmt, VOICES=VOICES, interval=fmt.interval, plural=fmt.plural,
-                       pct_interval=fmt.percent_interval)  # fmt: skip
+    )
+    env.globals.update(
+        week_span=week_span,
+        fmt=fmt,
+        VOICES=VOICES,
+        interval=fmt.interval,
+        plural=fmt.plural,
+        pct_interval=fmt.percent_interval,
+    )
     return env
 
 

@@ -47,8 +47,9 @@ def sparkline(cells: Sequence[ToneCell | None]) -> str:
     return "".join(out)
 
 
-def trend_rows(db: Database, until: str, weeks: int, voices: Sequence[str] = (), topic: str | None = None,
-               min_n: int = 5) -> list[TrendRow]:  # fmt: skip
+def trend_rows(
+    db: Database, until: str, weeks: int, voices: Sequence[str] = (), topic: str | None = None, min_n: int = 5
+) -> list[TrendRow]:
     """Rows from weekly_tone, or from weekly_topic_tone when a topic is given."""
     if not 2 <= weeks <= MAX_WEEKS:
         raise ReportError(f"--weeks must be from 2 to {MAX_WEEKS} (ten years), not {weeks}")
@@ -62,15 +63,24 @@ def trend_rows(db: Database, until: str, weeks: int, voices: Sequence[str] = (),
             raise ReportError(
                 f"no stories with topic {topic!r} (topics with stories: {', '.join(sorted(known)) or 'none'})"
             )
-        rows = db.rows("SELECT * FROM weekly_topic_tone WHERE topic = ? AND voice <> 'all' AND list_contains(?, week)",
-                       [topic, window])  # fmt: skip
+        rows = db.rows(
+            "SELECT * FROM weekly_topic_tone WHERE topic = ? AND voice <> 'all' AND list_contains(?, week)",
+            [topic, window],
+        )
     else:
         rows = db.rows("SELECT * FROM weekly_tone WHERE list_contains(?, week)", [window])
     cells = {
-        (r["week"], r["voice"]): ToneCell(r["week"], r["voice"], int(r["n"]), float(r["tone"]), r["ci_low"],
-                                          r["ci_high"], thin=int(r["n"]) < min_n)
+        (r["week"], r["voice"]): ToneCell(
+            r["week"],
+            r["voice"],
+            int(r["n"]),
+            float(r["tone"]),
+            r["ci_low"],
+            r["ci_high"],
+            thin=int(r["n"]) < min_n,
+        )
         for r in rows
-    }  # fmt: skip
+    }
     return [TrendRow(v, [cells.get((w, v)) for w in window]) for v in (voices or VOICES)]
 
 
@@ -88,8 +98,15 @@ def trend_table(
     """A rich Table: voice, sparkline, last week's tone with its interval and n, change from the week before."""
     title = f"Tone {window[0]} … {window[-1]}" + (f", topic {topic}" if topic else "")
     t = Table(title=title, caption=f"tone −1…+1; · = no stories; * = thin week (n < {min_n})")
-    for col, just in (("voice", "left"), ("trend", "left"), ("week", "left"), ("tone", "right"),
-                      ("95% CI", "right"), ("n", "right"), ("change", "right")):  # fmt: skip
+    for col, just in (
+        ("voice", "left"),
+        ("trend", "left"),
+        ("week", "left"),
+        ("tone", "right"),
+        ("95% CI", "right"),
+        ("n", "right"),
+        ("change", "right"),
+    ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in rows:
         last = r.last
@@ -103,6 +120,13 @@ def trend_table(
             if change is not None and change > 0
             else ""
         )
-        t.add_row(r.voice, sparkline(r.cells), window[-1], _num(last.tone) if last else "–", ci, n,
-                  Text(_num(change, sign=True), style=style))  # fmt: skip
+        t.add_row(
+            r.voice,
+            sparkline(r.cells),
+            window[-1],
+            _num(last.tone) if last else "–",
+            ci,
+            n,
+            Text(_num(change, sign=True), style=style),
+        )
     return t

@@ -46,8 +46,13 @@ def read_data(settings: Settings, week: str | None = None, now: datetime | None 
         db.close()
 
 
-def write_report(settings: Settings, week: str | None = None, out_dir: Path | None = None,
-                 now: datetime | None = None, pdf: bool | None = None) -> ReportPaths:  # fmt: skip
+def write_report(
+    settings: Settings,
+    week: str | None = None,
+    out_dir: Path | None = None,
+    now: datetime | None = None,
+    pdf: bool | None = None,
+) -> ReportPaths:
     """Write `<out_dir>/<week>/`: tonevakt-<week>.html, .pdf, -tall.csv, -saker.csv and .json."""
     data = read_data(settings, week, now)
     base = Path(out_dir) if out_dir is not None else settings.path(settings.report.out_dir)
@@ -60,10 +65,14 @@ def write_report(settings: Settings, week: str | None = None, out_dir: Path | No
         raise ReportError(f"cannot create the report folder {folder}: {e}") from e
     stem = f"tonevakt-{data.week}"
     paths = ReportPaths(
-        week=data.week, folder=folder, html=folder / f"{stem}.html", pdf=None,
-        figures_csv=folder / f"{stem}-tall.csv", stories_csv=folder / f"{stem}-saker.csv",
+        week=data.week,
+        folder=folder,
+        html=folder / f"{stem}.html",
+        pdf=None,
+        figures_csv=folder / f"{stem}-tall.csv",
+        stories_csv=folder / f"{stem}-saker.csv",
         json=folder / f"{stem}.json",
-    )  # fmt: skip
+    )
     # Every file is written under a temporary name first and renamed in only when all of them are whole: a
     # full disk leaves the week's earlier files as they were, and no empty week folder behind.
     writers: list[tuple[Path, Callable[[Path], object]]] = [
@@ -126,8 +135,10 @@ def summary_text(data: ReportData) -> str:
         if c is None:
             lines.append(f"{fmt.voice_label(v)}: ingen saker")
         else:
-            lines.append(f"{fmt.voice_label(v)}: tone {fmt.tone(c.tone)} (95 % {fmt.interval(c.ci_low, c.ci_high)}, "
-                         f"n = {c.n}), endring fra forrige uke {fmt.change(data.headline[v].change_previous)}")  # fmt: skip
+            lines.append(
+                f"{fmt.voice_label(v)}: tone {fmt.tone(c.tone)} (95 % {fmt.interval(c.ci_low, c.ci_high)}, "
+                f"n = {c.n}), endring fra forrige uke {fmt.change(data.headline[v].change_previous)}"
+            )
     if data.gap is not None:
         lines.append(f"Avstand medier minus pasienter: {fmt.change(data.gap)}")
     lines.append(f"Varsler: {len(data.alerts)}")
@@ -143,8 +154,10 @@ def write_weekly(settings: Settings, week: str | None = None, now: datetime | No
     paths = write_report(settings, week, now=now)
     done = datetime.now(UTC)
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
-        db.execute("INSERT OR REPLACE INTO reports VALUES (?, 'written', ?, NULL, ?)",
-                   [paths.week, str(paths.folder), done])  # fmt: skip
+        db.execute(
+            "INSERT OR REPLACE INTO reports VALUES (?, 'written', ?, NULL, ?)",
+            [paths.week, str(paths.folder), done],
+        )
         already = db.scalar("SELECT count(*) FROM reports WHERE week = ? AND kind = 'sent'", [paths.week])
     smtp = settings.report.smtp
     if smtp is None:
@@ -161,7 +174,9 @@ def write_weekly(settings: Settings, week: str | None = None, now: datetime | No
     )
     mail.send(smtp, msg)
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
-        db.execute("INSERT OR REPLACE INTO reports VALUES (?, 'sent', ?, ?, ?)",
-                   [paths.week, str(paths.folder), ", ".join(smtp.recipients), datetime.now(UTC)])  # fmt: skip
+        db.execute(
+            "INSERT OR REPLACE INTO reports VALUES (?, 'sent', ?, ?, ?)",
+            [paths.week, str(paths.folder), ", ".join(smtp.recipients), datetime.now(UTC)],
+        )
     paths.sent_to = list(smtp.recipients)
     return paths

@@ -124,8 +124,10 @@ class Database:
             try:
                 self.con.execute("COMMIT")
             except duckdb.Error as e:  # e.g. the disk is full: DuckDB rolls the whole transaction back
-                raise StorageError(f"could not write to the database {self.path or ':memory:'}: {e} "
-                                   "(nothing of this batch was stored)") from e  # fmt: skip
+                raise StorageError(
+                    f"could not write to the database {self.path or ':memory:'}: {e} "
+                    "(nothing of this batch was stored)"
+                ) from e
 
     def close(self) -> None:
         self.con.close()

@@ -97,7 +97,7 @@ def label_queue(db: Database, since: datetime, limit: int = 20) -> list[QueueIte
                 copies=int(r[10]),
                 uncertainty=u,
                 worth=u + REACH_WEIGHT * reach,
-            )  # fmt: skip
+            )
         )
     return spread_over_voices(items, limit)
 

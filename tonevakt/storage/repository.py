@@ -22,10 +22,33 @@ from tonevakt.storage.tone import active_model, rebuild_tone, refresh_tone
 from tonevakt.urls import canonical_url
 
 DOCUMENT_COLUMNS = (
-    "id", "source_id", "voice", "kind", "url", "canonical_url", "title", "lead", "text", "author", "outlet",
-    "published_at", "published_estimated", "collected_at", "language", "relevant", "matched", "topics",
-    "regions", "region", "paywalled", "rating", "app_version", "story_id", "redactions", "extra",
-)  # fmt: skip
+    "id",
+    "source_id",
+    "voice",
+    "kind",
+    "url",
+    "canonical_url",
+    "title",
+    "lead",
+    "text",
+    "author",
+    "outlet",
+    "published_at",
+    "published_estimated",
+    "collected_at",
+    "language",
+    "relevant",
+    "matched",
+    "topics",
+    "regions",
+    "region",
+    "paywalled",
+    "rating",
+    "app_version",
+    "story_id",
+    "redactions",
+    "extra",
+)
 
 INSERT_CHUNK = 250  # documents per INSERT statement
 # A failing source is polled less often: its interval is multiplied by 2^failures, up to this cap.
@@ -67,9 +90,18 @@ def sync_sources(db: Database, sources: Iterable[Source]) -> None:
                      name = excluded.name, region = excluded.region, url = excluded.url,
                      enabled = excluded.enabled, interval_minutes = excluded.interval_minutes,
                      updated_at = excluded.updated_at""",
-                [s.id, s.kind, s.voice, s.name, s.region, s.url or s.path or s.app_id, s.enabled,
-                 s.interval_minutes, _now()],
-            )  # fmt: skip
+                [
+                    s.id,
+                    s.kind,
+                    s.voice,
+                    s.name,
+                    s.region,
+                    s.url or s.path or s.app_id,
+                    s.enabled,
+                    s.interval_minutes,
+                    _now(),
+                ],
+            )
         ids = [s.id for s in sources]
         if ids:
             db.execute("UPDATE sources SET enabled = FALSE WHERE id NOT IN (SELECT unnest(?))", [ids])
@@ -85,9 +117,19 @@ def record_fetch(db: Database, entry: FetchLogEntry, interval_minutes: int = 60)
     db.execute(
         """INSERT INTO fetch_log (source_id, url, status, http_status, reason, started_at, duration_ms, bytes,
                                   items, new_documents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [entry.source_id, entry.url, entry.status.value, entry.http_status, entry.reason, entry.started_at,
-         entry.duration_ms, entry.bytes, entry.items, entry.new_documents],
-    )  # fmt: skip
+        [
+            entry.source_id,
+            entry.url,
+            entry.status.value,
+            entry.http_status,
+            entry.reason,
+            entry.started_at,
+            entry.duration_ms,
+            entry.bytes,
+            entry.items,
+            entry.new_documents,
+        ],
+    )
     now = entry.started_at
     if not entry.primary:
         return
@@ -112,12 +154,24 @@ def record_fetch(db: Database, entry: FetchLogEntry, interval_minutes: int = 60)
                  etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),
                  body_hash = coalesce(?, body_hash)
                WHERE id = ?""",
-            [now, now, entry.status.value, now + timedelta(minutes=effective), streak, effective, entry.etag,
-             entry.last_modified, entry.body_hash, entry.source_id],
-        )  # fmt: skip
+            [
+                now,
+                now,
+                entry.status.value,
+                now + timedelta(minutes=effective),
+                streak,
+                effective,
+                entry.etag,
+                entry.last_modified,
+                entry.body_hash,
+                entry.source_id,
+            ],
+        )
         if entry.incomplete:
-            db.execute("UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = NULL WHERE id = ?",
-                       [entry.source_id])  # fmt: skip
+            db.execute(
+                "UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = NULL WHERE id = ?",
+                [entry.source_id],
+            )
 
 
 def source_health(db: Database) -> list[dict[str, Any]]:
@@ -147,8 +201,14 @@ def pending_items(db: Database) -> dict[str, list[PendingItem]]:
     return out
 
 
-def record_items(db: Database, source_id: str, interval_minutes: int, items: Sequence[ItemOutcome],
-                 max_attempts: int, now: datetime | None = None) -> None:  # fmt: skip
+def record_items(
+    db: Database,
+    source_id: str,
+    interval_minutes: int,
+    items: Sequence[ItemOutcome],
+    max_attempts: int,
+    now: datetime | None = None,
+) -> None:
     """Remember what became of a source's items (call inside the batch's transaction).
 
     Done (fetched, or gone for good): forgotten. Failed: attempts + 1, next try after
@@ -182,9 +242,19 @@ def record_items(db: Database, source_id: str, interval_minutes: int, items: Seq
                  last_attempt_at = coalesce(excluded.last_attempt_at, pending_items.last_attempt_at),
                  last_status = excluded.last_status, last_error = excluded.last_error,
                  next_due_at = excluded.next_due_at, gave_up_at = excluded.gave_up_at""",
-            [source_id, item.url, item.kind, attempts, now, now if item.tried else None, status, item.reason,
-             due, gave_up],
-        )  # fmt: skip
+            [
+                source_id,
+                item.url,
+                item.kind,
+                attempts,
+                now,
+                now if item.tried else None,
+                status,
+                item.reason,
+                due,
+                gave_up,
+            ],
+        )
     db.execute(
         """UPDATE sources SET
              pending_items = (SELECT count(*) FROM pending_items WHERE source_id = ? AND gave_up_at IS NULL),
@@ -200,12 +270,33 @@ def record_items(db: Database, source_id: str, interval_minutes: int, items: Seq
 def _doc_row(d: Document) -> list[Any]:
     collected = d.collected_at or _now()
     return [
-        d.id, d.source_id, d.voice, d.kind, d.url, canonical_url(d.url) if d.url else None, d.title, d.lead,
-        d.text, d.author, d.outlet, d.published_at or collected, d.published_estimated or d.published_at is None,
-        collected, d.language, d.relevant, list(d.matched), list(d.topics), list(d.regions), d.region,
-        d.paywalled, d.rating, d.app_version, d.story_id, d.redactions,
+        d.id,
+        d.source_id,
+        d.voice,
+        d.kind,
+        d.url,
+        canonical_url(d.url) if d.url else None,
+        d.title,
+        d.lead,
+        d.text,
+        d.author,
+        d.outlet,
+        d.published_at or collected,
+        d.published_estimated or d.published_at is None,
+        collected,
+        d.language,
+        d.relevant,
+        list(d.matched),
+        list(d.topics),
+        list(d.regions),
+        d.region,
+        d.paywalled,
+        d.rating,
+        d.app_version,
+        d.story_id,
+        d.redactions,
         json.dumps(d.extra, ensure_ascii=False, default=str) if d.extra else None,
-    ]  # fmt: skip
+    ]
 
 
 def existing_ids(db: Database, ids: Sequence[str]) -> set[str]:
@@ -315,17 +406,33 @@ def documents_to_score(
         sql += f" LIMIT {int(limit)}"
     rows = db.fetchall(sql, [] if rescore else [model])
     return [
-        Document(id=r[0], source_id=r[1], voice=r[2], title=r[3], lead=r[4] or "", text=r[5], url=r[6],
-                 language=r[7], matched=list(r[8] or []), kind=r[9])
+        Document(
+            id=r[0],
+            source_id=r[1],
+            voice=r[2],
+            title=r[3],
+            lead=r[4] or "",
+            text=r[5],
+            url=r[6],
+            language=r[7],
+            matched=list(r[8] or []),
+            kind=r[9],
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 # -- models, scores, labels ----------------------------------------------------------------------
 
 
-def register_model(db: Database, model_id: str, backend: str, description: str = "",
-                   dev_macro_f1: float | None = None, active: bool = True) -> None:  # fmt: skip
+def register_model(
+    db: Database,
+    model_id: str,
+    backend: str,
+    description: str = "",
+    dev_macro_f1: float | None = None,
+    active: bool = True,
+) -> None:
     with db.transaction():
         before = active_model(db)
         if active:
@@ -346,8 +453,21 @@ def save_scores(db: Database, scores: Sequence[Score]) -> int:
         return 0
     now = _now()
     latest = {(s.document_id, s.model): s for s in scores}  # one statement cannot replace a row twice
-    rows = [[s.document_id, s.model, s.tone, s.label, s.p_negative, s.p_neutral, s.p_positive, s.passage,
-             s.n_passages, now] for s in latest.values()]  # fmt: skip
+    rows = [
+        [
+            s.document_id,
+            s.model,
+            s.tone,
+            s.label,
+            s.p_negative,
+            s.p_neutral,
+            s.p_positive,
+            s.passage,
+            s.n_passages,
+            now,
+        ]
+        for s in latest.values()
+    ]
     marks = "(" + ", ".join("?" * 10) + ")"
     with db.transaction():
         # Multi-row VALUES, as insert_documents: executemany runs one statement per row (200 scores took 8 s
@@ -365,8 +485,9 @@ def save_scores(db: Database, scores: Sequence[Score]) -> int:
     return len(scores)
 
 
-def set_label(db: Database, document_id: str, label: str, labelled_by: str | None = None,
-              note: str | None = None) -> int:  # fmt: skip
+def set_label(
+    db: Database, document_id: str, label: str, labelled_by: str | None = None, note: str | None = None
+) -> int:
     """Store (or replace) a human label; returns its `label_history` id (what `labels.undo_label` takes)."""
     from tonevakt.errors import TonevaktError
 
@@ -388,12 +509,14 @@ def set_label(db: Database, document_id: str, label: str, labelled_by: str | Non
         )
         refresh_tone(db, [document_id])
         # The history keeps what the label replaced, so that `tonevakt label --undo` can bring it back.
-        return int(db.scalar(
-            """INSERT INTO label_history (document_id, label, labelled_by, labelled_at, previous_label,
+        return int(
+            db.scalar(
+                """INSERT INTO label_history (document_id, label, labelled_by, labelled_at, previous_label,
                                           previous_labelled_by, previous_note, previous_labelled_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-            [document_id, label, labelled_by, now, *(prev or (None, None, None, None))],
-        ))  # fmt: skip
+                [document_id, label, labelled_by, now, *(prev or (None, None, None, None))],
+            )
+        )
 
 
 def status_counts(db: Database) -> dict[str, int]:

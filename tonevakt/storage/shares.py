@@ -81,8 +81,10 @@ _ESTIMATE_ROW = "(" + ", ".join("?" * 24) + ")"
 
 def stored_inputs(db: Database, model: str) -> dict[tuple[str, str], str]:
     """(week, voice) → the inputs key of `model`'s stored estimate."""
-    return {(r[0], r[1]): r[2] for r in db.fetchall(
-        "SELECT week, voice, inputs_key FROM share_estimates WHERE model = ?", [model])}  # fmt: skip
+    return {
+        (r[0], r[1]): r[2]
+        for r in db.fetchall("SELECT week, voice, inputs_key FROM share_estimates WHERE model = ?", [model])
+    }
 
 
 def write_estimates(
@@ -96,18 +98,41 @@ def write_estimates(
             """DELETE FROM share_estimates WHERE model = ? AND (
                  (week, voice) NOT IN (SELECT unnest(?), unnest(?))
                  OR (week, voice) IN (SELECT unnest(?), unnest(?)))""",
-            [model, [w for w, _ in current], [v for _, v in current], [e.week for e in estimates],
-             [e.voice for e in estimates]],
-        )  # fmt: skip
+            [
+                model,
+                [w for w, _ in current],
+                [v for _, v in current],
+                [e.week for e in estimates],
+                [e.voice for e in estimates],
+            ],
+        )
         for i in range(0, len(estimates), 200):
             chunk = estimates[i : i + 200]
             db.execute(
                 f"INSERT INTO share_estimates VALUES {', '.join([_ESTIMATE_ROW] * len(chunk))}",
-                [v for e in chunk for v in (
-                    e.week, e.voice, model, e.n, e.human_n, *e.negative, *e.neutral, *e.positive, *e.tone,
-                    e.observed_negative, e.observed_positive, e.labelled_n, e.corrected, e.misfit, e.inputs_key,
-                    now)],
-            )  # fmt: skip
+                [
+                    v
+                    for e in chunk
+                    for v in (
+                        e.week,
+                        e.voice,
+                        model,
+                        e.n,
+                        e.human_n,
+                        *e.negative,
+                        *e.neutral,
+                        *e.positive,
+                        *e.tone,
+                        e.observed_negative,
+                        e.observed_positive,
+                        e.labelled_n,
+                        e.corrected,
+                        e.misfit,
+                        e.inputs_key,
+                        now,
+                    )
+                ],
+            )
 
 
 def rated_tones(db: Database, model: str, weeks: Sequence[str]) -> list[tuple[int, float]]:

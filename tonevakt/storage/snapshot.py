@@ -134,9 +134,13 @@ PARTITIONED = (
     ("fetch_log", "fetch_log", "started_at", "hash(id)"),
     # document_tone's rows change when a label or the active model does: fingerprinted on the kept rows, by
     # the week of publication, and written through the view's macro for that week's instants
-    ("document_tone", "document_tone_kept", "published_at",
-     "hash(document_id, model, tone, label, human_label, story_id, first_copy)"),
-)  # fmt: skip
+    (
+        "document_tone",
+        "document_tone_kept",
+        "published_at",
+        "hash(document_id, model, tone, label, human_label, story_id, first_copy)",
+    ),
+)
 WHOLE = ("sources", "labels", "models", "weekly_tone")
 MANIFEST = "manifest.json"
 SCHEMA_FILE = "columns.parquet"
@@ -193,8 +197,11 @@ def publish_exports(db: Database, folder: Path) -> dict[str, int]:
         written[name] = count
         # recorded after each table: a publish that fails later does not write these weeks again
         _write_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
-    logger.info("published the Parquet exports to %s (files written: %s)", folder,
-                ", ".join(f"{k} {v}" for k, v in written.items()))  # fmt: skip
+    logger.info(
+        "published the Parquet exports to %s (files written: %s)",
+        folder,
+        ", ".join(f"{k} {v}" for k, v in written.items()),
+    )
     return written
 
 

@@ -32,11 +32,14 @@ def refresh_tone(db: Database, document_ids: Sequence[str]) -> None:
     ids = sorted(set(document_ids))
     if not ids:
         return
-    stories = [r[0] for r in db.fetchall(
-        f"""SELECT story FROM {KEPT} WHERE list_contains(?, document_id)
+    stories = [
+        r[0]
+        for r in db.fetchall(
+            f"""SELECT story FROM {KEPT} WHERE list_contains(?, document_id)
             UNION SELECT coalesce(story_id, id) FROM documents WHERE list_contains(?, id)""",
-        [ids, ids],
-    )]  # fmt: skip
+            [ids, ids],
+        )
+    ]
     if len(stories) > REBUILD_ABOVE:
         rebuild_tone(db)
         return

@@ -143,9 +143,23 @@ def read_packed(path: Path) -> PackedModel:
             raise ModelError(f"tensor {name}: unknown dtype {dtype}")
         tensors[name] = arr
     return PackedModel(
-        hidden, layers, heads, inter, vocab, maxp, tvs, float(eps),
-        pieces, [float(s) for s in scores], bos, eos, pad, unk, norm_map, tensors,
-    )  # fmt: skip
+        hidden,
+        layers,
+        heads,
+        inter,
+        vocab,
+        maxp,
+        tvs,
+        float(eps),
+        pieces,
+        [float(s) for s in scores],
+        bos,
+        eos,
+        pad,
+        unk,
+        norm_map,
+        tensors,
+    )
 
 
 def _tensor_shapes(h: int, ff: int, vocab: int, maxp: int, tvs: int) -> dict[str, tuple[int, int]]:

@@ -66,8 +66,10 @@ def load_split(path: Path) -> tuple[list[str], list[int]]:
     except (OSError, ValueError) as e:
         raise ModelError(f"cannot read training data {path}: {e}") from e
     except (KeyError, TypeError, AttributeError) as e:
-        raise ModelError(f"cannot read training data {path}: rows need 'text' and a label among "
-                         f"{', '.join(_LABEL_INDEX)} ({e!r})") from e  # fmt: skip
+        raise ModelError(
+            f"cannot read training data {path}: rows need 'text' and a label among "
+            f"{', '.join(_LABEL_INDEX)} ({e!r})"
+        ) from e
     if not texts:
         raise ModelError(f"cannot read training data {path}: no rows")
     return texts, labels
@@ -121,9 +123,12 @@ def macro_f1(gold: list[int], pred: list[int]) -> float:
 
 def _layer_mask(model: E5Classifier, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     ext, _ = model.encoder._create_attention_masks(
-        attention_mask=mask, encoder_attention_mask=None, embedding_output=hidden,
-        encoder_hidden_states=None, cache=None,
-    )  # fmt: skip
+        attention_mask=mask,
+        encoder_attention_mask=None,
+        embedding_output=hidden,
+        encoder_hidden_states=None,
+        cache=None,
+    )
     return ext
 
 
@@ -135,8 +140,14 @@ def _run_layers(model: E5Classifier, layers: range, hidden: torch.Tensor, mask: 
 
 
 @torch.no_grad()
-def _cache_bottom(model: E5Classifier, tok: E5Tokenizer, texts: list[str], n_bottom: int, max_length: int,
-                  progress: Callable[[str], None] | None) -> list[torch.Tensor]:  # fmt: skip
+def _cache_bottom(
+    model: E5Classifier,
+    tok: E5Tokenizer,
+    texts: list[str],
+    n_bottom: int,
+    max_length: int,
+    progress: Callable[[str], None] | None,
+) -> list[torch.Tensor]:
     """Hidden states after the frozen bottom layers, one (length, hidden) tensor per text."""
     model.eval()
     out: list[torch.Tensor] = [torch.empty(0)] * len(texts)
@@ -207,11 +218,27 @@ def train(
         run_dir = out_dir / f"seed{seed}"
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "recipe.json").write_text(json.dumps({**asdict(recipe), "seed": seed}, default=str))
-        ckpt = _fit(model, recipe, cache, labels, tr, sel, n_bottom, recipe.epochs, recipe.lr, rng, run_dir,
-                    "epoch", f"seed {seed}", t0, progress)  # fmt: skip
+        ckpt = _fit(
+            model,
+            recipe,
+            cache,
+            labels,
+            tr,
+            sel,
+            n_bottom,
+            recipe.epochs,
+            recipe.lr,
+            rng,
+            run_dir,
+            "epoch",
+            f"seed {seed}",
+            t0,
+            progress,
+        )
         if domain is not None:
-            ckpt = _domain_phase(model, tok, recipe, cache, labels, tr, sel, n_bottom, domain, seed, run_dir,
-                                 t0, progress)  # fmt: skip
+            ckpt = _domain_phase(
+                model, tok, recipe, cache, labels, tr, sel, n_bottom, domain, seed, run_dir, t0, progress
+            )
         finals.append(ckpt)
     return finals
 
@@ -225,10 +252,22 @@ def _set_trainable(model: E5Classifier, recipe: Recipe) -> int:
 
 
 def _fit(
-    model: E5Classifier, recipe: Recipe, cache: list[torch.Tensor], labels: list[int], pool: list[int],
-    sel: list[int], n_bottom: int, epochs: int, lr: float, rng: random.Random, run_dir: Path, stem: str,
-    what: str, t0: float, progress: Callable[[str], None] | None,
-) -> Path:  # fmt: skip
+    model: E5Classifier,
+    recipe: Recipe,
+    cache: list[torch.Tensor],
+    labels: list[int],
+    pool: list[int],
+    sel: list[int],
+    n_bottom: int,
+    epochs: int,
+    lr: float,
+    rng: random.Random,
+    run_dir: Path,
+    stem: str,
+    what: str,
+    t0: float,
+    progress: Callable[[str], None] | None,
+) -> Path:
     """AdamW with linear warm-up and decay over `pool` (indices into `cache`/`labels`) for `epochs`; after each
     epoch save the tuned state as `{stem}{N}.pt` and the probabilities on `sel` (the held-out tenth of TRAIN);
     return the last checkpoint."""
@@ -276,9 +315,11 @@ def _fit(
         torch.save(tuned_state(model), ckpt)
         with torch.no_grad():
             probs = torch.cat(
-                [torch.softmax(_top_logits(model, cache, sel[s : s + 64], n_bottom), -1)
-                 for s in range(0, len(sel), 64)]
-            ).numpy()  # fmt: skip
+                [
+                    torch.softmax(_top_logits(model, cache, sel[s : s + 64], n_bottom), -1)
+                    for s in range(0, len(sel), 64)
+                ]
+            ).numpy()
         f1 = macro_f1([labels[i] for i in sel], probs.argmax(1).tolist())
         np.save(run_dir / f"selection_probs_{stem}{epoch}.npy", probs)
         msg = f"{what} {stem} {epoch} done: selection macro-F1 {f1:.4f} after {time.time() - t0:.0f}s"
@@ -311,10 +352,20 @@ def load_domain(path: Path | str) -> tuple[list[str], list[int]]:
 
 
 def _domain_phase(
-    model: E5Classifier, tok: E5Tokenizer, recipe: Recipe, cache: list[torch.Tensor], labels: list[int],
-    tr: list[int], sel: list[int], n_bottom: int, domain: tuple[list[str], list[int]], seed: int, run_dir: Path,
-    t0: float, progress: Callable[[str], None] | None,
-) -> Path:  # fmt: skip
+    model: E5Classifier,
+    tok: E5Tokenizer,
+    recipe: Recipe,
+    cache: list[torch.Tensor],
+    labels: list[int],
+    tr: list[int],
+    sel: list[int],
+    n_bottom: int,
+    domain: tuple[list[str], list[int]],
+    seed: int,
+    run_dir: Path,
+    t0: float,
+    progress: Callable[[str], None] | None,
+) -> Path:
     """Continue training on the project's own sentences mixed with as many NoReC train sentences (drawn by the
     seed, never from the held-out tenth), `domain_epochs` epochs at `domain_lr`, so that news, union and
     app-review wording is learnt without forgetting NoReC. Seeded on its own, so continuing from a saved
@@ -326,14 +377,32 @@ def _domain_phase(
     sample = rng.sample(tr, min(len(tr), round(len(dtexts) * recipe.domain_mix)))
     offset = len(cache)
     pool = sample + [offset + i for i in range(len(dtexts))]
-    return _fit(model, recipe, cache + dcache, labels + dlabels, pool, sel, n_bottom, recipe.domain_epochs,
-                recipe.domain_lr, rng, run_dir, "domain", f"seed {seed}", t0, progress)  # fmt: skip
+    return _fit(
+        model,
+        recipe,
+        cache + dcache,
+        labels + dlabels,
+        pool,
+        sel,
+        n_bottom,
+        recipe.domain_epochs,
+        recipe.domain_lr,
+        rng,
+        run_dir,
+        "domain",
+        f"seed {seed}",
+        t0,
+        progress,
+    )
 
 
 def adapt(
-    checkpoint: Path, train_path: Path, recipe: Recipe, base_dir: Path | None = None,
+    checkpoint: Path,
+    train_path: Path,
+    recipe: Recipe,
+    base_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
-) -> Path:  # fmt: skip
+) -> Path:
     """Run only the domain phase on a member already trained on NoReC (`epoch{N}.pt` from `train`), writing
     `domain{N}.pt` beside it: what `train` does after its NoReC epochs, for members trained before."""
     if not recipe.domain_file or not recipe.domain_epochs:
@@ -352,8 +421,21 @@ def adapt(
     seed = recorded["seed"]
     keys = ("domain_file", "domain_epochs", "domain_lr", "domain_mix")
     recipe_file.write_text(json.dumps({**recorded, **{k: getattr(recipe, k) for k in keys}}, default=str))
-    return _domain_phase(model, tok, recipe, cache, labels, tr, sel, n_bottom, domain, seed, checkpoint.parent,
-                         time.time(), progress)  # fmt: skip
+    return _domain_phase(
+        model,
+        tok,
+        recipe,
+        cache,
+        labels,
+        tr,
+        sel,
+        n_bottom,
+        domain,
+        seed,
+        checkpoint.parent,
+        time.time(),
+        progress,
+    )
 
 
 Member = tuple[int, int, float | None]  # (tuned top layers, seed, learning rate or None for the recipe's)
@@ -398,8 +480,10 @@ def train_members(
     (two single-threaded members side by side use 2 cores better than one member on two threads)."""
     from dataclasses import replace
 
-    specs = [(member_dir(runs, k, lr, recipe), replace(recipe, tune_layers=k, lr=lr or recipe.lr), s)
-             for k, s, lr in members]  # fmt: skip
+    specs = [
+        (member_dir(runs, k, lr, recipe), replace(recipe, tune_layers=k, lr=lr or recipe.lr), s)
+        for k, s, lr in members
+    ]
     if jobs > 1 and len(members) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -425,8 +509,13 @@ def _train_one(train_path: Path, out_dir: Path, recipe: Recipe, seed: int, threa
 
     torch.set_num_threads(threads)
     tag = f"[{out_dir.name}/seed{seed}]"
-    return train(train_path, out_dir, recipe, progress=lambda m: print(tag, m, file=sys.stderr, flush=True),
-                 seeds=[seed])[0]  # fmt: skip
+    return train(
+        train_path,
+        out_dir,
+        recipe,
+        progress=lambda m: print(tag, m, file=sys.stderr, flush=True),
+        seeds=[seed],
+    )[0]
 
 
 def main() -> None:  # pragma: no cover - developer entry point for background runs

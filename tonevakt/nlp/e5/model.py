@@ -247,9 +247,12 @@ def _ensemble_probs(members: list[E5Classifier], ids: torch.Tensor, mask: torch.
     n_layers = donor.config.num_hidden_layers
     h = donor.embeddings(input_ids=ids)
     ext, _ = donor._create_attention_masks(
-        attention_mask=mask, encoder_attention_mask=None, embedding_output=h,
-        encoder_hidden_states=None, cache=None,
-    )  # fmt: skip
+        attention_mask=mask,
+        encoder_attention_mask=None,
+        embedding_output=h,
+        encoder_hidden_states=None,
+        cache=None,
+    )
     at: dict[int, torch.Tensor] = {}
     depth = 0
     for start in sorted(set(firsts)):

@@ -138,10 +138,20 @@ class ToneHead:
         """Written to a temporary file and renamed in: a reader never sees half a head."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
-        about = {"model_id": self.model_id, "layers": list(self.layers), "encoder": self.encoder,
-                 "confusion": self.confusion, **self.meta}  # fmt: skip
-        np.savez(tmp, weight=self.weight.astype(np.float32), bias=self.bias.astype(np.float32),
-                 logit_bias=np.asarray(self.logit_bias, dtype=np.float32), about=np.array(json.dumps(about)))  # fmt: skip
+        about = {
+            "model_id": self.model_id,
+            "layers": list(self.layers),
+            "encoder": self.encoder,
+            "confusion": self.confusion,
+            **self.meta,
+        }
+        np.savez(
+            tmp,
+            weight=self.weight.astype(np.float32),
+            bias=self.bias.astype(np.float32),
+            logit_bias=np.asarray(self.logit_bias, dtype=np.float32),
+            about=np.array(json.dumps(about)),
+        )
         tmp.replace(path)
 
     @classmethod
@@ -149,9 +159,16 @@ class ToneHead:
         try:
             with np.load(path) as z:
                 about = json.loads(str(z["about"]))
-                head = cls(model_id=about.pop("model_id"), weight=z["weight"], bias=z["bias"],
-                           layers=tuple(about.pop("layers")), encoder=about.pop("encoder"),
-                           logit_bias=z["logit_bias"], confusion=about.pop("confusion", None), meta=about)  # fmt: skip
+                head = cls(
+                    model_id=about.pop("model_id"),
+                    weight=z["weight"],
+                    bias=z["bias"],
+                    layers=tuple(about.pop("layers")),
+                    encoder=about.pop("encoder"),
+                    logit_bias=z["logit_bias"],
+                    confusion=about.pop("confusion", None),
+                    meta=about,
+                )
         except (OSError, KeyError, ValueError, TypeError) as e:
             raise ModelError(f"cannot read the tone head {path}: {e}") from e
         if head.weight.shape != (3, head.weight.shape[1]) or head.bias.shape != (3,):
@@ -222,8 +239,9 @@ class ToneScorer(FineTunedScorer):
         """Review sentiment (NoReC's notion) from the member's own head: the secondary benchmark."""
         return self.pooled(texts)[1]
 
-    def document_vectors(self, docs: Sequence[Document], progress: Progress | None = None
-                         ) -> tuple[list[int], np.ndarray, list[list[str]], list[np.ndarray]]:  # fmt: skip
+    def document_vectors(
+        self, docs: Sequence[Document], progress: Progress | None = None
+    ) -> tuple[list[int], np.ndarray, list[list[str]], list[np.ndarray]]:
         """For the documents with text: their positions, their vectors, their passages and each passage's own
         vector (to find the passage that carried the tone)."""
         passages = [self.passages(d) for d in docs]
@@ -281,7 +299,7 @@ class ToneScorer(FineTunedScorer):
                     p_positive=float(p[2]),
                     passage=passages[j][strongest],
                     n_passages=len(passages[j]),
-                )  # fmt: skip
+                )
             )
         return scores
 

@@ -130,9 +130,12 @@ def _member_recipe(checkpoint: Path, bits: int) -> dict:
 
 
 def measure(
-    weights: Path, data_dir: Path, progress: Progress | None = None, write: bool = True,
+    weights: Path,
+    data_dir: Path,
+    progress: Progress | None = None,
+    write: bool = True,
     indomain: Path | None = None,
-) -> tuple[Metrics, Metrics]:  # fmt: skip
+) -> tuple[Metrics, Metrics]:
     """Dev figures (3-class and binary) of the packed weights; stored in the .json beside them when `write`.
 
     The binary split holds exactly the non-neutral sentences of the 3-class split, so one pass serves both.
@@ -181,9 +184,15 @@ def measure(
     return dev, dev_bin
 
 
-def ship(checkpoints: list[Path], data_dir: Path, out: Path | None = None, extra: dict | None = None,
-         progress: Progress | None = None, calibrated: bool = False,
-         bits: list[int] | None = None) -> ShipResult:  # fmt: skip
+def ship(
+    checkpoints: list[Path],
+    data_dir: Path,
+    out: Path | None = None,
+    extra: dict | None = None,
+    progress: Progress | None = None,
+    calibrated: bool = False,
+    bits: list[int] | None = None,
+) -> ShipResult:
     """Pack, (optionally) calibrate and measure. Calibration is off by default: a per-class bias chosen on the
     held-out tenth of TRAIN moved NoReC dev macro-F1 by -0.009 to +0.022 but trimmed negative predictions,
     which lowered the in-domain check set (0.60 -> 0.49 for one member); see docs/model.md."""

@@ -53,8 +53,9 @@ class Scorer:
         self.context_sentences = context_sentences
         self.max_passages = max_passages
 
-    def predict_batched(self, texts: Sequence[str], progress: Progress | None = None,
-                        what: str = "scoring passages") -> np.ndarray:  # fmt: skip
+    def predict_batched(
+        self, texts: Sequence[str], progress: Progress | None = None, what: str = "scoring passages"
+    ) -> np.ndarray:
         """`predict` in batches of similar length (less padding), results in the input order."""
         n = len(texts)
         out = np.zeros((n, 3), dtype=np.float64)
@@ -118,10 +119,14 @@ class Scorer:
                     p_positive=float(mean[2]),
                     passage=texts[strongest],
                     n_passages=len(rows),
-                )  # fmt: skip
+                )
             )
         return scores
 
     def info(self) -> dict[str, object]:
-        return {"model": self.model_id, "backend": self.backend, "description": self.description,
-                "dev_macro_f1": self.dev_macro_f1}  # fmt: skip
+        return {
+            "model": self.model_id,
+            "backend": self.backend,
+            "description": self.description,
+            "dev_macro_f1": self.dev_macro_f1,
+        }

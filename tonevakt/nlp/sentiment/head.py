@@ -69,10 +69,13 @@ class Head:
         meta = {**self.meta, "format": HEAD_FORMAT, "labels": list(LABELS), "encoder_dim": self.dim}
         with path.open("wb") as f:
             np.savez_compressed(
-                f, weights=self.weights.astype(np.float32), bias=self.bias.astype(np.float32),
-                mean=self.mean.astype(np.float32), scale=self.scale.astype(np.float32),
+                f,
+                weights=self.weights.astype(np.float32),
+                bias=self.bias.astype(np.float32),
+                mean=self.mean.astype(np.float32),
+                scale=self.scale.astype(np.float32),
                 meta=np.array(json.dumps(meta, ensure_ascii=False, sort_keys=True)),
-            )  # fmt: skip
+            )
 
     @classmethod
     def load(cls, path: Path) -> Head:
@@ -104,8 +107,13 @@ class Head:
             raise ModelError(
                 f"{path}: encoder_dim {meta.get('encoder_dim')!r} does not fit weights {w.shape}"
             )
-        return cls(w, arrays["bias"].astype(np.float64), arrays["mean"].astype(np.float64),
-                   arrays["scale"].astype(np.float64), meta)  # fmt: skip
+        return cls(
+            w,
+            arrays["bias"].astype(np.float64),
+            arrays["mean"].astype(np.float64),
+            arrays["scale"].astype(np.float64),
+            meta,
+        )
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -114,8 +122,14 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, class_weight: np.ndarray | None = None,
-                 iterations: int = 400, lr: float = 0.05) -> Head:  # fmt: skip
+def fit_logistic(
+    x: np.ndarray,
+    y: np.ndarray,
+    l2: float = 1e-3,
+    class_weight: np.ndarray | None = None,
+    iterations: int = 400,
+    lr: float = 0.05,
+) -> Head:
     """Multinomial logistic regression (full-batch Adam, zero start: deterministic) on standardised
     features. `l2` is the penalty per example; `class_weight` weighs each class's examples."""
     x = x.astype(np.float64)

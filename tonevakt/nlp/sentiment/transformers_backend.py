@@ -23,12 +23,27 @@ logger = logging.getLogger(__name__)
 
 # Model label (casefolded, trimmed) -> our class.
 DEFAULT_LABELS: dict[str, str] = {
-    "negative": "negative", "neg": "negative", "negativ": "negative", "negativt": "negative",
-    "neutral": "neutral", "neu": "neutral", "nøytral": "neutral", "nøytralt": "neutral", "mixed": "neutral",
-    "positive": "positive", "pos": "positive", "positiv": "positive", "positivt": "positive",
-    "1 star": "negative", "2 stars": "negative", "3 stars": "neutral", "4 stars": "positive",
-    "5 stars": "positive", "very negative": "negative", "very positive": "positive",
-}  # fmt: skip
+    "negative": "negative",
+    "neg": "negative",
+    "negativ": "negative",
+    "negativt": "negative",
+    "neutral": "neutral",
+    "neu": "neutral",
+    "nøytral": "neutral",
+    "nøytralt": "neutral",
+    "mixed": "neutral",
+    "positive": "positive",
+    "pos": "positive",
+    "positiv": "positive",
+    "positivt": "positive",
+    "1 star": "negative",
+    "2 stars": "negative",
+    "3 stars": "neutral",
+    "4 stars": "positive",
+    "5 stars": "positive",
+    "very negative": "negative",
+    "very positive": "positive",
+}
 _GENERIC = re.compile(r"^label_(\d+)$")
 
 
@@ -71,8 +86,15 @@ class TransformersScorer(Scorer):
 
     backend = "transformers"
 
-    def __init__(self, model: Any, tokenizer: Any, model_id: str, mapping: list[int], device: str,
-                 max_length: int = 256) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        model_id: str,
+        mapping: list[int],
+        device: str,
+        max_length: int = 256,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.model_id = model_id
