@@ -575,19 +575,25 @@ def evaluate(c: Context, file: Path | None, as_json: bool, use_labels: bool) -> 
         s = c.settings
         progress = _progress()
         if use_labels:
+            from tonevakt.storage import repository as repo
             from tonevakt.storage.db import open_for_reading
 
             db = open_for_reading(s.db_path, s.snapshot_path)
             try:
-                docs, gold = ev.labelled_documents(db)
+                pairs = repo.labelled_documents(db)
             finally:
                 db.close()
+            if not pairs:
+                raise ev.EvaluationError(
+                    "no human labels stored yet (add some with 'tonevakt label DOC_ID LABEL')"
+                )
+            docs = [d for d, _ in pairs]
+            gold = {d.id: ev.normalise_label(label) for d, label in pairs}
             scorer = load_scorer(s.sentiment, s.models_path)
             metrics = ev.evaluate_documents(scorer, docs, gold, progress=progress)
             title = f"{scorer.model_id} against {metrics.n} human labels"
-        elif tone.is_tone_file(
-            file
-        ):  # labelled documents (helseplattformen_tone): scored as the pipeline does
+        elif tone.is_tone_file(file):
+            # labelled documents (helseplattformen_tone): scored as the pipeline scores documents
             labelled = tone.read_tone_file(file)
             scorer = load_scorer(s.sentiment, s.models_path)
             figures = tone.measure(scorer, labelled, progress=progress)
@@ -805,9 +811,11 @@ def model_adapt(c: Context, data_dir: Path | None, force: bool) -> None:
                 f"not {TONE_MODEL!r}"
             )
         shared = tone.read_tone_file(_tone_data(s, data_dir) / "train.jsonl")
+        from tonevakt.storage import repository as repo
+
         db = open_for_reading(s.db_path, s.snapshot_path)
         try:
-            human = tone.human_labelled(db)
+            human = tone.human_labelled(repo.labelled_documents(db))
         finally:
             db.close()
         scorer = load_scorer(s.sentiment, s.models_path)

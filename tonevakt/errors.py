@@ -27,14 +27,6 @@ class ImportFileError(TonevaktError):
     """A file given to `tonevakt import` (or found in an inbox) cannot be read."""
 
 
-class FetchError(TonevaktError):
-    """A fetch failed in a way the caller must handle (the outcome is still classified)."""
-
-
-class ParseError(TonevaktError):
-    """A fetched body could not be turned into documents."""
-
-
 class ModelError(TonevaktError):
     """The sentiment model could not be loaded or does not fit its head/config."""
 

@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 
 JOBS = ("collect", "score", "report", "snapshot")
 STOP_GRACE_S = 25.0  # systemd's TimeoutStopSec is 30 s: leave a margin
-REPORT_HOUR = 7  # the weekly report is due on Mondays from 07:00 (schedule.report says exactly when)
 
 # crontab weekdays are 0-7 with 0 and 7 = Sunday; APScheduler's numbers start at Monday = 0, so numbers are
 # translated into names, which mean the same in both.

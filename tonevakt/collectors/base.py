@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tonevakt.models import Document, FetchLogEntry, ItemOutcome, Source
-
-# Given a title + summary, is this a relevant candidate (worth fetching the full text)? The pass asks nlp.
-CandidateTest = Callable[[str], bool]
 
 
 @dataclass

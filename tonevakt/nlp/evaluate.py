@@ -192,32 +192,6 @@ def format_report(m: Metrics, title: str = "") -> str:
     return "\n".join(lines)
 
 
-def labelled_documents(db: Any) -> tuple[list[Document], dict[str, str]]:
-    """The documents that carry a human label, and those labels (by document id)."""
-    rows = db.fetchall(
-        """SELECT d.id, d.source_id, d.voice, d.title, d.lead, d.text, d.url, d.language, d.matched, d.kind, l.label
-           FROM labels l JOIN documents d ON d.id = l.document_id ORDER BY l.labelled_at, d.id"""
-    )
-    if not rows:
-        raise EvaluationError("no human labels stored yet (add some with 'tonevakt label DOC_ID LABEL')")
-    docs = [
-        Document(
-            id=r[0],
-            source_id=r[1],
-            voice=r[2],
-            title=r[3],
-            lead=r[4] or "",
-            text=r[5],
-            url=r[6],
-            language=r[7],
-            matched=list(r[8] or []),
-            kind=r[9],
-        )
-        for r in rows
-    ]
-    return docs, {r[0]: normalise_label(r[10]) for r in rows}
-
-
 def evaluate_documents(
     scorer: Scorer, docs: Sequence[Document], gold: dict[str, str], progress: Progress | None = None
 ) -> Metrics:

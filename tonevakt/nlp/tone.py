@@ -361,12 +361,6 @@ def adapt(
     )
 
 
-def human_labelled(db: Any) -> list[LabelledDocument]:
-    """The stored documents that carry a human label (`tonevakt label`), with those labels."""
-    from tonevakt.nlp.evaluate import EvaluationError, labelled_documents
-
-    try:
-        docs, gold = labelled_documents(db)
-    except EvaluationError:
-        return []
-    return [LabelledDocument(d, gold[d.id], "human") for d in docs]
+def human_labelled(pairs: Sequence[tuple[Document, str]]) -> list[LabelledDocument]:
+    """Stored documents with their human labels (`storage.repository.labelled_documents`), as labelled documents."""
+    return [LabelledDocument(doc, label.strip().casefold(), "human") for doc, label in pairs]

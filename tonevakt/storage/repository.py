@@ -393,33 +393,45 @@ def recent_story_keys(db: Database, since: datetime) -> list[tuple[str, str, str
     ]
 
 
+SCORING_COLUMNS = "id, source_id, voice, title, lead, text, url, language, matched, kind"
+
+
+def document_for_scoring(row: Sequence[Any]) -> Document:
+    """A `Document` with what scoring reads, from a row of `SCORING_COLUMNS` (the one place that maps them)."""
+    return Document(
+        id=row[0],
+        source_id=row[1],
+        voice=row[2],
+        title=row[3],
+        lead=row[4] or "",
+        text=row[5],
+        url=row[6],
+        language=row[7],
+        matched=list(row[8] or []),
+        kind=row[9],
+    )
+
+
+def labelled_documents(db: Database) -> list[tuple[Document, str]]:
+    """The documents that carry a human label, with that label, in the order they were labelled."""
+    rows = db.fetchall(
+        f"""SELECT {", ".join("d." + c for c in SCORING_COLUMNS.split(", "))}, l.label
+            FROM labels l JOIN documents d ON d.id = l.document_id ORDER BY l.labelled_at, d.id"""
+    )
+    return [(document_for_scoring(r), str(r[-1])) for r in rows]
+
+
 def documents_to_score(
     db: Database, model: str, rescore: bool = False, limit: int | None = None
 ) -> list[Document]:
     """Relevant documents without a score from `model` (all relevant ones with `rescore`)."""
-    sql = """SELECT id, source_id, voice, title, lead, text, url, language, matched, kind
-             FROM documents d WHERE relevant"""
+    sql = f"SELECT {SCORING_COLUMNS} FROM documents d WHERE relevant"
     if not rescore:
         sql += " AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.document_id = d.id AND s.model = ?)"
     sql += " ORDER BY published_at"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    rows = db.fetchall(sql, [] if rescore else [model])
-    return [
-        Document(
-            id=r[0],
-            source_id=r[1],
-            voice=r[2],
-            title=r[3],
-            lead=r[4] or "",
-            text=r[5],
-            url=r[6],
-            language=r[7],
-            matched=list(r[8] or []),
-            kind=r[9],
-        )
-        for r in rows
-    ]
+    return [document_for_scoring(r) for r in db.fetchall(sql, [] if rescore else [model])]
 
 
 # -- models, scores, labels ----------------------------------------------------------------------
@@ -517,15 +529,6 @@ def set_label(
                 [document_id, label, labelled_by, now, *(prev or (None, None, None, None))],
             )
         )
-
-
-def status_counts(db: Database) -> dict[str, int]:
-    return {
-        "documents": db.scalar("SELECT count(*) FROM documents"),
-        "relevant": db.scalar("SELECT count(*) FROM documents WHERE relevant"),
-        "scored": db.scalar("SELECT count(DISTINCT document_id) FROM scores"),
-        "sources": db.scalar("SELECT count(*) FROM sources"),
-    }
 
 
 __all__ = [
