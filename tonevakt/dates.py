@@ -41,7 +41,13 @@ def parse_date(value: object) -> datetime | None:
         return None
 
 
+def week_of_date(d: date) -> str:
+    """The ISO week of a calendar date, e.g. '2026-W47': the one spelling of a week (reports/weeks.py does the
+    arithmetic on weeks)."""
+    y, w, _ = d.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
 def iso_week(dt: datetime) -> str:
     """ISO week in Europe/Oslo, e.g. '2026-W47'."""
-    y, w, _ = dt.astimezone(OSLO).isocalendar()
-    return f"{y}-W{w:02d}"
+    return week_of_date(dt.astimezone(OSLO).date())

@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,6 +36,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from tonevakt import spool
 from tonevakt.config import IntervalOrCron, Settings
 from tonevakt.errors import ConfigError, DatabaseLockedError, TonevaktError
+from tonevakt.reports import weeks
 
 logger = logging.getLogger(__name__)
 
@@ -96,17 +97,8 @@ def build_trigger(spec: IntervalOrCron, timezone: str) -> BaseTrigger:
 
 
 def report_week(when: datetime, timezone: str = "Europe/Oslo") -> str:
-    """The ISO week a weekly report made at `when` is about: the last complete week (Monday–Sunday, local
-    time) before `when`, e.g. Monday 2026-11-23 07:00 → '2026-W47'."""
-    local = when.astimezone(ZoneInfo(timezone)) if when.tzinfo else when.replace(tzinfo=ZoneInfo(timezone))
-    last_sunday = local.date() - timedelta(days=local.weekday() + 1)
-    year, week, _ = last_sunday.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def week_start(week: str) -> date:
-    year, _, num = week.partition("-W")
-    return date.fromisocalendar(int(year), int(num), 1)
+    """The ISO week a weekly report made at `when` is about (`reports.weeks.last_complete_week`)."""
+    return weeks.last_complete_week(when, timezone)
 
 
 # -- the jobs ------------------------------------------------------------------------------------
@@ -280,7 +272,9 @@ class Daemon:
         now = (now or datetime.now(ZoneInfo(self.tz))).astimezone(ZoneInfo(self.tz))
         week = report_week(now, self.tz)
         trigger = cron_trigger(spec.cron, self.tz)
-        start = datetime.combine(week_start(week) + timedelta(days=7), datetime.min.time(), ZoneInfo(self.tz))
+        start = datetime.combine(
+            weeks.monday(week) + timedelta(days=7), datetime.min.time(), ZoneInfo(self.tz)
+        )
         due = trigger.get_next_fire_time(None, start)
         if due is None or due > now or now - due < timedelta(seconds=self.settings.schedule.misfire_grace_s):
             return False  # not due yet, or the scheduler's misfire grace still covers it

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from tonevakt.dates import OSLO
+from tonevakt.dates import week_of_date as week_of
 from tonevakt.errors import ReportError
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -32,11 +34,6 @@ def parse_week(week: str) -> tuple[int, int]:
     return year, num
 
 
-def week_of(d: date) -> str:
-    y, w, _ = d.isocalendar()
-    return f"{y}-W{w:02d}"
-
-
 def monday(week: str) -> date:
     year, num = parse_week(week)
     return date.fromisocalendar(year, num, 1)
@@ -56,8 +53,10 @@ def weeks_ending(week: str, count: int) -> list[str]:
     return [shift(week, -i) for i in range(count - 1, -1, -1)]
 
 
-def last_complete_week(now: datetime | None = None) -> str:
-    """The last ISO week (Monday–Sunday, Europe/Oslo) that has ended by `now`."""
+def last_complete_week(now: datetime | None = None, timezone: str = "Europe/Oslo") -> str:
+    """The last ISO week (Monday–Sunday, local time in `timezone`) that has ended by `now` (a naive `now` is
+    local time), e.g. Monday 2026-11-23 07:00 → '2026-W47'. The weekly report is about this week."""
     now = now or datetime.now(UTC)
-    local = now.astimezone(OSLO) if now.tzinfo else now
+    zone = OSLO if timezone == "Europe/Oslo" else ZoneInfo(timezone)
+    local = now.astimezone(zone) if now.tzinfo else now
     return week_of(local.date() - timedelta(days=7))
