@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import re
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from tonevakt.config import Settings, load_config
 from tonevakt.reports import dashboard as dashboard_module
 from tonevakt.reports import write_report
 from tonevakt.reports.dashboard import json_for_script, write_dashboard
+from tonevakt.stats import mean_interval
 from tonevakt.storage.db import open_for_reading
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -255,11 +255,8 @@ def _full_computation(
                     groups.setdefault((r["week"], r["voice"]), []).append(r)
             for (w, v), items in groups.items():
                 tones = [r["t"] for r in items]
-                n, mean = len(tones), sum(tones) / len(tones)
-                lo = hi = None
-                if n > 1:
-                    sd = math.sqrt(sum((t - mean) ** 2 for t in tones) / (n - 1))
-                    lo, hi = mean - 1.96 * sd / math.sqrt(n), mean + 1.96 * sd / math.sqrt(n)
+                n = len(tones)
+                mean, lo, hi = mean_interval(tones)  # the one reference formula (tonevakt/stats.py)
                 labels = [r["label"] for r in items]
                 cells[(w, v, tp, rg)] = (n, mean, lo, hi, labels.count("negative"), labels.count("positive"))
     return cells, rows

@@ -255,3 +255,26 @@ def test_exports_rewrite_only_the_weeks_that_changed(
     same_as_tables()
     manifest = (folder / "manifest.json").read_text(encoding="utf-8")
     assert '"document_tone"' in manifest and "W4" in manifest
+
+
+def test_weekly_views_interval_is_the_reference_formula(make_settings) -> None:  # noqa: ANN001
+    """weekly_tone's mean and 95 % interval equal `stats.mean_interval` over the week's story tones (the same
+    reference the dashboard's script is held to in test_dashboard.py)."""
+    from tests.support.seed import seed, seed_settings
+    from tonevakt.stats import mean_interval
+    from tonevakt.storage.db import database
+
+    settings = seed_settings(make_settings)
+    seed(settings)
+    with database(settings.db_path, 5) as db:
+        stories: dict[tuple[str, str], list[float]] = {}
+        for week, voice, tone in db.fetchall("SELECT week, voice, tone FROM story_tone"):
+            stories.setdefault((week, voice), []).append(tone)
+        rows = db.fetchall("SELECT week, voice, n, tone, ci_low, ci_high FROM weekly_tone")
+    assert rows and len(rows) == len(stories)
+    for week, voice, n, tone, lo, hi in rows:
+        mean, ref_lo, ref_hi = mean_interval(stories[(week, voice)])
+        assert n == len(stories[(week, voice)]) and tone == pytest.approx(mean)
+        assert (lo is None) == (ref_lo is None)
+        if lo is not None:
+            assert lo == pytest.approx(ref_lo) and hi == pytest.approx(ref_hi)

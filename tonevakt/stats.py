@@ -2,7 +2,9 @@
 
 - `ranks`: ranks with ties averaged (1-based), as Spearman needs them;
 - `spearman`: Spearman's rank correlation with a 95 % interval from Fisher's z transform;
-- `percentile_interval`: the 95 % percentile interval of bootstrap replicates.
+- `percentile_interval`: the 95 % percentile interval of bootstrap replicates;
+- `mean_interval`: a week's mean tone and its 95 % interval, the reference for the SQL views (migrations 0002,
+  0003, 0008: `avg ± 1.96 · stddev_samp / √n`) and the dashboard's script, which tests hold to it.
 """
 
 from __future__ import annotations
@@ -67,3 +69,20 @@ def percentile_interval(replicates: np.ndarray, axis: int = 0) -> tuple[np.ndarr
     """The 2.5 % and 97.5 % percentiles of bootstrap replicates along `axis`."""
     low, high = np.percentile(replicates, [2.5, 97.5], axis=axis)
     return low, high
+
+
+MEAN_Z = (
+    1.96  # the z the weekly views and the dashboard use for a mean's 95 % interval (rounded, as in the SQL)
+)
+
+
+def mean_interval(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
+    """(mean, low, high): the mean ± 1.96 × sample standard deviation / √n; no interval below two values."""
+    n = len(values)
+    if n == 0:
+        return None, None, None
+    mean = float(np.mean(values))
+    if n < 2:
+        return mean, None, None
+    half = MEAN_Z * float(np.std(values, ddof=1)) / math.sqrt(n)
+    return mean, mean - half, mean + half
