@@ -29,12 +29,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tonevakt.collectors.base import SourceOutcome
+from tonevakt.collectors.base import SourceOutcome, log_entry
 from tonevakt.collectors.http import HttpClient
 from tonevakt.dates import parse_date
 from tonevakt.models import (
     Document,
-    FetchLogEntry,
     FetchResult,
     FetchStatus,
     ItemOutcome,
@@ -169,24 +168,6 @@ def review_document(source: Source, r: Review, now: datetime) -> Document:
     )
 
 
-def _log(source: Source, res: FetchResult, started: datetime, primary: bool, items: int = 0) -> FetchLogEntry:
-    return FetchLogEntry(
-        source_id=source.id,
-        url=res.url,
-        status=res.status,
-        started_at=started,
-        http_status=res.http_status,
-        reason=res.reason,
-        duration_ms=int(res.duration_s * 1000),
-        bytes=len(res.body),
-        items=items,
-        etag=res.etag,
-        last_modified=res.last_modified,
-        body_hash=res.body_hash,
-        primary=primary,
-    )
-
-
 def collect_appstore(
     source: Source,
     client: HttpClient,
@@ -238,18 +219,18 @@ def _first_page(
         accept=ACCEPT,
     )
     if res.status is not FetchStatus.OK:
-        outcome.fetches.append(_log(source, res, started, True))
+        outcome.fetches.append(log_entry(source, res, True, started))
         return False
     try:
         reviews, _ = parse_reviews(res.body)
     except FeedFormatError as e:
-        entry = _log(source, res, started, True)
+        entry = log_entry(source, res, True, started)
         entry.status, entry.reason, entry.body_hash = FetchStatus.SOFT_ERROR, f"page 1: {e}", None
         outcome.fetches.append(entry)
         return False
     if not reviews:
         # Some requests get an empty feed: ask once more, differently, before believing it.
-        outcome.fetches.append(_log(source, res, started, primary=False))
+        outcome.fetches.append(log_entry(source, res, False, started))
         started = datetime.now(UTC)
         retry = client.fetch(
             url,
@@ -259,7 +240,7 @@ def _first_page(
         )
         retry_reviews = _reviews_or_none(retry)
         reviews = retry_reviews or []
-        entry = _log(source, retry, started, primary=True, items=len(reviews))
+        entry = log_entry(source, retry, True, started, items=len(reviews))
         if retry.status is FetchStatus.OK and retry_reviews is None:
             entry.status, entry.reason, entry.body_hash = FetchStatus.SOFT_ERROR, "page 1: not JSON", None
         elif retry.status is FetchStatus.OK and not reviews:
@@ -273,7 +254,7 @@ def _first_page(
             "%s: page 1 was empty; the retry with other headers gave %d reviews", source.id, len(reviews)
         )
     else:
-        outcome.fetches.append(_log(source, res, started, True, items=len(reviews)))
+        outcome.fetches.append(log_entry(source, res, True, started, items=len(reviews)))
     return _add_reviews(source, reviews, outcome, seen, now)
 
 
@@ -308,7 +289,7 @@ def _walk(
         read.add(page)
         started = datetime.now(UTC)
         res = client.fetch(url, respect_robots=source.respect_robots, accept=ACCEPT)
-        entry = _log(source, res, started, False)
+        entry = log_entry(source, res, False, started)
         outcome.fetches.append(entry)
         if res.status is not FetchStatus.OK:
             outcome.items.append(ItemOutcome(url, "page", res.status, res.reason))

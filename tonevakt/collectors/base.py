@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from tonevakt.models import Document, FetchLogEntry, ItemOutcome, Source
+from tonevakt.models import Document, FetchLogEntry, FetchResult, ItemOutcome, Source
 
 
 @dataclass
@@ -36,3 +37,24 @@ class SourceOutcome:
     @property
     def reason(self) -> str:
         return next((f.reason for f in self.fetches if f.primary and f.status.failed), "")
+
+
+def log_entry(
+    source: Source, res: FetchResult, primary: bool, started: datetime, items: int = 0
+) -> FetchLogEntry:
+    """The fetch-log row of one fetch of `source` (`primary`: the source's own URL, not an article or page)."""
+    return FetchLogEntry(
+        source_id=source.id,
+        url=res.url,
+        status=res.status,
+        started_at=started,
+        http_status=res.http_status,
+        reason=res.reason,
+        duration_ms=int(res.duration_s * 1000),
+        bytes=len(res.body),
+        items=items,
+        etag=res.etag,
+        last_modified=res.last_modified,
+        body_hash=res.body_hash,
+        primary=primary,
+    )

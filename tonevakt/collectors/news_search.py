@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from tonevakt.collectors.base import SourceOutcome
+from tonevakt.collectors.base import SourceOutcome, log_entry
 from tonevakt.collectors.fulltext import wants_full_text
 from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.rss import (
@@ -29,7 +29,6 @@ from tonevakt.collectors.rss import (
     FeedEntry,
     add_full_text,
     entry_document,
-    log_entry,
     new_entries,
 )
 from tonevakt.models import FetchResult, Source, document_id

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from tonevakt.collectors.base import SourceOutcome
+from tonevakt.collectors.base import SourceOutcome, log_entry
 from tonevakt.collectors.fulltext import extract_article, wants_full_text
 from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.prolog import declares_entities, read_prolog
 from tonevakt.dates import parse_date
-from tonevakt.models import Document, FetchLogEntry, FetchResult, FetchStatus, Source
+from tonevakt.models import Document, FetchResult, FetchStatus, Source
 from tonevakt.urls import canonical_url
 
 logger = logging.getLogger(__name__)
@@ -243,26 +243,6 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     if out.duplicates:
         out.warnings.append(f"{out.duplicates} entries repeat an entry already in the feed: kept once")
     return out
-
-
-def log_entry(
-    source: Source, res: FetchResult, primary: bool, started: datetime, items: int = 0
-) -> FetchLogEntry:
-    return FetchLogEntry(
-        source_id=source.id,
-        url=res.url,
-        status=res.status,
-        started_at=started,
-        http_status=res.http_status,
-        reason=res.reason,
-        duration_ms=int(res.duration_s * 1000),
-        bytes=len(res.body),
-        items=items,
-        etag=res.etag,
-        last_modified=res.last_modified,
-        body_hash=res.body_hash,
-        primary=primary,
-    )
 
 
 def fetch_feed(
