@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tonevakt.collectors.base import SourceOutcome, log_entry
+from tonevakt.collectors.base import SourceOutcome, conditional_fetch, log_entry
 from tonevakt.collectors.http import HttpClient
 from tonevakt.dates import parse_date
 from tonevakt.models import (
@@ -210,14 +210,7 @@ def _first_page(
     """Page 1 (conditional GET; asked again with other headers when empty). True when later pages are due."""
     url = feed_url(source, 1)
     started = datetime.now(UTC)
-    res = client.fetch(
-        url,
-        etag=row.get("etag"),
-        last_modified=row.get("last_modified"),
-        previous_hash=row.get("body_hash"),
-        respect_robots=source.respect_robots,
-        accept=ACCEPT,
-    )
+    res = conditional_fetch(client, url, source, row, ACCEPT)
     if res.status is not FetchStatus.OK:
         outcome.fetches.append(log_entry(source, res, True, started))
         return False

@@ -58,3 +58,19 @@ def log_entry(
         body_hash=res.body_hash,
         primary=primary,
     )
+
+
+def conditional_fetch(
+    client: Any, url: str, source: Source, state_row: dict[str, Any] | None, accept: str
+) -> FetchResult:
+    """Fetch `url` with the validators stored for the source (ETag, Last-Modified and the body hash that catches
+    feeds lying about them): a conditional GET, the one way every collector asks for its source's own URL."""
+    row = state_row or {}
+    return client.fetch(
+        url,
+        etag=row.get("etag"),
+        last_modified=row.get("last_modified"),
+        previous_hash=row.get("body_hash"),
+        respect_robots=source.respect_robots,
+        accept=accept,
+    )

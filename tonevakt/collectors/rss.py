@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from tonevakt.collectors.base import SourceOutcome, log_entry
+from tonevakt.collectors.base import SourceOutcome, conditional_fetch, log_entry
 from tonevakt.collectors.fulltext import extract_article, wants_full_text
 from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.prolog import declares_entities, read_prolog
@@ -251,14 +251,7 @@ def fetch_feed(
     """Fetch the source's feed (conditional GET + body hash) and parse it; log the primary fetch."""
     row = state_row or {}
     started = datetime.now(UTC)
-    res = client.fetch(
-        source.url or "",
-        etag=row.get("etag"),
-        last_modified=row.get("last_modified"),
-        previous_hash=row.get("body_hash"),
-        respect_robots=source.respect_robots,
-        accept=FEED_ACCEPT,
-    )
+    res = conditional_fetch(client, source.url or "", source, row, FEED_ACCEPT)
     if res.status is not FetchStatus.OK:
         outcome.fetches.append(log_entry(source, res, True, started))
         return res, None

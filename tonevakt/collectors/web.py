@@ -18,7 +18,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from lxml import etree
 from lxml import html as lxml_html
 
-from tonevakt.collectors.base import SourceOutcome, log_entry
+from tonevakt.collectors.base import SourceOutcome, conditional_fetch, log_entry
 from tonevakt.collectors.fulltext import decode_html, extract_article
 from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.rss import HTML_ACCEPT, MAX_ARTICLES_PER_PASS
@@ -120,14 +120,7 @@ def collect_web(
     known = known_urls or set()
     started = datetime.now(UTC)
     row = state_row or {}
-    res = client.fetch(
-        source.url or "",
-        etag=row.get("etag"),
-        last_modified=row.get("last_modified"),
-        previous_hash=row.get("body_hash"),
-        respect_robots=source.respect_robots,
-        accept=HTML_ACCEPT,
-    )
+    res = conditional_fetch(client, source.url or "", source, row, HTML_ACCEPT)
     primary = log_entry(source, res, True, started)
     outcome.fetches.append(primary)
     links: list[str] = []
