@@ -28,7 +28,7 @@ from common import ROOT, banner, emit_json, footer, parser, peak_rss_mb, run_chi
 SPEEDUP_TARGET = 4.0
 F1_LOSS_TARGET = 0.01
 MEMORY_TARGET_MB = 1536
-DEV = Path("/work/shared/data/norec_sentence/3class/dev.json")
+DEV = ROOT.parent / "shared" / "data" / "norec_sentence" / "3class" / "dev.json"
 NAIVE_MAX_TOKENS = 512
 
 

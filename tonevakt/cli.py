@@ -993,7 +993,7 @@ def _bits(spec: str, n: int) -> list[int]:
     type=click.Path(path_type=Path),
     default=None,
     help="Labelled sentences of our own domain (JSONL) for a domain phase after the NoReC epochs "
-    "(default: the shipped tonevakt/nlp/e5/domain_train.jsonl).",
+    "(default: training/domain_train.jsonl in the repository).",
 )
 @click.option(
     "--domain-epochs",
