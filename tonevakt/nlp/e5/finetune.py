@@ -32,7 +32,8 @@ _LABEL_INDEX = {label: i for i, label in enumerate(LABELS)}
 # The project's own labelled sentences about Helseplattformen (news, union, app-review style; Bokmål and
 # Nynorsk), written for training and kept apart from the in-domain check set in tests/fixtures/indomain/.
 # The domain phase they feed was tried and is not part of the shipped model (docs/model.md says why).
-DOMAIN_FILE = Path(__file__).resolve().parents[3] / "training" / "domain_train.jsonl"  # in the repository, not the wheel
+# In the repository, not in the wheel (training/README.md).
+DOMAIN_FILE = Path(__file__).resolve().parents[3] / "training" / "domain_train.jsonl"
 
 
 @dataclass(frozen=True)
