@@ -6,8 +6,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import BASE_CONFIG, _merge
+from tests.support.browser import CHROMIUM, NOT_INSTALLED, run_chromium
 from tests.support.seed import NOW, SOURCES, WEEK, XSS_TITLE, seed
 from tonevakt.config import Settings, load_config
 from tonevakt.reports import dashboard as dashboard_module
@@ -24,8 +23,6 @@ from tonevakt.reports import write_report
 from tonevakt.reports.dashboard import json_for_script, write_dashboard
 from tonevakt.stats import mean_interval
 from tonevakt.storage.db import open_for_reading
-
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 
 
 @pytest.fixture(scope="module")
@@ -37,26 +34,6 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]
     seed(settings)
     write_report(settings, WEEK, now=NOW, pdf=False)
     return settings, write_dashboard(settings, now=NOW)
-
-
-def _chromium(args: list[str], tmp: Path, timeout: int = 90) -> subprocess.CompletedProcess[str]:
-    profile = tmp / "profile"
-    profile.mkdir(exist_ok=True)
-    cmd = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--enable-logging=stderr",
-        "--v=0",
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)  # type: ignore[arg-type]
 
 
 class _Cells(HTMLParser):
@@ -104,15 +81,13 @@ def test_page_is_self_contained(dashboard: Any) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (bash tools/ensure-debian-packages.sh)"
-)
+@pytest.mark.skipif(CHROMIUM is None, reason=NOT_INSTALLED)
 def test_renders_in_headless_chromium(dashboard: Any, tmp_path: Path) -> None:
     from PIL import Image, ImageStat
 
     settings, path = dashboard
     url = path.resolve().as_uri()
-    dom = _chromium(["--virtual-time-budget=5000", "--dump-dom", url], tmp_path)
+    dom = run_chromium(["--virtual-time-budget=5000", "--dump-dom", url], tmp_path)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert 'data-ready="1"' in dom.stdout, "the script did not finish"
     errors = [
@@ -141,7 +116,7 @@ def test_renders_in_headless_chromium(dashboard: Any, tmp_path: Path) -> None:
     assert "alert(1)" not in dom.stderr
 
     shot = tmp_path / "dashboard.png"
-    res = _chromium(
+    res = run_chromium(
         ["--window-size=1200,1600", "--virtual-time-budget=5000", f"--screenshot={shot}", url], tmp_path
     )
     assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
@@ -175,12 +150,10 @@ def test_dashboard_cli(dashboard: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (bash tools/ensure-debian-packages.sh)"
-)
+@pytest.mark.skipif(CHROMIUM is None, reason=NOT_INSTALLED)
 def test_topic_filter_matches_weekly_topic_tone(dashboard: Any, tmp_path: Path) -> None:
     settings, path = dashboard
-    dom = _chromium(
+    dom = run_chromium(
         ["--virtual-time-budget=5000", "--dump-dom", path.resolve().as_uri() + "#topic=costs&weeks=4"],
         tmp_path,
     )
@@ -263,9 +236,7 @@ def _full_computation(
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (bash tools/ensure-debian-packages.sh)"
-)
+@pytest.mark.skipif(CHROMIUM is None, reason=NOT_INSTALLED)
 def test_every_filter_shows_the_figures_and_stories_of_the_full_computation(
     dashboard: Any, tmp_path: Path
 ) -> None:
@@ -274,7 +245,7 @@ def test_every_filter_shows_the_figures_and_stories_of_the_full_computation(
     page.write_text(
         path.read_text(encoding="utf-8").replace("</body>", _HARNESS + "</body>"), encoding="utf-8"
     )
-    dom = _chromium(["--virtual-time-budget=10000", "--dump-dom", page.resolve().as_uri()], tmp_path)
+    dom = run_chromium(["--virtual-time-budget=10000", "--dump-dom", page.resolve().as_uri()], tmp_path)
     assert 'data-ready="1"' in dom.stdout and "Uncaught" not in dom.stderr, dom.stderr[-2000:]
     found = re.search(r'<pre id="results">(.*?)</pre>', dom.stdout, re.S)
     assert found, "the harness wrote no results"

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
-import subprocess
 from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,6 +18,7 @@ import yaml
 from click.testing import CliRunner
 
 from tests.conftest import BASE_CONFIG, _merge
+from tests.support.browser import CHROMIUM, NOT_INSTALLED, run_chromium
 from tests.support.seed import MODEL, NOW, SOURCES, WEEK, seed
 from tonevakt import pipeline
 from tonevakt.cli import main
@@ -446,9 +445,6 @@ def test_model_info_shows_stars_against_tone(make_settings: Any) -> None:
     assert old["n"] == 0 and old["rho"] is None
 
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-
-
 class _ShareCells(HTMLParser):
     """The corrected-shares table the dashboard's script built: (week, voice) -> (negative, positive)."""
 
@@ -469,9 +465,7 @@ class _ShareCells(HTMLParser):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (bash tools/ensure-debian-packages.sh)"
-)
+@pytest.mark.skipif(CHROMIUM is None, reason=NOT_INSTALLED)
 def test_dashboard_block_renders_weekly_shares_in_headless_chromium(
     seeded: tuple[Settings, dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -481,24 +475,7 @@ def test_dashboard_block_renders_weekly_shares_in_headless_chromium(
     settings, _ = seeded
     pipeline.refresh_shares(settings)
     page = write_dashboard(settings, tmp_path / "dash", now=NOW)
-    profile = tmp_path / "profile"
-    cmd = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-        page.resolve().as_uri(),
-    ]
-    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
+    dom = run_chromium(["--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()], tmp_path)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "Uncaught" not in dom.stderr
     parsed = _ShareCells()
