@@ -596,21 +596,9 @@ def evaluate(c: Context, file: Path | None, as_json: bool, use_labels: bool) -> 
             # labelled documents (helseplattformen_tone): scored as the pipeline scores documents
             labelled = tone.read_tone_file(file)
             scorer = load_scorer(s.sentiment, s.models_path)
-            figures = tone.measure(scorer, labelled, progress=progress)
-            figures["file"] = str(file)
-            if as_json:
-                click.echo(_json(figures, indent=2))
-                return
-            click.echo(
-                _safe(ev.format_report(_metrics_of(figures), f"{scorer.model_id} on {file} (documents)"))
-            )
-            click.echo(
-                "shares (negative/neutral/positive): true "
-                + _shares_text(figures["shares_true"])
-                + ", predicted "
-                + _shares_text(figures["shares_predicted"])
-            )
-            return
+            metrics = tone.measure(scorer, labelled, progress=progress)
+            metrics.extra["file"] = str(file)
+            title = f"{scorer.model_id} on {file} (documents)"
         else:
             examples = ev.read_labelled(file)
             scorer = load_scorer(s.sentiment, s.models_path)
@@ -712,20 +700,8 @@ def model_train_tone(c: Context, data_dir: Path | None, out: Path | None, encode
             scorer, train, TONE_MODEL_ID, "helseplattformen_tone/train.jsonl", progress=_progress()
         )
         scorer.head = head
-        dev_figures = tone.measure(scorer, dev, progress=_progress())
-        head.meta["indomain_dev"] = {
-            k: dev_figures[k]
-            for k in (
-                "n",
-                "accuracy",
-                "macro_f1",
-                "per_class",
-                "confusion",
-                "shares_true",
-                "shares_predicted",
-                "share_error",
-            )
-        }
+        dev_metrics = tone.measure(scorer, dev, progress=_progress())
+        head.meta["indomain_dev"] = {k: v for k, v in dev_metrics.to_dict().items() if k != "model"}
         if norec:
             from tonevakt.nlp.evaluate import compute_metrics, read_labelled
 
@@ -752,36 +728,12 @@ def model_train_tone(c: Context, data_dir: Path | None, out: Path | None, encode
         f"train, cross-validated ({report.n} documents): macro-F1 {cv['macro_f1']:.3f}, "
         + ", ".join(f"{k} F1 {v['f1']:.3f}" for k, v in cv["per_class"].items())
     )
-    click.echo(format_report(_metrics_of(dev_figures), "helseplattformen_tone dev (documents)"))
-    click.echo(
-        "shares (negative/neutral/positive): true "
-        + _shares_text(dev_figures["shares_true"])
-        + ", predicted "
-        + _shares_text(dev_figures["shares_predicted"])
-    )
+    click.echo(format_report(dev_metrics, "helseplattformen_tone dev (documents)"))
     if norec:
         click.echo(
             f"NoReC_sentence dev, 3-class, the member's review-sentiment head: macro-F1 "
             f"{head.meta['norec_dev']['macro_f1']:.3f}"
         )
-
-
-def _shares_text(shares: dict[str, float]) -> str:
-    return " / ".join(f"{shares[k]:.3f}" for k in TONE_LABELS)
-
-
-def _metrics_of(figures: dict[str, Any]) -> Any:
-    """An evaluate.Metrics from its to_dict() form (for format_report)."""
-    from tonevakt.nlp.evaluate import ClassMetrics, Metrics
-
-    return Metrics(
-        labels=figures["labels"],
-        n=figures["n"],
-        accuracy=figures["accuracy"],
-        macro_f1=figures["macro_f1"],
-        per_class={k: ClassMetrics(**v) for k, v in figures["per_class"].items()},
-        confusion=figures["confusion"]["matrix"],
-    )
 
 
 @model.command("adapt")

@@ -189,6 +189,10 @@ def format_report(m: Metrics, title: str = "") -> str:
     lines.append(" " * 11 + "".join(f"{lab[:8]:>10}" for lab in m.labels))
     for lab, row in zip(m.labels, m.confusion, strict=True):
         lines.append(f"{lab:<11}" + "".join(f"{v:>10}" for v in row))
+    if "shares_true" in m.extra:  # documents (nlp/tone.measure): the shares the report would show
+        true, pred = m.extra["shares_true"], m.extra["shares_predicted"]
+        lines.append(f"shares ({' / '.join(m.labels)}): true " + " / ".join(f"{true[k]:.3f}" for k in m.labels)
+                     + ", predicted " + " / ".join(f"{pred[k]:.3f}" for k in m.labels))  # fmt: skip
     return "\n".join(lines)
 
 

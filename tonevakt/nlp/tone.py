@@ -274,9 +274,9 @@ def train_head(
     return head, report
 
 
-def measure(scorer: Any, labelled: Sequence[LabelledDocument], progress: Any = None) -> dict[str, Any]:
-    """Document-level figures of a scorer on labelled documents, scored as the pipeline scores them, with the
-    shares of each class: predicted against true."""
+def measure(scorer: Any, labelled: Sequence[LabelledDocument], progress: Any = None) -> Any:
+    """Document-level figures (`evaluate.Metrics`) of a scorer on labelled documents, scored as the pipeline
+    scores them; `extra` holds the shares of each class, true and predicted, and their difference."""
     from tonevakt.nlp.evaluate import compute_metrics
 
     docs = [t.document for t in labelled]
@@ -284,14 +284,10 @@ def measure(scorer: Any, labelled: Sequence[LabelledDocument], progress: Any = N
     gold = [t.label for t in labelled if t.document.id in scores]
     predicted = [scores[t.document.id] for t in labelled if t.document.id in scores]
     m = compute_metrics(gold, predicted, TONE_LABELS)
-    out = m.to_dict()
-    out["shares_true"] = shares(gold)
-    out["shares_predicted"] = shares(predicted)
-    out["share_error"] = {
-        lab: round(out["shares_predicted"][lab] - out["shares_true"][lab], 4) for lab in TONE_LABELS
-    }
-    out["model"] = scorer.model_id
-    return out
+    true, pred = shares(gold), shares(predicted)
+    m.extra.update(model=scorer.model_id, shares_true=true, shares_predicted=pred,
+                   share_error={lab: round(pred[lab] - true[lab], 4) for lab in TONE_LABELS})  # fmt: skip
+    return m
 
 
 @dataclass

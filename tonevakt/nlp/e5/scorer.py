@@ -305,7 +305,8 @@ class ToneScorer(FineTunedScorer):
 
     def info(self) -> dict[str, object]:
         info = super().info()
-        info.pop("members", None)
+        for ensemble_only in ("members", "dev_binary_macro_f1"):  # the NoReC ensemble's, not this model's
+            info.pop(ensemble_only, None)
         info.update(
             tone="favourability toward Helseplattformen (GUIDE.md), read per document",
             encoder=self.head.encoder,
