@@ -78,7 +78,7 @@ class Feed:
         self.serve()
 
     def serve(self) -> None:
-        from tests.localserver import FEED_TYPE, Route
+        from tests.support.localserver import FEED_TYPE, Route
 
         self.srv.add(self.path, Route(body=feed_xml(self.entries), content_type=FEED_TYPE))
 
@@ -104,7 +104,7 @@ def main() -> int:
     p = parser(__doc__.splitlines()[0])
     args = p.parse_args()
     t_all = banner("freshness", args.quick)
-    from tests.localserver import LocalServer
+    from tests.support.localserver import LocalServer
 
     if args.quick:
         collection_interval, minutes = 60, 1

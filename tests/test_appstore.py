@@ -8,8 +8,8 @@ from dataclasses import replace
 import duckdb
 import pytest
 
-from tests.conftest import FIXTURES
-from tests.localserver import LocalServer, Route
+from tests.support.localserver import LocalServer, Route
+from tests.support.paths import FIXTURES
 from tonevakt.collectors.appstore import RETRY_ACCEPT, collect_appstore, parse_reviews, review_url
 from tonevakt.collectors.http import HttpClient
 from tonevakt.config import Settings

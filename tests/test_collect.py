@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from tests.localserver import LocalServer, Route, mount_fixture_site
+from tests.support.localserver import LocalServer, Route, mount_fixture_site
 from tonevakt.cli import main
 from tonevakt.collectors.run import collect_one, collect_sources, is_due
 from tonevakt.config import Settings

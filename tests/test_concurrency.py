@@ -10,17 +10,17 @@ import sys
 import time
 from pathlib import Path
 
-from tests.localserver import LocalServer
 from tests.support.daemon import (
     READER,
     TONEVAKT,
     ChangingFeeds,
     DaemonProcess,
     assert_exactly_once,
+    daemon_config,
     document_urls,
-    hold_database,
-    write_config,
 )
+from tests.support.localserver import LocalServer
+from tests.support.lock import hold_database
 from tonevakt import pipeline
 from tonevakt.config import load_config
 
@@ -29,7 +29,7 @@ def test_busy_database_costs_no_document_and_snapshot_readers_never_fail(
     tmp_path: Path, server: LocalServer, daemons: list[DaemonProcess]
 ) -> None:
     feeds = ChangingFeeds(server, n=3, every_s=0.3)
-    config = write_config(tmp_path, feeds)
+    config = daemon_config(tmp_path, feeds)
     settings = load_config(config)
     pipeline.init(settings)  # database + first snapshot, as `tonevakt init` does
     db_path, snapshot = settings.db_path, settings.snapshot_path
@@ -59,10 +59,7 @@ def test_busy_database_costs_no_document_and_snapshot_readers_never_fail(
         # Buffered sources are not due again: the busy database does not make the daemon hammer the feeds.
         assert all(len(feeds.request_times(p)) == 1 for p in feeds.paths)
     finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(20)
+        holder.release()
     d.wait_for(r"database free again: wrote \d+ buffered batches", timeout=30)
     d.wait_for(r"snapshot: published", timeout=30)
     d.signal(signal.SIGTERM)
@@ -84,7 +81,7 @@ def test_kill_9_with_a_buffered_batch_then_restart_stores_it_once(
     tmp_path: Path, server: LocalServer, daemons: list[DaemonProcess]
 ) -> None:
     feeds = ChangingFeeds(server, n=2, every_s=0.3)
-    config = write_config(tmp_path, feeds)
+    config = daemon_config(tmp_path, feeds)
     settings = load_config(config)
     pipeline.init(settings)
     db_path = settings.db_path
@@ -99,10 +96,7 @@ def test_kill_9_with_a_buffered_batch_then_restart_stores_it_once(
         fetched_at = {p: feeds.request_times(p)[-1] for p in feeds.paths}
         a.kill()  # the batches exist only in the spool now
     finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(20)
+        holder.release()
     assert 1 <= len(list((db_path.parent / "spool").glob("*.jsonl"))) <= len(feeds.paths)
     b = DaemonProcess(config, log)
     daemons.append(b)
@@ -122,7 +116,7 @@ def test_sigterm_while_waiting_for_a_busy_database_buffers_and_exits_0(
     tmp_path: Path, server: LocalServer, daemons: list[DaemonProcess]
 ) -> None:
     feeds = ChangingFeeds(server, n=2, every_s=0.3)
-    config = write_config(tmp_path, feeds, database={"lock_timeout_s": 120})  # would wait two minutes
+    config = daemon_config(tmp_path, feeds, database={"lock_timeout_s": 120})  # would wait two minutes
     settings = load_config(config)
     pipeline.init(settings)
     db_path = settings.db_path
@@ -139,10 +133,7 @@ def test_sigterm_while_waiting_for_a_busy_database_buffers_and_exits_0(
         elapsed = time.monotonic() - t0
         fetched_at = {p: feeds.request_times(p)[-1] for p in feeds.paths}
     finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(20)
+        holder.release()
     assert elapsed < 15, f"{elapsed:.1f}s"
     assert "database busy: buffered" in d.text()
     # Documents are stored source by source: one buffered batch per source that finished before the stop.

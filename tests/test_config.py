@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import REPO
 from tonevakt.config import load_config, parse_config
 from tonevakt.errors import ConfigError
-
-from .conftest import REPO
 
 MINIMAL = "relevance:\n  query: helseplattform*\n"
 

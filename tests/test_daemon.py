@@ -17,15 +17,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.localserver import LocalServer
 from tests.support.daemon import (
     READER,
     ChangingFeeds,
     DaemonProcess,
     assert_exactly_once,
+    daemon_config,
     document_urls,
-    write_config,
 )
+from tests.support.localserver import LocalServer
 from tonevakt import pipeline
 from tonevakt.config import load_config
 
@@ -36,7 +36,7 @@ def test_sigterm_mid_pass_exits_0_and_kill_9_then_restart_keeps_every_entry_once
     tmp_path: Path, server: LocalServer, daemons: list[DaemonProcess]
 ) -> None:
     feeds = ChangingFeeds(server, n=3, every_s=0.4, delay_s=2.0)
-    config = write_config(tmp_path, feeds)
+    config = daemon_config(tmp_path, feeds)
     log = tmp_path / "daemon.log"
     db_path = tmp_path / "data" / "tonevakt.duckdb"
     first = feeds.paths[0]
@@ -103,7 +103,7 @@ def test_sigterm_while_a_pass_is_stuck_exits_0_after_the_grace_and_keeps_nothing
     tmp_path: Path, server: LocalServer
 ) -> None:
     feeds = ChangingFeeds(server, n=2, every_s=60, delay_s=30.0)  # answers after the client's 6 s timeout
-    config = write_config(tmp_path, feeds)
+    config = daemon_config(tmp_path, feeds)
     db_path = tmp_path / "data" / "tonevakt.duckdb"
     proc = subprocess.Popen(
         [sys.executable, "-c", STUCK_DAEMON, str(config)],
@@ -146,7 +146,7 @@ def test_acceptance_random_stops_and_kills_keep_every_entry_once_and_readers_nev
     seed = int(time.time())
     rng = random.Random(seed)
     feeds = ChangingFeeds(server, n=3, every_s=0.3, delay_s=1.0)
-    config = write_config(tmp_path, feeds)
+    config = daemon_config(tmp_path, feeds)
     log = tmp_path / "daemon.log"
     db_path = tmp_path / "data" / "tonevakt.duckdb"
     pipeline.init(load_config(config))  # `tonevakt init`: the database and the first snapshot

@@ -12,12 +12,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 
-from tests.conftest import BASE_CONFIG, _merge
 from tests.support.browser import CHROMIUM, NOT_INSTALLED, run_chromium
+from tests.support.config import settings_in
 from tests.support.seed import NOW, SOURCES, WEEK, XSS_TITLE, seed
-from tonevakt.config import Settings, load_config
+from tonevakt.config import Settings
 from tonevakt.reports import dashboard as dashboard_module
 from tonevakt.reports import write_report
 from tonevakt.reports.dashboard import json_for_script, write_dashboard
@@ -28,9 +27,7 @@ from tonevakt.storage.db import open_for_reading
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
     tmp = tmp_path_factory.mktemp("dashboard")
-    cfg = _merge(BASE_CONFIG, {"sources": SOURCES})
-    (tmp / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    settings = load_config(tmp / "config.yaml")
+    settings = settings_in(tmp, sources=SOURCES)
     seed(settings)
     write_report(settings, WEEK, now=NOW, pdf=False)
     return settings, write_dashboard(settings, now=NOW)

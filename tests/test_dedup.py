@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-from tests.localserver import FEED_TYPE, LocalServer, Route
+from tests.support.localserver import FEED_TYPE, LocalServer, Route
 from tonevakt import pipeline
 from tonevakt.collectors.dedup import THRESHOLD, assign_stories, shingles, signature, similarity
 from tonevakt.config import Settings

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.paths import REPO
+
 sys.path.insert(0, str(REPO / "demo"))
 
 from serve import ARCHIVE, OSLO, DemoServer, fill_dates  # noqa: E402

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import click
 
+from tests.support.paths import REPO
 from tonevakt.cli import main
 from tonevakt.storage.db import memory_database
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _commands(cmd: click.Command, path: list[str]) -> Iterator[tuple[str, click.Command]]:

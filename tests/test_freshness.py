@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 import duckdb
 
-from tests.localserver import FEED_TYPE, LocalServer, Route
+from tests.support.localserver import FEED_TYPE, LocalServer, Route
 from tonevakt import pipeline
 from tonevakt.collectors.run import due_grace, is_due
 from tonevakt.config import Settings

@@ -10,7 +10,7 @@ import httpcore
 import httpx
 import pytest
 
-from tests.localserver import LocalServer, Route, gzip_bomb
+from tests.support.localserver import LocalServer, Route, gzip_bomb
 from tonevakt.collectors.http import (
     HttpClient,
     _GuardedBackend,

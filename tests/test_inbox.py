@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import FIXTURES
+from tests.support.paths import FIXTURES
 from tonevakt import pipeline
 from tonevakt.cli import main
 from tonevakt.collectors import inbox

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
-from tests.conftest import BASE_CONFIG, _merge
+from tests.support.config import settings_in
 from tests.support.seed import SOURCES, seed
 from tonevakt.cli import main
-from tonevakt.config import Settings, load_config
+from tonevakt.config import Settings
 from tonevakt.storage.db import database, open_for_reading
 from tonevakt.storage.labels import label_queue, uncertainty
 
@@ -27,9 +26,7 @@ ALL_WEEKS = "520"  # the seed's weeks lie in 2026: take every one of them whatev
 
 @pytest.fixture
 def seeded(tmp_path: Path) -> tuple[Settings, dict[str, Any]]:
-    cfg = _merge(BASE_CONFIG, {"sources": SOURCES})
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    settings = load_config(tmp_path / "config.yaml")
+    settings = settings_in(tmp_path, sources=SOURCES)
     return settings, seed(settings)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, NOREC
+from tests.support.paths import FIXTURES, NOREC
 from tonevakt.nlp.language import LANGUAGES, detect_language, language_scores
 
 LABELLED = FIXTURES / "language" / "labelled.tsv"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.support.paths import FIXTURES
 from tonevakt.nlp.pii import (
     PLACEHOLDER_DNR,
     PLACEHOLDER_EMAIL,

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.localserver import LocalServer, Route
+from tests.support.localserver import LocalServer, Route
+from tests.support.lock import hold_database
 from tonevakt import pipeline
 from tonevakt.cli import main
 from tonevakt.config import Settings
@@ -198,29 +199,12 @@ def test_reads_keep_working_on_the_database_and_the_snapshot(analyst: Settings, 
     assert hashes(tmp_path) == before
 
 
-HOLDER = """
-import sys, time, duckdb
-con = duckdb.connect(sys.argv[1])
-con.execute("SELECT 1").fetchall()
-print("holding", flush=True)
-sys.stdin.readline()
-con.close()
-"""
-
-
 def test_busy_database_falls_back_to_the_snapshot_inside_the_sandbox(
     analyst: Settings, tmp_path: Path
 ) -> None:
     """While another process holds the main file, `sql` reads the snapshot, still in the sandbox: the issue's
     `EXPLAIN ANALYZE COPY … TO '<database.path>'` is refused and the snapshot and the database stay whole."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(analyst.db_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    with hold_database(analyst.db_path):
         before = hashes(tmp_path / "data")
         code, output = sql(analyst, "SELECT count(*) AS n FROM documents", "--csv")
         assert (code, output.splitlines()[-2:]) == (0, ["n", "12"]), output
@@ -230,11 +214,6 @@ def test_busy_database_falls_back_to_the_snapshot_inside_the_sandbox(
         code, output = sql(analyst, f"SELECT * FROM read_text('{analyst.file}')")
         assert code == 1 and "refused by the database's sandbox" in output
         assert hashes(tmp_path / "data") == before
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.close()
-        holder.wait(timeout=30)
 
 
 def test_installed_command_refuses_the_issues_copy_and_leaves_the_database(

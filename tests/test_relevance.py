@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from tests.support.paths import REPO
 from tonevakt.config import load_config
 from tonevakt.errors import ConfigError
 from tonevakt.nlp.query import parse_query, tokenize
 from tonevakt.nlp.relevance import RelevanceMatcher, target_terms
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.localserver import LocalServer, Route
+from tests.support.localserver import LocalServer, Route
 from tonevakt import pipeline
 from tonevakt.collectors.rss import MAX_ARTICLES_PER_PASS, parse_feed
 from tonevakt.config import Settings

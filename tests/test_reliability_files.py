@@ -13,7 +13,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from tests.localserver import LocalServer, Route
+from tests.support.localserver import LocalServer, Route
 from tonevakt import pipeline
 from tonevakt.collectors import files
 from tonevakt.config import Settings

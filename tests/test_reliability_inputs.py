@@ -17,7 +17,7 @@ import duckdb
 import openpyxl
 from click.testing import CliRunner, Result
 
-from tests.localserver import LocalServer, Route
+from tests.support.localserver import LocalServer, Route
 from tonevakt import pipeline
 from tonevakt.cli import main
 from tonevakt.collectors import files

@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.localserver import LocalServer, Route
+from tests.support.localserver import LocalServer, Route
 from tests.support.network import Guard, OutsideTraffic
 from tonevakt import pipeline
 from tonevakt.collectors import http as http_module

@@ -20,7 +20,8 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from tests.localserver import FEED_TYPE, FIXTURES, LocalServer, Route
+from tests.support.localserver import FEED_TYPE, LocalServer, Route
+from tests.support.paths import FIXTURES
 from tonevakt.cli import main
 from tonevakt.collectors import dedup
 from tonevakt.collectors.rss import guid_is_identity, parse_feed

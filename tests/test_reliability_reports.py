@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.config import settings_in
 from tests.support.seed import NOW, WEEK
 from tonevakt.config import Settings
 from tonevakt.dates import OSLO
@@ -154,17 +155,8 @@ def seed_hostile(settings: Settings) -> list[Document]:
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, ReportPaths, Path]:
-    import yaml
-
-    from tests.conftest import BASE_CONFIG, _merge
-    from tonevakt.config import load_config
-
     tmp = tmp_path_factory.mktemp("hostile")
-    (tmp / "config.yaml").write_text(
-        yaml.safe_dump(_merge(BASE_CONFIG, {"sources": hostile_sources()}), allow_unicode=True),
-        encoding="utf-8",
-    )
-    settings = load_config(tmp / "config.yaml")
+    settings = settings_in(tmp, sources=hostile_sources())
     seed_hostile(settings)
     paths = write_report(settings, WEEK, now=NOW)
     board = write_dashboard(settings, tmp / "tavle", now=NOW)

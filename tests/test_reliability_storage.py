@@ -19,6 +19,8 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from tests.support.lock import hold_database
+from tests.support.paths import REPO
 from tonevakt import pipeline
 from tonevakt.cli import main
 from tonevakt.config import Settings
@@ -27,8 +29,6 @@ from tonevakt.models import Document
 from tonevakt.storage import repository as repo
 from tonevakt.storage.db import database, open_for_reading
 from tonevakt.storage.snapshot import publish_snapshot
-
-REPO = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
 import os, resource, signal, sys
@@ -263,28 +263,10 @@ def test_damaged_snapshot_is_named_clearly_and_the_next_publish_replaces_it(fill
 
 
 def test_damaged_snapshot_while_the_database_is_busy_says_what_is_wrong(filled: Settings) -> None:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); "
-            "sys.stdin.readline()",
-            str(filled.db_path),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with hold_database(filled.db_path):
         filled.snapshot_path.write_bytes(b"\0" * 10_000)  # truncated to zeros
         with pytest.raises(StorageError, match="the analyst snapshot .* cannot be read"):
             open_for_reading(filled.db_path, filled.snapshot_path, lock_timeout_s=0.3)
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.close()
-        holder.wait(20)
     pipeline.publish(filled)
     db = open_for_reading(filled.snapshot_path, filled.snapshot_path)
     try:

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from PIL import ImageStat
 
-from tests.conftest import BASE_CONFIG, _merge
+from tests.support.config import settings_in
 from tests.support.seed import FORMULA_TITLE, MODEL, NOW, SOURCES, WEEK, XSS_TITLE, seed
-from tonevakt.config import Settings, load_config
+from tonevakt.config import Settings
 from tonevakt.dates import OSLO
 from tonevakt.reports import ReportPaths, fmt, write_report
 from tonevakt.reports import weeks as wk
@@ -28,9 +27,7 @@ from tonevakt.reports import weeks as wk
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict[str, Any], ReportPaths]:
     tmp = tmp_path_factory.mktemp("report")
-    cfg = _merge(BASE_CONFIG, {"sources": SOURCES})
-    (tmp / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    settings = load_config(tmp / "config.yaml")
+    settings = settings_in(tmp, sources=SOURCES)
     written = seed(settings)
     paths = write_report(settings, WEEK, now=NOW)
     return settings, written, paths

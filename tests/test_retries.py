@@ -1,7 +1,7 @@
 """Issue 16, round two: failed items are remembered and retried; sources and passes are bounded in time.
 
 Everything runs through the CLI (in-process with click's CliRunner, and once as a real subprocess) against a
-real HTTP server on 127.0.0.1 (tests/localserver.py) and a real DuckDB file per test. The article pages and
+real HTTP server on 127.0.0.1 (tests/support/localserver.py) and a real DuckDB file per test. The article pages and
 feeds are made up here, in the shape of the fixture site's union listing and news-search feed.
 """
 
@@ -23,8 +23,8 @@ import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.conftest import FIXTURES
-from tests.localserver import LocalServer, Route
+from tests.support.localserver import LocalServer, Route
+from tests.support.paths import FIXTURES
 from tonevakt.cli import main
 from tonevakt.config import Settings
 from tonevakt.errors import ConfigError

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.localserver import FIXTURES, LocalServer, Route, mount_fixture_site
+from tests.support.localserver import LocalServer, Route, mount_fixture_site
+from tests.support.paths import FIXTURES
 from tonevakt.collectors.fulltext import extract_article, paywall_marker
 from tonevakt.collectors.news_search import collect_news_search, split_publisher
 from tonevakt.collectors.rss import collect_rss, html_to_text, parse_feed

@@ -219,7 +219,7 @@ def test_a_failing_job_logs_one_error_line_and_the_daemon_goes_on(
 
 
 def test_the_shipped_config_schedule_builds_and_avoids_the_dst_hour() -> None:
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
     from tonevakt.config import load_config
 
     s = load_config(REPO / "config.yaml")

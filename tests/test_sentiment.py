@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.paths import NOREC, REPO
 from tonevakt.config import Settings
 from tonevakt.errors import ModelError
 from tonevakt.models import Document
@@ -21,8 +22,6 @@ from tonevakt.nlp.sentiment.embedded import (
     shipped_head_path,
 )
 from tonevakt.nlp.sentiment.head import Head, fit_logistic
-
-from .conftest import NOREC, REPO
 
 SHIPPED = shipped_head_path("tonevakt-e5-small-norec")
 needs_head = pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped head")

@@ -14,15 +14,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 from click.testing import CliRunner
 
-from tests.conftest import BASE_CONFIG, _merge
 from tests.support.browser import CHROMIUM, NOT_INSTALLED, run_chromium
+from tests.support.config import settings_in
 from tests.support.seed import MODEL, NOW, SOURCES, WEEK, seed
 from tonevakt import pipeline
 from tonevakt.cli import main
-from tonevakt.config import Settings, load_config
+from tonevakt.config import Settings
 from tonevakt.errors import ModelError
 from tonevakt.models import TONE_LABELS, Confusion, WeekCounts
 from tonevakt.nlp.shares import estimate_shares, indomain_confusion
@@ -220,9 +219,7 @@ def test_spearman_against_hand_computed_values() -> None:
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("shares")
-    cfg = _merge(BASE_CONFIG, {"sources": SOURCES})
-    (tmp / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    settings = load_config(tmp / "config.yaml")
+    settings = settings_in(tmp, sources=SOURCES)
     written = seed(settings)
     with database(settings.db_path) as db:
         share_store.save_confusion(db, MODEL, Confusion(((40, 50, 10), (5, 80, 15), (2, 20, 78)), "test set"))

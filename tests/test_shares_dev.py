@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 from tonevakt.config import load_config
 from tonevakt.models import TONE_LABELS, Confusion, Document, WeekCounts
 from tonevakt.nlp.sentiment import load_scorer

@@ -3,46 +3,19 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.support.lock import hold_database
 from tonevakt import pipeline, spool
 from tonevakt.collectors.base import SourceOutcome
 from tonevakt.config import Settings
 from tonevakt.errors import DatabaseLockedError
 from tonevakt.models import Document, FetchLogEntry, FetchStatus, Source
 from tonevakt.storage.db import database
-
-HOLDER = """
-import sys, time, duckdb
-con = duckdb.connect(sys.argv[1])
-print("locked", flush=True)
-sys.stdin.readline()
-con.close()
-"""
-
-
-@contextmanager
-def held(path: Path) -> Iterator[None]:
-    """Another process holds a write connection to `path` until the block ends."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
-        yield
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.write("\n")
-        proc.stdin.flush()
-        proc.wait(timeout=20)
-
 
 SOURCE = Source(
     id="nrk-test",
@@ -126,7 +99,7 @@ def test_busy_database_buffers_then_writes_once(busy_settings: Settings) -> None
     folder = spool.spool_dir(s.db_path)
     docs1, o1 = _batch(3, 0)
     docs2, o2 = _batch(3, 2)  # overlaps the first batch by one document
-    with held(s.db_path):
+    with hold_database(s.db_path):
         with pytest.raises(DatabaseLockedError):
             pipeline.store_documents(s, docs1, outcomes=[o1])  # without spool_on_lock: the error stands
         assert pipeline.store_documents(s, docs1, outcomes=[o1], spool_on_lock=True) == []
@@ -152,7 +125,7 @@ def test_replay_after_crash_between_commit_and_unlink(busy_settings: Settings, t
     folder = spool.spool_dir(s.db_path)
     docs, ok = _batch(4, 0)
     _, failed = _batch(0, 60, status=FetchStatus.TEMPORARY)
-    with held(s.db_path):
+    with hold_database(s.db_path):
         pipeline.store_documents(s, docs, outcomes=[ok], spool_on_lock=True)
         pipeline.store_documents(s, [], outcomes=[failed], spool_on_lock=True)
     copies = tmp_path / "copies"

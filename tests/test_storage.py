@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
-import textwrap
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.support.lock import hold_database
 from tonevakt.errors import DatabaseLockedError, ReadOnlyQueryError
 from tonevakt.models import Document, FetchLogEntry, FetchStatus, Score, Source
 from tonevakt.storage import repository as repo
@@ -160,26 +159,6 @@ def test_sql_reads(fresh_db: Database) -> None:
     assert cols == ["title"] and rows == [("Helseplattformen sak 1",)]
 
 
-HOLDER = textwrap.dedent(
-    """
-    import sys, time, duckdb
-    con = duckdb.connect(sys.argv[1])
-    con.execute("SELECT 1").fetchall()
-    print("holding", flush=True)
-    time.sleep(float(sys.argv[2]))
-    con.close()
-    """
-)
-
-
-def _hold(path: Path, seconds: float) -> subprocess.Popen[str]:
-    p = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
-    )
-    assert p.stdout is not None and p.stdout.readline().strip() == "holding"
-    return p
-
-
 def test_snapshot_readable_while_another_process_holds_the_database(tmp_path: Path) -> None:
     main, snap = tmp_path / "main.duckdb", tmp_path / "analyst.duckdb"
     db = open_database(main)
@@ -188,34 +167,40 @@ def test_snapshot_readable_while_another_process_holds_the_database(tmp_path: Pa
     files = export_parquet(db, tmp_path / "exports")
     db.close()
     assert {f.name for f in files} >= {"documents.parquet", "weekly_tone.parquet"}
-    holder = _hold(main, 4)
-    try:
+    with hold_database(main):
         t0 = time.monotonic()
         reader = open_for_reading(main, snap, lock_timeout_s=0.5)
         assert reader.path == snap
         assert reader.scalar("SELECT count(*) FROM documents") == 2
         reader.close()
-        assert time.monotonic() - t0 < 3
+        # A timeout: the reader gives up on the main file after its lock_timeout_s (0.5 s) and reads the
+        # snapshot instead of waiting for the holder; 10 s is a generous margin on a busy machine.
+        assert time.monotonic() - t0 < 10
         with pytest.raises(DatabaseLockedError, match="locked by another process"):
             open_database(main, lock_timeout_s=0.5)
-    finally:
-        holder.wait(timeout=10)
     con = duckdb.connect(str(tmp_path / "exports" / "x.duckdb"))
     n = con.execute(f"SELECT count(*) FROM '{tmp_path / 'exports' / 'documents.parquet'}'").fetchone()
     assert n == (2,)
 
 
-def test_writer_waits_for_a_lock_then_proceeds(tmp_path: Path) -> None:
+def test_writer_waits_for_a_lock_then_proceeds(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     main = tmp_path / "main.duckdb"
     open_database(main).close()
-    holder = _hold(main, 1.5)
-    t0 = time.monotonic()
-    db = open_database(main, lock_timeout_s=30)
-    waited = time.monotonic() - t0
-    repo.insert_documents(db, [_doc(1)])
-    db.close()
-    holder.wait(timeout=10)
-    assert 0.5 < waited < 15
+    holder = hold_database(main)
+    letting_go = threading.Timer(1.0, holder.release)  # the other process lets go while the writer waits
+    letting_go.start()
+    try:
+        with caplog.at_level("INFO", logger="tonevakt.storage.db"):
+            db = open_database(main, lock_timeout_s=30)
+        # The writer met the lock, retried, and got in only once the holder had been told to let go.
+        assert holder.released.is_set()
+        assert any("is locked by another process; retrying" in r.getMessage() for r in caplog.records)
+        repo.insert_documents(db, [_doc(1)])
+        assert db.scalar("SELECT count(*) FROM documents") == 1
+        db.close()
+    finally:
+        letting_go.join(60)
+        holder.release()
 
 
 def test_polling_adapts_to_how_often_a_source_changes(fresh_db: Database) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from tests.support.paths import REPO
 from tonevakt.config import Settings, TaxonomyEntry, load_config
 from tonevakt.errors import ConfigError
 from tonevakt.nlp.topics import TopicTagger
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_tags_from_test_config(settings: Settings) -> None:

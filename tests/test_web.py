@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.localserver import FIXTURES, LocalServer, Route, mount_fixture_site
+from tests.support.localserver import LocalServer, Route, mount_fixture_site
+from tests.support.paths import FIXTURES
 from tonevakt.collectors.web import article_candidates, collect_web, listing_links, sitemap_links
 from tonevakt.models import FetchStatus, Source
 from tonevakt.urls import canonical_url

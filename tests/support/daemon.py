@@ -1,6 +1,7 @@
 """Shared by the daemon and concurrency tests: changing feeds on a local server, the daemon as a real process
-with log waits, a process that holds the database, a snapshot reader, and checks that every entry is stored
-once. The fixtures `server` and `daemons` are registered for every test module by tests/conftest.py."""
+with log waits, a snapshot reader, and checks that every entry is stored once (the process that holds the
+database is tests/support/lock.py). The fixtures `server` and `daemons` are registered for every test module
+by tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -18,10 +19,9 @@ from typing import Any
 
 import duckdb
 import pytest
-import yaml
 
-from tests.conftest import BASE_CONFIG, _merge
-from tests.localserver import FEED_TYPE, LocalServer, Route
+from tests.support.config import merge_config, write_config
+from tests.support.localserver import FEED_TYPE, LocalServer, Route
 
 TONEVAKT = str(Path(sys.executable).with_name("tonevakt"))
 
@@ -107,9 +107,9 @@ class ChangingFeeds:
 # -- the daemon process --------------------------------------------------------------------------
 
 
-def write_config(tmp_path: Path, feeds: ChangingFeeds, **overrides: Any) -> Path:
-    cfg = _merge(
-        BASE_CONFIG,
+def daemon_config(tmp_path: Path, feeds: ChangingFeeds, **overrides: Any) -> Path:
+    """`tmp_path/config.yaml` for a daemon collecting `feeds` every second, with `overrides` on top."""
+    cfg = merge_config(
         {
             "database": {"lock_timeout_s": 1.5},
             "sources": [
@@ -132,13 +132,11 @@ def write_config(tmp_path: Path, feeds: ChangingFeeds, **overrides: Any) -> Path
             },
             "report": {"pdf": False},
         },
+        overrides,
     )
     # (The weekly report is left to test_scheduler.py: a Monday cron would make each fresh daemon write last
     # week's overdue report first.)
-    cfg = _merge(cfg, overrides)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
+    return write_config(tmp_path, **cfg)
 
 
 class DaemonProcess:
@@ -237,21 +235,3 @@ while time.monotonic() < end and not os.path.exists(stop_file):
     time.sleep(0.02)
 print(json.dumps({"ok": ok, "errors": errors[:10], "n_errors": len(errors), "counts": counts}))
 """
-
-HOLDER = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1])
-con.execute("SELECT count(*) FROM documents").fetchall()
-print("locked", flush=True)
-sys.stdin.readline()
-con.close()
-"""
-
-
-def hold_database(db_path: Path) -> subprocess.Popen[str]:
-    """Another process that holds the main database (a write connection) until its stdin closes."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(db_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-    return holder

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import FIXTURES
+
 HOST = "127.0.0.1"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FEED_TYPE = "application/rss+xml; charset=utf-8"
 
 
@@ -394,6 +395,6 @@ def mount_fixture_site(srv: LocalServer, broken: bool = True) -> dict[str, str]:
 
 @pytest.fixture
 def local_server() -> Iterator[LocalServer]:
-    """A fresh LocalServer per test; import this fixture in a test module or conftest to use it."""
+    """A fresh LocalServer per test (registered for every test module by tests/conftest.py)."""
     with LocalServer() as srv:
         yield srv

@@ -1,0 +1,66 @@
+"""The test configuration: `BASE_CONFIG` (a local-only config.yaml as a dict), `merge_config` to override
+parts of it, and `settings_in` to write it into a folder and load it as the CLI would. The fixtures
+`make_settings` and `settings` in tests/conftest.py use these; module-scoped fixtures call `settings_in`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tonevakt.config import Settings, load_config
+
+BASE_CONFIG: dict[str, Any] = {
+    "database": {
+        "path": "data/tonevakt.duckdb",
+        "snapshot": "data/analyst.duckdb",
+        "exports": "data/exports",
+        "lock_timeout_s": 20,
+    },
+    "http": {
+        "allow_private_addresses": True,
+        "per_host_interval_s": 0,
+        "connect_timeout_s": 2,
+        "read_timeout_s": 3,
+        "total_timeout_s": 6,
+        "respect_robots": False,
+    },
+    "relevance": {"query": 'helseplattform* OR helseplattforma* OR helsami* OR "en innbygger en journal"'},
+    "topics": {
+        "costs": {
+            "label": "Kostnader og budsjett",
+            "terms": ["kostnad*", "budsjett*", "milliard*", "million*"],
+        },
+        "faults": {"label": "Feil og driftsproblemer", "terms": ["feil*", "nedetid*", "problem*"]},
+        "patient_access": {"label": "HelsaMi og pasienttilgang", "terms": ["helsami*", "innsyn*"]},
+    },
+    "regions": {
+        "trondelag": {"label": "Trøndelag", "terms": ["trøndelag*", "st. olav*", "trondheim*"]},
+        "more_og_romsdal": {"label": "Møre og Romsdal", "terms": ["ålesund*", "molde*", "møre og romsdal"]},
+    },
+    "sources": [],
+    # The lighter frozen-head model keeps the suite quick; the default tone model has its own tests.
+    "sentiment": {"backend": "embedded", "model": "tonevakt-e5-small-norec"},
+}
+
+
+def merge_config(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `over` laid on top, nested dicts merged key by key (neither argument is changed)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge_config(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def write_config(folder: Path, **overrides: Any) -> Path:
+    """Write `folder/config.yaml`: BASE_CONFIG with `overrides` merged in. Returns its path."""
+    path = folder / "config.yaml"
+    cfg = merge_config(BASE_CONFIG, overrides)
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def settings_in(folder: Path, **overrides: Any) -> Settings:
+    """Write `folder/config.yaml` (see `write_config`) and load it; relative paths resolve inside `folder`."""
+    return load_config(write_config(folder, **overrides))
