@@ -112,8 +112,9 @@ def test_collect_end_to_end(site, make_settings) -> None:
     settings = site_config(urls, make_settings)
     res, took = run_collect(settings)
     assert res.exit_code == 0, res.output
-    # A stalled source (60 s) never holds the pass past its timeout (3 s total per fetch).
-    assert took < 3 + 10, took
+    # A timeout: a stalled source (60 s) never holds the pass past its fetch limit (3 s total per fetch);
+    # 30 s leaves a busy machine room and is still half the stall.
+    assert took < 30, took
     for sid, reason in BROKEN.items():
         assert f"failed: {sid}: {reason}" in res.output
     assert "sources ok 11, failed 7, skipped 0" in res.output
@@ -146,7 +147,9 @@ def test_collect_end_to_end(site, make_settings) -> None:
         stalled_ms = con.execute(
             "SELECT max(duration_ms) FROM fetch_log WHERE source_id = 'stalled'"
         ).fetchone()[0]
-        assert stalled_ms <= 3500
+        assert (
+            stalled_ms <= 3000 + 2000
+        )  # a timeout: cut at the 3 s total limit (2 s margin for a busy machine)
         paywalled = con.execute(
             "SELECT count(*) FROM documents WHERE source_id = 'adresseavisen' AND paywalled AND text = lead"
         ).fetchone()[0]
@@ -225,7 +228,6 @@ def test_pass_is_concurrent_bounded_and_reports_progress(make_settings) -> None:
             with lock:
                 calls.append((what, done, total))
 
-        t0 = time.monotonic()
         outcomes = collect_sources(
             settings.source_records(),
             {},
@@ -234,10 +236,11 @@ def test_pass_is_concurrent_bounded_and_reports_progress(make_settings) -> None:
             known_files=set(),
             progress=progress,
         )
-        took = time.monotonic() - t0
+        # Each feed answers after 0.5 s: the servers' own request log shows how many were fetched at once.
+        at_once = a.most_at_once(b)
     assert [o.source.id for o in outcomes] == [f"feed-{i}" for i in range(8)]
     assert all(len(o.documents) == 1 and not o.failed for o in outcomes)
-    assert 0.9 < took < 2.5, took  # 8 × 0.5 s with 4 at a time: about 1 s, not 4 s
+    assert 2 <= at_once <= 4, at_once  # concurrent, and never more than max_concurrency (4) at a time
     assert calls[0] == ("collect", 0, 8) and calls[-1] == ("collect", 8, 8) and len(calls) == 9
 
 

@@ -55,6 +55,20 @@ class Route:
         return self.body.encode("utf-8") if isinstance(self.body, str) else self.body
 
 
+def most_at_once(requests: list[RecordedRequest]) -> int:
+    """The largest number of `requests` whose [arrival, answered] intervals overlap at one moment."""
+    events = sorted(
+        [(r.at, 1) for r in requests]
+        + [(r.done if r.done is not None else float("inf"), -1) for r in requests],
+        key=lambda e: (e[0], e[1]),  # at equal times an answer ends before the next request starts
+    )
+    most = now = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most
+
+
 @functools.lru_cache(maxsize=4)
 def gzip_bomb(decoded_size: int) -> bytes:
     """A small gzip stream that inflates to `decoded_size` zero bytes."""
@@ -74,7 +88,8 @@ def gzip_bomb(decoded_size: int) -> bytes:
 class RecordedRequest:
     path: str
     headers: dict[str, str]
-    at: float
+    at: float  # time.monotonic() when the request arrived
+    done: float | None = None  # ... and when the server finished answering it (None while it is in flight)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -96,12 +111,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, head: bool) -> None:
         owner = self.server.owner
-        owner._record(self.path, {k.lower(): v for k, v in self.headers.items()})
+        recorded = owner._record(self.path, {k.lower(): v for k, v in self.headers.items()})
         route = owner._route_for(self.path)
         try:
             self._respond(route, head)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, OSError):
             self.close_connection = True
+        finally:
+            recorded.done = time.monotonic()
 
     def _respond(self, route: Route | None, head: bool) -> None:
         if route is None:
@@ -263,9 +280,11 @@ class LocalServer:
         with self._lock:
             return sum(1 for r in self.requests if r.path == path or r.path.split("?", 1)[0] == path)
 
-    def _record(self, path: str, headers: dict[str, str]) -> None:
+    def _record(self, path: str, headers: dict[str, str]) -> RecordedRequest:
+        recorded = RecordedRequest(path, headers, time.monotonic())
         with self._lock:
-            self.requests.append(RecordedRequest(path, headers, time.monotonic()))
+            self.requests.append(recorded)
+        return recorded
 
     def _route_for(self, path: str) -> Route | None:
         with self._lock:
@@ -276,6 +295,11 @@ class LocalServer:
             i = self._served.get(key, 0)
             self._served[key] = i + 1
             return route.sequence[min(i, len(route.sequence) - 1)]
+
+    def most_at_once(self, *others: LocalServer) -> int:
+        """The most requests this server (and `others`) were answering at the same moment, from the servers'
+        own request log: how many fetches a client really ran in parallel."""
+        return most_at_once([r for srv in (self, *others) for r in list(srv.requests)])
 
     # -- lifetime ------------------------------------------------------------------------------
 
