@@ -14,7 +14,6 @@ cues (-igt, -heds-, -ede endings, common verbs) 71/72: one Danish sentence with 
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -86,11 +85,13 @@ def test_examples(text: str, expected: str) -> None:
     assert detect_language(text) == expected, language_scores(text)
 
 
-def test_long_text_is_fast() -> None:
+def test_long_text_costs_bounded_work() -> None:
     text = "Pasientene har ikke fått svar fra sykehuset etter at journalen ble flyttet. " * 2000
-    t0 = time.perf_counter()
     assert detect_language(text) == "nb"
-    assert time.perf_counter() - t0 < 1.0
+    # Only the first MAX_TOKENS words are weighed: whatever follows them changes nothing.
+    tail = " The patients have not heard from the hospital since the record was moved." * 2000
+    assert language_scores(text + tail) == language_scores(text)
+    assert detect_language(text + tail) == "nb"
 
 
 def test_norec_dev_is_norwegian() -> None:

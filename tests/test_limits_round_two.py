@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,18 +64,16 @@ def _limit_memory() -> None:  # the old line lookup took 4.6 GB; stop well befor
 def test_yaml_alias_bomb_is_refused_at_once_with_a_clear_error(tmp_path: Path) -> None:
     assert EXE
     config = write_config(tmp_path, alias_bomb(8))  # 43 million values when expanded, and unknown keys
-    t0 = time.monotonic()
     run = subprocess.run(
         [EXE, "--config", str(config), "sources"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=60,  # a hang guard: expanding the bomb would run out of the 2 GB limit or take minutes
         preexec_fn=_limit_memory,
     )
-    elapsed = time.monotonic() - t0
     assert run.returncode == 1, run.stderr[-2000:]
     assert "YAML aliases (*name) expand the configuration by" in run.stderr and "alias bomb" in run.stderr
-    assert "Traceback" not in run.stderr and elapsed < 20
+    assert "Traceback" not in run.stderr
     # Smaller bombs too, and inside a known key (validation would walk every copy).
     for text in (alias_bomb(5), alias_bomb(5).replace("e: &e", "topics: &e")):
         res = cli(write_config(tmp_path, text), "sources")

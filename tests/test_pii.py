@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -99,14 +98,14 @@ def test_keeps(text: str) -> None:
     assert redact(text) == (text, 0)
 
 
-def test_redaction_is_idempotent_and_fast() -> None:
+# Not a timing assertion: a pattern that backtracks without bound would take minutes on this text; the timeout
+# fails the test then instead of holding up the suite (redacting it takes well under a second).
+@pytest.mark.timeout(60)
+def test_redaction_is_idempotent_on_18000_words() -> None:
     text = "Kari (fnr 15099947613, tlf 922 33 444, kari@example.no) betalte 12 500 kr. " * 1500
-    t0 = time.perf_counter()
     once, n = redact(text)
-    elapsed = time.perf_counter() - t0
     assert n == 3 * 1500
     assert redact(once) == (once, 0)
-    assert elapsed < 2.0, f"redacting 18,000 words took {elapsed:.2f}s"
 
 
 def _kind(item: str) -> str | None:

@@ -4,7 +4,6 @@ HTTP server on 127.0.0.1 and run through the real pass (collect → enrich → s
 from __future__ import annotations
 
 import json
-import time
 import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -126,13 +125,11 @@ def test_billion_laughs_is_not_expanded() -> None:
     assert body.count(b"<!ENTITY") == 10  # 10^9 "lol"s if expanded: 3 GB
     tracemalloc.start()
     try:
-        t0 = time.monotonic()
         parsed = parse_feed(body, {"content-type": RSS}, "http://127.0.0.1/rss.xml")
-        took = time.monotonic() - t0
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert took < 5 and peak < 30_000_000, (took, peak)
+    assert peak < 30_000_000, peak  # 10^9 "lol"s would be 3 GB
     assert not parsed.entries  # refused unread, as defusedxml refuses any entity declaration
     assert parsed.error is not None and "declares its own XML entities (lol, lol1, " in parsed.error
 
@@ -232,15 +229,12 @@ def test_10000_item_feed_is_stored_once_with_bounded_article_fetches(
     assert len(body) > 2_000_000
     url = local_server.add("/rss.xml", Route(body=body, content_type=RSS))
     settings = settings_for(make_settings, url, full_text="relevant")  # every item is relevant
-    t0 = time.monotonic()
     summary = pipeline.collect(settings)
-    took = time.monotonic() - t0
     assert summary.sources_ok == 1 and summary.documents_new == n, summary.line()
     articles = sum(1 for r in local_server.requests if r.path.startswith("/sak/"))
     assert articles == MAX_ARTICLES_PER_PASS  # the rest keep the feed's text; no flood of requests
     count = stored(settings, "SELECT count(*) AS n, count(DISTINCT id) AS d FROM documents")[0]
     assert count == {"n": n, "d": n}
-    assert took < 150, took
     again = pipeline.collect(settings, force=True)  # unchanged body hash: not even parsed again
     assert again.documents_new == 0 and stored(settings, "SELECT count(*) AS n FROM documents")[0]["n"] == n
 
@@ -320,10 +314,8 @@ def test_megabyte_title_and_text_are_cut_with_a_note_and_still_redacted(
         "/rss.xml", Route(body=rss(item("stor", title, description=text)), content_type=RSS)
     )
     settings = settings_for(make_settings, url)
-    t0 = time.monotonic()
     summary = pipeline.collect(settings)
-    took = time.monotonic() - t0
-    assert summary.sources_ok == 1 and summary.documents_new == 1 and took < 60, took
+    assert summary.sources_ok == 1 and summary.documents_new == 1, summary.line()
     (doc,) = stored(settings)
     assert len(doc["title"]) <= LIMITS["title"] and doc["title"].endswith(" …")
     assert len(doc["text"]) <= LIMITS["text"] and doc["text"].endswith(" …")

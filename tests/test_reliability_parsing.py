@@ -44,10 +44,8 @@ def rows(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
-def collect(settings: Settings, *args: str) -> tuple[Any, float]:
-    t0 = time.monotonic()
-    res = CliRunner().invoke(main, ["--config", settings.file, "collect", *args], catch_exceptions=False)
-    return res, time.monotonic() - t0
+def collect(settings: Settings, *args: str) -> Any:
+    return CliRunner().invoke(main, ["--config", settings.file, "collect", *args], catch_exceptions=False)
 
 
 def feed(*items: str, head: str = "") -> str:
@@ -116,12 +114,13 @@ def test_near_gives_what_comparing_every_pair_gave(query: str) -> None:
     assert 20 < matched < 400  # the random texts exercise both outcomes
 
 
-def test_near_with_thousands_of_hits_is_quick() -> None:
+# Not a timing assertion: comparing every pair took minutes here; the timeout fails the test then instead of
+# holding up the suite (it takes a fraction of a second).
+@pytest.mark.timeout(60)
+def test_near_with_thousands_of_hits() -> None:
     matcher = RelevanceMatcher(NEAR_QUERY)
     text = "epic helse " * 4000  # 8,000 hits, 44 KB: before, 16 million pairs and minutes
-    t0 = time.perf_counter()
     assert matcher.match(text) == ["epic", "helse"]
-    assert time.perf_counter() - t0 < 3
 
 
 def test_pass_with_a_summary_full_of_near_hits_finishes_quickly(
@@ -139,9 +138,8 @@ def test_pass_with_a_summary_full_of_near_hits_finishes_quickly(
         relevance={"query": NEAR_QUERY},
         sources=[{"id": "avis", "kind": "rss", "voice": "media", "url": url, "full_text": "relevant"}],
     )
-    res, took = collect(settings)
+    res = collect(settings)
     assert res.exit_code == 0, res.output
-    assert took < 10, f"the pass took {took:.1f}s"
     assert local_server.hits("/sak/1") == 1  # judged a candidate, on the stored length
     [(relevant, lead)] = rows(settings, "SELECT relevant, lead FROM documents")
     assert relevant and len(lead) <= LIMITS["lead"]
@@ -228,7 +226,7 @@ def test_entity_bomb_behind_a_comment_through_the_installed_command(
     assert exe, "the console script 'tonevakt' is installed beside the interpreter"
     code, took, peak_mb, stderr = run_measured([exe, "--config", settings.file, "collect"], tmp_path, 120)
     assert code == 0, stderr
-    assert took < 60 and 0 < peak_mb < 350, f"collect: {took:.1f}s, peak {peak_mb:.0f} MB"
+    assert 0 < peak_mb < 350, f"collect: {took:.1f}s, peak {peak_mb:.0f} MB"  # before: 2.8 GB
     assert "failed: avis: refused: the feed declares its own XML entities (e)" in stderr
     [(last_error,)] = rows(settings, "SELECT last_error FROM sources WHERE id = 'avis'")
     assert last_error.startswith("refused: the feed declares its own XML entities (e)")
@@ -249,7 +247,7 @@ def test_a_guid_shared_by_every_item_keeps_every_article(
     settings = make_settings(
         sources=[{"id": "dagbladet", "kind": "rss", "voice": "media", "url": url, "full_text": "never"}]
     )
-    res, _ = collect(settings)
+    res = collect(settings)
     assert res.exit_code == 0, res.output
     stored = rows(settings, "SELECT title, url FROM documents ORDER BY title")
     # nine items, all but one with <guid>/a/</guid>: one repeats an article (same link but for utm_source)
@@ -259,7 +257,7 @@ def test_a_guid_shared_by_every_item_keeps_every_article(
         "Legeforeningen: – Vi trenger en plan B",
     }
     assert "Rosenborg klar for cupfinalen" in {t for t, _ in stored}
-    res, _ = collect(settings, "--force")  # the feed fetched and read again: nothing new, nothing twice
+    res = collect(settings, "--force")  # the feed fetched and read again: nothing new, nothing twice
     assert res.exit_code == 0 and "new 0" in res.output
     assert rows(settings, "SELECT count(*), count(DISTINCT title) FROM documents") == [(8, 8)]
 
@@ -324,13 +322,10 @@ def test_thousands_of_near_identical_comments_cost_bounded_work() -> None:
                 published_at=now,
             )
         )
-    t0 = time.perf_counter()
     stats = dedup.assign_stories(docs, [])
-    took = time.perf_counter() - t0
     bound = dedup.MAX_CANDIDATE_STORIES * dedup.MEMBERS_PER_STORY
     assert stats.comparisons <= bound * len(docs)  # before: every earlier copy, 4.5 million comparisons
     assert stats.comparisons / len(docs) < 150, stats
-    assert took < 10, f"3,000 comments took {took:.1f}s"
     assert stats.grouped > 0.95 * len(docs) and len({d.story_id for d in docs}) < 100
 
 

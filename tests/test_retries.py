@@ -483,7 +483,9 @@ def test_a_deadline_cuts_the_running_fetch_and_no_fetch_starts_after_it(local_se
         bounded = client.with_deadline(time.monotonic() + 1.5, "the source's time budget of 1.5s")
         t0 = time.monotonic()
         res = bounded.fetch(srv.url("/drypp"))
-        assert time.monotonic() - t0 < 2.5
+        # A timeout: the drip would take minutes and the request's own limit is 30 s; the 1.5 s budget cuts
+        # it (the reason says which bound did; 10 s leaves a busy machine room).
+        assert time.monotonic() - t0 < 10
         assert res.status is FetchStatus.TEMPORARY
         assert "(the source's time budget of 1.5s ran out)" in res.reason
         late = bounded.fetch(srv.url("/rask"))
@@ -494,5 +496,6 @@ def test_a_deadline_cuts_the_running_fetch_and_no_fetch_starts_after_it(local_se
         short = client.with_deadline(time.monotonic() + 2, "the pass deadline of 2s")
         t0 = time.monotonic()
         busy = short.fetch(srv.url("/opptatt"))
-        assert time.monotonic() - t0 < 1.5 and busy.http_status == 503 and srv.hits("/opptatt") == 1
+        assert busy.http_status == 503 and srv.hits("/opptatt") == 1  # no second try
+        assert time.monotonic() - t0 < 4.5  # a timeout: waiting for the 5 s Retry-After would take 5 s
         assert client.fetch(srv.url("/rask")).ok and not client.out_of_time
