@@ -18,10 +18,16 @@ from tonevakt.config import HttpSettings, Settings  # noqa: E402
 from tonevakt.storage.db import Database, memory_database  # noqa: E402
 
 # Shared fixtures live in tests/support/ and are registered here for every test module: `local_server` (a real
-# HTTP server on 127.0.0.1), `server` and `daemons` (the daemon tests), `no_outside_traffic` (the network guard).
+# HTTP server on 127.0.0.1), `server` and `daemons` (the daemon tests), `no_outside_traffic` (the network guard),
+# `rng` (seeded randomness, the seed printed).
 # Helpers (paths, the test config, the seeded archive, a process holding the database, ...) are imported from
 # tests/support/; no test module imports another.
-pytest_plugins = ["tests.support.localserver", "tests.support.daemon", "tests.support.network"]
+pytest_plugins = [
+    "tests.support.localserver",
+    "tests.support.daemon",
+    "tests.support.network",
+    "tests.support.randomness",
+]
 
 
 @pytest.fixture

@@ -134,7 +134,9 @@ def test_sigterm_while_waiting_for_a_busy_database_buffers_and_exits_0(
         fetched_at = {p: feeds.request_times(p)[-1] for p in feeds.paths}
     finally:
         holder.release()
-    assert elapsed < 15, f"{elapsed:.1f}s"
+    # A timeout: the stop cancels the wait for the database (lock_timeout_s 120) at once; 60 s is a generous
+    # margin for a busy machine and still half of that wait.
+    assert elapsed < 60, f"{elapsed:.1f}s"
     assert "database busy: buffered" in d.text()
     # Documents are stored source by source: one buffered batch per source that finished before the stop.
     assert 1 <= len(list((db_path.parent / "spool").glob("*.jsonl"))) <= len(feeds.paths)

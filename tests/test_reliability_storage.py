@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from tests.support.lock import hold_database
 from tests.support.paths import REPO
+from tests.support.randomness import SeededRandom
 from tonevakt import pipeline
 from tonevakt.cli import main
 from tonevakt.config import Settings
@@ -243,14 +244,16 @@ def test_kill_9_during_snapshot_publish_leaves_a_whole_snapshot(filled: Settings
 # -- damaged analyst snapshot ---------------------------------------------------------------------------------
 
 
-def test_damaged_snapshot_is_named_clearly_and_the_next_publish_replaces_it(filled: Settings) -> None:
+def test_damaged_snapshot_is_named_clearly_and_the_next_publish_replaces_it(
+    filled: Settings, rng: SeededRandom
+) -> None:
     snap = filled.snapshot_path
-    snap.write_bytes(os.urandom(4096) * 16)  # overwritten with garbage
+    snap.write_bytes(rng.randbytes(4096) * 16)  # overwritten with garbage (the seed is printed)
     res = CliRunner().invoke(
         main, ["--config", filled.file, "sql", "--snapshot", "SELECT count(*) FROM documents"]
     )
-    assert res.exit_code == 1
-    assert f"the analyst snapshot {snap} cannot be read" in res.output, res.output
+    assert res.exit_code == 1, (rng, res.output)
+    assert f"the analyst snapshot {snap} cannot be read" in res.output, (rng, res.output)
     assert "replaced at the next publish" in res.output and "main database is not affected" in res.output
     # The main database still answers (it is not the snapshot) ...
     res = CliRunner().invoke(

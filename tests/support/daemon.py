@@ -209,11 +209,12 @@ def document_urls(db_path: Path) -> list[str]:
         con.close()
 
 
-def assert_exactly_once(urls: list[str], expected: set[str]) -> None:
+def assert_exactly_once(urls: list[str], expected: set[str], context: str = "") -> None:
+    """Every URL of `expected` is among `urls`, and none is there twice (`context`: e.g. the random seed)."""
     dupes = {u for u in urls if urls.count(u) > 1}
-    assert not dupes, f"stored twice: {sorted(dupes)[:5]}"
+    assert not dupes, f"stored twice: {sorted(dupes)[:5]} {context}"
     missing = expected - set(urls)
-    assert not missing, f"{len(missing)} published entries missing, e.g. {sorted(missing)[:5]}"
+    assert not missing, f"{len(missing)} published entries missing, e.g. {sorted(missing)[:5]} {context}"
 
 
 READER = """
