@@ -133,7 +133,7 @@ def test_jobs_never_run_at_the_same_time(settings: Settings) -> None:
         return fn
 
     threads = [
-        threading.Thread(target=daemon._guarded(n, work(n))) for n in ("collect", "score", "snapshot") * 2
+        threading.Thread(target=daemon.guarded(n, work(n))) for n in ("collect", "score", "snapshot") * 2
     ]
     for t in threads:
         t.start()
@@ -145,7 +145,7 @@ def test_jobs_never_run_at_the_same_time(settings: Settings) -> None:
         assert a[2] <= b[1], f"{a[0]} and {b[0]} overlapped"
     daemon.stopping.set()
     skipped: list[str] = []
-    daemon._guarded("collect", lambda: skipped.append("ran"))()
+    daemon.guarded("collect", lambda: skipped.append("ran"))()
     assert skipped == []  # no job starts once a stop is requested
 
 
@@ -174,13 +174,13 @@ def test_a_missed_weekly_report_is_written_after_a_restart(settings: Settings) -
     pipeline.init(settings)
     daemon = Daemon(settings)
     monday_0700 = datetime(2026, 11, 23, 7, 0, tzinfo=OSLO)
-    assert not daemon._report_overdue(monday_0700 - timedelta(minutes=1))  # not due yet
-    assert not daemon._report_overdue(monday_0700 + timedelta(minutes=5))  # the misfire grace covers it
-    assert daemon._report_overdue(monday_0700 + timedelta(minutes=15))  # down at 07:00: write it now
-    assert daemon._report_overdue(monday_0700 + timedelta(days=2))
+    assert not daemon.report_overdue(monday_0700 - timedelta(minutes=1))  # not due yet
+    assert not daemon.report_overdue(monday_0700 + timedelta(minutes=5))  # the misfire grace covers it
+    assert daemon.report_overdue(monday_0700 + timedelta(minutes=15))  # down at 07:00: write it now
+    assert daemon.report_overdue(monday_0700 + timedelta(days=2))
     with database(settings.db_path) as db:
         db.execute("INSERT INTO reports VALUES ('2026-W47', 'written', 'reports/2026-W47', NULL, now())")
-    assert not daemon._report_overdue(monday_0700 + timedelta(days=2))  # already written: never twice
+    assert not daemon.report_overdue(monday_0700 + timedelta(days=2))  # already written: never twice
 
 
 def test_report_job_writes_a_week_once(
@@ -208,14 +208,14 @@ def test_a_failing_job_logs_one_error_line_and_the_daemon_goes_on(
     pipeline.init(s)
     daemon = Daemon(s)
     with caplog.at_level("INFO", logger="tonevakt.scheduler"):
-        daemon._guarded("score", daemon.score)()
-        daemon._guarded("snapshot", daemon.snapshot)()
+        daemon.guarded("score", daemon.score)()
+        daemon.guarded("snapshot", daemon.snapshot)()
     lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "tonevakt.scheduler"]
     assert (
         lines[0][0] == "ERROR" and lines[0][1].startswith("score: failed: ") and "no-such-head" in lines[0][1]
     )
     assert lines[1][0] == "INFO" and lines[1][1].startswith("snapshot: published ")
-    assert daemon._idle.is_set() and daemon._running is None
+    assert daemon.running is None
 
 
 def test_the_shipped_config_schedule_builds_and_avoids_the_dst_hour() -> None:

@@ -145,15 +145,15 @@ class Daemon:
                 # Pick up where the last run stopped: one pass (and the spool) right away; and analysts
                 # need a snapshot to open.
                 kwargs["next_run_time"] = datetime.now(ZoneInfo(self.tz))
-            self.scheduler.add_job(self._guarded(name, fn), trigger, id=name, name=name, **kwargs)
+            self.scheduler.add_job(self.guarded(name, fn), trigger, id=name, name=name, **kwargs)
             if spec.cron is not None and _touches_dst_hour(spec.cron):
                 logger.warning(
                     "schedule.%s (%r) runs between 02:00 and 03:00, which DST skips or repeats",
                     name,
                     spec.cron,
                 )
-        if self._report_overdue():
-            self.scheduler.add_job(self._guarded("report", self.report), id="report-catch-up", name="report")
+        if self.report_overdue():
+            self.scheduler.add_job(self.guarded("report", self.report), id="report-catch-up", name="report")
 
     def _on_event(self, event: JobExecutionEvent) -> None:
         if event.code == EVENT_JOB_MISSED:
@@ -166,7 +166,15 @@ class Daemon:
         else:
             logger.debug("%s: still running (or waiting for another job), this run is skipped", event.job_id)
 
-    def _guarded(self, name: str, fn: Callable[[], None]) -> Callable[[], None]:
+    @property
+    def running(self) -> str | None:
+        """The job running now (its name), or None when the daemon is idle."""
+        return None if self._idle.is_set() else self._running
+
+    def guarded(self, name: str, fn: Callable[[], None]) -> Callable[[], None]:
+        """`fn` as the job `name`: one job at a time touches the database, none starts once a stop is asked
+        for, and a failure is one log line (the daemon goes on)."""
+
         def job() -> None:
             if self.stopping.is_set():
                 return
@@ -264,7 +272,7 @@ class Daemon:
         result = write_weekly(self.settings, week=week) if "week" in params else write_weekly(self.settings)
         logger.info("report: week %s: %s; %.1fs", week, _describe(result), time.monotonic() - t0)
 
-    def _report_overdue(self, now: datetime | None = None) -> bool:
+    def report_overdue(self, now: datetime | None = None) -> bool:
         """Was last week's report due while the daemon was down (and not written)? Then write it now."""
         spec = self.settings.schedule.report
         if spec.cron is None:
