@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from tests.support.paths import tonevakt_command
 from tonevakt.cli import main
 from tonevakt.config import Settings
 
@@ -137,8 +136,7 @@ def test_label_command(cfg: Path, tmp_path: Path) -> None:
 
 
 def test_installed_command_as_subprocess(cfg: Path, tmp_path: Path) -> None:
-    exe = shutil.which("tonevakt", path=str(Path(sys.executable).parent))
-    assert exe, "the console script 'tonevakt' is installed beside the interpreter"
+    exe = tonevakt_command()
     f = tmp_path / "f.jsonl"
     f.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in JSONL), encoding="utf-8")
     run = subprocess.run(

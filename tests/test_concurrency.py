@@ -12,7 +12,6 @@ from pathlib import Path
 
 from tests.support.daemon import (
     READER,
-    TONEVAKT,
     ChangingFeeds,
     DaemonProcess,
     assert_exactly_once,
@@ -21,6 +20,7 @@ from tests.support.daemon import (
 )
 from tests.support.localserver import LocalServer
 from tests.support.lock import hold_database
+from tests.support.paths import tonevakt_command
 from tonevakt import pipeline
 from tonevakt.config import load_config
 
@@ -48,7 +48,14 @@ def test_busy_database_costs_no_document_and_snapshot_readers_never_fail(
         assert spool_files
         # An analyst's `tonevakt sql` still answers (from the snapshot) while the database is held.
         sql = subprocess.run(
-            [TONEVAKT, "--config", str(config), "sql", "--csv", "SELECT count(*) AS n FROM sources"],
+            [
+                tonevakt_command(),
+                "--config",
+                str(config),
+                "sql",
+                "--csv",
+                "SELECT count(*) AS n FROM sources",
+            ],
             capture_output=True,
             text=True,
             timeout=60,

@@ -4,9 +4,7 @@ keys driven through the CLI (in-process and as a real subprocess with stdin), an
 from __future__ import annotations
 
 import math
-import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support.config import settings_in
+from tests.support.paths import tonevakt_command
 from tests.support.seed import SOURCES, seed
 from tonevakt.cli import main
 from tonevakt.config import Settings
@@ -148,8 +147,7 @@ def test_undo_from_the_command_line_restores_the_label_it_replaced(
 def test_queue_as_a_real_subprocess_reading_stdin(seeded: tuple[Settings, dict[str, Any]]) -> None:
     settings, _ = seeded
     first, second = _queue(settings, 2)
-    exe = shutil.which("tonevakt", path=str(Path(sys.executable).parent))
-    assert exe, "the console script 'tonevakt' is installed beside the interpreter"
+    exe = tonevakt_command()
     run = subprocess.run(
         [exe, "--config", str(settings.file), "label", "--queue", "--limit", "2", "--weeks", ALL_WEEKS],
         input="p\n",

@@ -8,10 +8,8 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
-import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from tests.support.paths import tonevakt_command
 from tonevakt import pipeline
 from tonevakt.cli import main
 from tonevakt.config import Settings
@@ -30,7 +29,6 @@ from tonevakt.reports import weeks as wk
 from tonevakt.storage import repository as repo
 from tonevakt.storage.db import database
 
-EXE = shutil.which("tonevakt", path=str(Path(sys.executable).parent))
 WEEK = "2026-W47"
 
 
@@ -62,10 +60,9 @@ def _limit_memory() -> None:  # the old line lookup took 4.6 GB; stop well befor
 
 
 def test_yaml_alias_bomb_is_refused_at_once_with_a_clear_error(tmp_path: Path) -> None:
-    assert EXE
     config = write_config(tmp_path, alias_bomb(8))  # 43 million values when expanded, and unknown keys
     run = subprocess.run(
-        [EXE, "--config", str(config), "sources"],
+        [tonevakt_command(), "--config", str(config), "sources"],
         capture_output=True,
         text=True,
         timeout=60,  # a hang guard: expanding the bomb would run out of the 2 GB limit or take minutes
@@ -320,10 +317,19 @@ def tree(root: Path) -> dict[str, str]:
 def test_disk_full_while_writing_the_report_leaves_no_week_folder_and_keeps_an_earlier_report(
     seeded: Settings, tmp_path: Path
 ) -> None:
-    assert EXE
     out = tmp_path / "rapporter"
     out.mkdir()
-    args = [EXE, "--config", seeded.file, "report", "--week", WEEK, "--no-pdf", "--out", str(out)]
+    args = [
+        tonevakt_command(),
+        "--config",
+        seeded.file,
+        "report",
+        "--week",
+        WEEK,
+        "--no-pdf",
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     run = subprocess.run(
         args, capture_output=True, text=True, timeout=120, env=env, preexec_fn=_full_disk(4096)

@@ -6,9 +6,7 @@ DuckDB home) byte-identical. Through the CLI, against a real DuckDB file and a r
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from click.testing import CliRunner
 
 from tests.support.localserver import LocalServer, Route
 from tests.support.lock import hold_database
+from tests.support.paths import tonevakt_command
 from tonevakt import pipeline
 from tonevakt.cli import main
 from tonevakt.config import Settings
@@ -219,8 +218,7 @@ def test_busy_database_falls_back_to_the_snapshot_inside_the_sandbox(
 def test_installed_command_refuses_the_issues_copy_and_leaves_the_database(
     analyst: Settings, tmp_path: Path
 ) -> None:
-    exe = shutil.which("tonevakt", path=str(Path(sys.executable).parent))
-    assert exe
+    exe = tonevakt_command()
     before = hashes(tmp_path)
     for flags in ([], ["--snapshot"]):
         run = subprocess.run(

@@ -5,9 +5,7 @@ and the real `tonevakt import`, into real DuckDB files."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -18,6 +16,7 @@ import openpyxl
 from click.testing import CliRunner, Result
 
 from tests.support.localserver import LocalServer, Route
+from tests.support.paths import tonevakt_command
 from tonevakt import pipeline
 from tonevakt.cli import main
 from tonevakt.collectors import files
@@ -128,8 +127,7 @@ def test_import_of_a_deeply_nested_file_is_a_clear_message_in_a_real_process(
     tmp_path: Path, make_settings: Callable[..., Settings]
 ) -> None:
     settings = make_settings()
-    exe = shutil.which("tonevakt", path=str(Path(sys.executable).parent))
-    assert exe
+    exe = tonevakt_command()
     deep = tmp_path / "dyp.jsonl"
     deep.write_text('{"Kommentar": "ok"}\n' + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
     run = subprocess.run(

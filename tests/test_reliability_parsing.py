@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support.localserver import FEED_TYPE, LocalServer, Route
-from tests.support.paths import FIXTURES
+from tests.support.paths import FIXTURES, tonevakt_command
 from tonevakt.cli import main
 from tonevakt.collectors import dedup
 from tonevakt.collectors.rss import guid_is_identity, parse_feed
@@ -222,8 +220,7 @@ def test_entity_bomb_behind_a_comment_through_the_installed_command(
     body = laughs(100_000)  # 300 KB; before: a 28 MB title, 45-60 s and a 2.8 GB peak for this collect
     url = local_server.add("/rss.xml", Route(body=body, content_type=FEED_TYPE))
     settings = make_settings(sources=[{"id": "avis", "kind": "rss", "voice": "media", "url": url}])
-    exe = shutil.which("tonevakt", path=str(Path(sys.executable).parent))
-    assert exe, "the console script 'tonevakt' is installed beside the interpreter"
+    exe = tonevakt_command()
     code, took, peak_mb, stderr = run_measured([exe, "--config", settings.file, "collect"], tmp_path, 120)
     assert code == 0, stderr
     assert 0 < peak_mb < 350, f"collect: {took:.1f}s, peak {peak_mb:.0f} MB"  # before: 2.8 GB

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,7 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.support.localserver import LocalServer, Route
-from tests.support.paths import FIXTURES
+from tests.support.paths import FIXTURES, tonevakt_command
 from tonevakt.cli import main
 from tonevakt.config import Settings
 from tonevakt.errors import ConfigError
@@ -295,8 +293,7 @@ def test_slow_source_is_cut_at_its_budget_and_fast_documents_are_stored_first(
         ],
     )
     cfg = tmp_path / "config.yaml"
-    exe = shutil.which("tonevakt", path=str(Path(sys.executable).parent))
-    assert exe, "the console script `tonevakt` is not installed beside the interpreter"
+    exe = tonevakt_command()
     proc = subprocess.Popen(
         [exe, "--config", str(cfg), "collect"],
         stdout=subprocess.PIPE,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,9 +21,7 @@ import pytest
 
 from tests.support.config import merge_config, write_config
 from tests.support.localserver import FEED_TYPE, LocalServer, Route
-
-TONEVAKT = str(Path(sys.executable).with_name("tonevakt"))
-
+from tests.support.paths import tonevakt_command
 
 # -- changing feeds ------------------------------------------------------------------------------
 
@@ -148,7 +145,7 @@ class DaemonProcess:
         self._out = open(log, "a", encoding="utf-8")  # noqa: SIM115 (closed in wait())
         self._start_at = log.stat().st_size if log.exists() else 0
         self.proc = subprocess.Popen(
-            [TONEVAKT, "--config", str(config), "run"],
+            [tonevakt_command(), "--config", str(config), "run"],
             stdout=self._out,
             stderr=subprocess.STDOUT,
             env=env,
