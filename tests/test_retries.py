@@ -315,7 +315,8 @@ def test_slow_source_is_cut_at_its_budget_and_fast_documents_are_stored_first(
             proc.wait()
     assert proc.returncode == 0, err
     assert fast_stored_while_running, "the fast source's documents waited for the slow source"
-    assert pass_seconds(out) < budget + 2.5  # before: 5 × 30 s
+    # A timeout: the source's 4 s budget ends it (before: 5 × 30 s); 10 s of margin for a busy machine.
+    assert pass_seconds(out) < budget + 10
     assert "items pending 5" in out
     assert _docs_of(settings.db_path, "nrk") == 3 and _docs_of(settings.db_path, "treg") == 0
     pending = rows(settings, "SELECT url, attempts, last_error FROM pending_items ORDER BY url")
@@ -348,7 +349,8 @@ def test_pass_deadline_ends_the_pass_and_sources_not_started_come_next(
     )
     cfg = tmp_path / "config.yaml"
     out = invoke(cfg, "collect").output
-    assert pass_seconds(out) < 3 + 1.5  # before: two pages of 30 s each
+    # A timeout: the 3 s pass deadline ends it (before: two pages of 30 s each); 10 s of margin for a busy machine.
+    assert pass_seconds(out) < 3 + 10
     assert "deferred 1" in out and srv.hits("/c/nyheter/") == 0
     assert {r["id"]: r["last_status"] for r in rows(settings, "SELECT id, last_status FROM sources")} == {
         "a": "ok",
