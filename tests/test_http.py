@@ -159,9 +159,8 @@ def test_slow_drip_is_cut_at_the_total_deadline(local_server: LocalServer) -> No
         took = time.monotonic() - t0
     assert res.status is FetchStatus.TEMPORARY
     assert res.reason.startswith("timed out after 2s while reading the body")
-    assert took < 10, (
-        took
-    )  # a timeout: the whole drip would take minutes; cut at 2 s (margin for a busy machine)
+    # A timeout: the whole drip would take minutes; cut at 2 s (10 s of margin for a busy machine).
+    assert took < 10, took
 
 
 def test_stall_inside_body_longer_than_total_is_cut_by_watchdog(local_server: LocalServer) -> None:
@@ -171,10 +170,9 @@ def test_stall_inside_body_longer_than_total_is_cut_by_watchdog(local_server: Lo
         res = c.fetch(url)
         took = time.monotonic() - t0
     assert res.status is FetchStatus.TEMPORARY and "while reading the body" in res.reason
-    assert res.reason.startswith("timed out after 1.5s"), (
-        res.reason
-    )  # the total limit, not the 10 s read timeout
-    assert took < 8, took  # a timeout: the watchdog cuts the 30 s stall at 1.5 s (margin for a busy machine)
+    assert res.reason.startswith("timed out after 1.5s"), res.reason  # the total limit, not the read timeout
+    # A timeout: the watchdog cuts the 30 s stall at 1.5 s (8 s of margin for a busy machine).
+    assert took < 8, took
 
 
 def test_oversized_body(local_server: LocalServer) -> None:
