@@ -163,9 +163,9 @@ def measure(db_path: Path, out: Path, pdf: bool) -> dict[str, float]:
 
     import duckdb
 
+    from tonevakt import dates
     from tonevakt.models import Document, Score
     from tonevakt.reports import render
-    from tonevakt.reports import weeks as wk
     from tonevakt.reports.dashboard import write_dashboard
     from tonevakt.reports.weekly import read_data, write_report
     from tonevakt.storage import repository as repo
@@ -183,7 +183,7 @@ def measure(db_path: Path, out: Path, pdf: bool) -> dict[str, float]:
         },
         out,
     )
-    week = wk.last_complete_week()
+    week = dates.last_complete_week()
     res: dict[str, float] = {}
     con = duckdb.connect(str(db_path), read_only=True)
     with timed() as t:

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from tests.support.seed import NOW, WEEK
+from tonevakt import dates
 from tonevakt.config import Settings
 from tonevakt.dates import OSLO
 from tonevakt.models import Document, FetchLogEntry, FetchStatus, Score
 from tonevakt.reports import ReportPaths, write_report
-from tonevakt.reports import weeks as wk
 from tonevakt.reports.dashboard import write_dashboard
 from tonevakt.reports.export import FORMULA_START, neutralise
 from tonevakt.storage import repository as repo
@@ -85,7 +85,7 @@ def hostile_sources() -> list[dict[str, Any]]:
 
 
 def seed_hostile(settings: Settings) -> list[Document]:
-    monday = datetime.combine(wk.monday(WEEK), datetime.min.time(), tzinfo=OSLO).astimezone(UTC)
+    monday = datetime.combine(dates.week_monday(WEEK), datetime.min.time(), tzinfo=OSLO).astimezone(UTC)
     docs, scores = [], []
     voices = {"media": "nrk", "union": "lege", "patient": "helsami", "official": "hmn"}
     k = 0

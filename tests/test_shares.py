@@ -399,11 +399,13 @@ def _spearman_by_hand(xs: list[float], ys: list[float]) -> float:
 
 
 def test_model_info_shows_stars_against_tone(make_settings: Any) -> None:
+    from tonevakt import dates
     from tonevakt.pipeline import import_file
-    from tonevakt.reports import weeks as wk
 
     settings = make_settings()
-    day = wk.monday(wk.shift(wk.last_complete_week(), -1)).isoformat()  # inside --weeks 2, not --weeks 1
+    day = dates.week_monday(
+        dates.shift_week(dates.last_complete_week(), -1)
+    ).isoformat()  # inside --weeks 2, not --weeks 1
     reviews = [
         ("Helseplattformen og HelsaMi er helt elendig, krasjer hele tiden.", 1),
         ("HelsaMi er treg og full av feil.", 2),
@@ -469,8 +471,8 @@ class _ShareCells(HTMLParser):
 def test_dashboard_block_renders_weekly_shares_in_headless_chromium(
     seeded: tuple[Settings, dict[str, Any]], tmp_path: Path
 ) -> None:
+    from tonevakt.dates import weeks_ending
     from tonevakt.reports.dashboard import write_dashboard
-    from tonevakt.reports.weeks import weeks_ending
 
     settings, _ = seeded
     pipeline.refresh_shares(settings)

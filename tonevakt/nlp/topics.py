@@ -1,4 +1,4 @@
-"""Topics and regions from the taxonomy in config.yaml (words, stems with *, phrases; see nlp/query.py)."""
+"""Topics and regions from the taxonomy in config.yaml (words, stems with *, phrases; see nlp/boolean_query.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from tonevakt.config import TaxonomyEntry
 from tonevakt.errors import ConfigError
-from tonevakt.nlp.query import Term, tokenize
+from tonevakt.nlp.boolean_query import Term, tokenize
 
 
 def _compile(kind: str, entries: Mapping[str, TaxonomyEntry]) -> dict[str, list[Term]]:

@@ -34,12 +34,12 @@ from typing import Any
 
 from markupsafe import Markup
 
+from tonevakt import dates
 from tonevakt.config import Settings
 from tonevakt.dates import OSLO
 from tonevakt.errors import ReportError
 from tonevakt.models import VOICES
 from tonevakt.reports import fmt, render
-from tonevakt.reports import weeks as wk
 from tonevakt.reports.data import is_synthetic
 from tonevakt.storage.db import Database, open_for_reading
 
@@ -165,17 +165,17 @@ def _index(items: list[str]) -> dict[str, int]:
 
 
 def dashboard_data(db: Database, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
-    last = wk.last_complete_week(now)
+    last = dates.last_complete_week(now)
     first_week, last_week = db.fetchone(
         "SELECT min(week), max(week) FROM document_tone_kept WHERE first_copy"
     ) or (None, None)
     if first_week:  # every week from the first with data, the newest MAX_WEEKS of them
         weeks = [max(last, last_week)]
         while weeks[-1] > first_week and len(weeks) < MAX_WEEKS:
-            weeks.append(wk.shift(weeks[-1], -1))
+            weeks.append(dates.shift_week(weeks[-1], -1))
         weeks.reverse()
     else:
-        weeks = wk.weeks_ending(last, settings.report.weeks)
+        weeks = dates.weeks_ending(last, settings.report.weeks)
     topics, regions = list(settings.topics), list(settings.regions)
     week_i, voice_i = _index(weeks), _index(list(VOICES))
     topic_i, region_i = {"": -1, **_index(topics)}, {"": -1, **_index(regions)}
@@ -196,9 +196,9 @@ def dashboard_data(db: Database, settings: Settings, now: datetime | None = None
     stories: list[dict[str, Any]] = []
     order: dict[str, int] = {}
     if ids:
-        since = datetime.combine(wk.monday(story_weeks[0]), datetime.min.time(), tzinfo=OSLO) - timedelta(
-            days=1
-        )
+        since = datetime.combine(
+            dates.week_monday(story_weeks[0]), datetime.min.time(), tzinfo=OSLO
+        ) - timedelta(days=1)
         for doc_id, w, v, t, title, outlet, url, published in db.fetchall(
             _STORY_SQL, {"ids": ids, "since": since}
         ):
@@ -244,7 +244,7 @@ def dashboard_data(db: Database, settings: Settings, now: datetime | None = None
 def shares_block(db: Database, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
     """The corrected shares (weekly_shares) of the last report.weeks complete weeks: the dashboard's own block,
     fed by its own key ("shares") of the page's JSON."""
-    weeks = wk.weeks_ending(wk.last_complete_week(now), settings.report.weeks)
+    weeks = dates.weeks_ending(dates.last_complete_week(now), settings.report.weeks)
     rows = db.rows(
         "SELECT * FROM weekly_shares WHERE week IN (SELECT unnest(?)) ORDER BY week, voice", [weeks]
     )

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tonevakt import dates
 from tonevakt.config import Settings
 from tonevakt.models import VOICES
-from tonevakt.reports import weeks as wk
 from tonevakt.stats import Correlation, spearman
 from tonevakt.storage import shares as share_store
 from tonevakt.storage.db import Database
@@ -323,7 +323,7 @@ def _pooled(db: Database, voice: str, weeks: list[str]) -> tuple[float | None, i
 
 def _alerts(db: Database, data_week: str, settings: Settings, cells: dict[str, ToneCell]) -> list[Alert]:
     cfg = settings.report
-    base_weeks = [wk.shift(data_week, -i) for i in range(cfg.baseline_weeks, 0, -1)]
+    base_weeks = [dates.shift_week(data_week, -i) for i in range(cfg.baseline_weeks, 0, -1)]
     alerts = []
     for voice in VOICES:
         cell = cells.get(voice)
@@ -378,7 +378,7 @@ def _shares(db: Database, week: str, min_n: int) -> dict[str, Share | None]:
 
 
 def _label_weeks(db: Database, week: str) -> list[LabelWeek]:
-    window = wk.weeks_ending(week, LABEL_WEEKS)
+    window = dates.weeks_ending(week, LABEL_WEEKS)
     rows = {
         r["week"]: r
         for r in db.rows("SELECT * FROM weekly_labels WHERE week IN (SELECT unnest(?))", [window])
@@ -468,9 +468,9 @@ def _failing(db: Database) -> tuple[list[SourceProblem], int]:
 
 def gather(db: Database, settings: Settings, week: str, now: datetime | None = None) -> ReportData:
     """Everything the report shows for `week`, read from the views."""
-    wk.parse_week(week)
+    dates.parse_week(week)
     cfg = settings.report
-    window = wk.weeks_ending(week, cfg.weeks)
+    window = dates.weeks_ending(week, cfg.weeks)
     rows = db.rows("SELECT * FROM weekly_tone WHERE list_contains(?, week)", [window])
     by = {(r["week"], r["voice"]): _cell(r, cfg.min_n) for r in rows}
     series = {v: [by.get((w, v)) for w in window] for v in VOICES}
@@ -481,11 +481,11 @@ def gather(db: Database, settings: Settings, week: str, now: datetime | None = N
     }
     volume = {v: [vols.get((w, v)) for w in window] for v in VOICES}
 
-    prev = wk.shift(week, -1)
+    prev = dates.shift_week(week, -1)
     prev_rows = db.rows("SELECT * FROM weekly_tone WHERE week = ?", [prev])
     prev_cells = {r["voice"]: _cell(r, cfg.min_n) for r in prev_rows}
     now_cells = {v: by[(week, v)] for v in VOICES if (week, v) in by}
-    four = [wk.shift(week, -i) for i in range(4, 0, -1)]
+    four = [dates.shift_week(week, -i) for i in range(4, 0, -1)]
     headline = {}
     for v in VOICES:
         avg4, avg4_n = _pooled(db, v, four)
