@@ -50,7 +50,7 @@ SOURCES = [  # (id, kind, voice, region)
 def generate(path: Path, n: int, seed: float = 0.42) -> tuple[float, float]:
     """Create the database with the real migrations, then fill it with `n` documents. Returns (seconds, of which the kept tone)."""
     from tonevakt.storage.db import open_database
-    from tonevakt.storage.tone import rebuild_tone
+    from tonevakt.storage.kept_tone import rebuild_tone
 
     t0 = time.perf_counter()
     db = open_database(path)

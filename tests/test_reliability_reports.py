@@ -21,8 +21,8 @@ from tonevakt.config import Settings
 from tonevakt.dates import OSLO
 from tonevakt.models import Document, FetchLogEntry, FetchStatus, Score
 from tonevakt.reports import ReportPaths, write_report
+from tonevakt.reports.csv_json import FORMULA_START, neutralise
 from tonevakt.reports.dashboard import write_dashboard
-from tonevakt.reports.export import FORMULA_START, neutralise
 from tonevakt.storage import repository as repo
 from tonevakt.storage.db import database
 
@@ -254,7 +254,7 @@ def test_dashboard_keeps_untrusted_fields_as_data(written: tuple[Settings, Repor
     assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function", js)
 
 
-def test_csv_exports_neutralise_formulas_in_every_text_cell(
+def test_report_csv_files_neutralise_formulas_in_every_text_cell(
     written: tuple[Settings, ReportPaths, Path],
 ) -> None:
     _, paths, _ = written

@@ -29,7 +29,7 @@ from tonevakt.nlp.shares import estimate_shares, indomain_confusion
 from tonevakt.stats import ranks, spearman
 from tonevakt.storage import labels as lab
 from tonevakt.storage import repository as repo
-from tonevakt.storage import shares as share_store
+from tonevakt.storage import share_store
 from tonevakt.storage.db import database
 
 # A model like the shipped NoReC one on news: most negative documents come out neutral.

@@ -845,7 +845,7 @@ def _stars_vs_tone(s: Settings, model_id: str, n_weeks: int) -> dict[str, Any] |
     None when there is no database yet."""
     from tonevakt import dates
     from tonevakt.stats import spearman
-    from tonevakt.storage import shares as share_store
+    from tonevakt.storage import share_store
     from tonevakt.storage.db import open_for_reading
 
     if not s.db_path.exists() and not s.snapshot_path.exists():

@@ -12,9 +12,9 @@ from tonevakt import dates
 from tonevakt.config import Settings
 from tonevakt.models import VOICES
 from tonevakt.stats import Correlation, spearman
-from tonevakt.storage import shares as share_store
+from tonevakt.storage import share_store
 from tonevakt.storage.db import Database
-from tonevakt.storage.tone import active_model
+from tonevakt.storage.kept_tone import active_model
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ def _excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
     return cut + " …"
 
 
-# A week's stories are chosen on the kept story tone (storage/tone.py: first copies only, as story_tone); only
+# A week's stories are chosen on the kept story tone (storage/kept_tone.py: first copies only, as story_tone); only
 # the few chosen are then read with their text, by id (an index lookup, not a join over the archive).
 _TOP_SQL = """
     SELECT st.document_id, st.voice, st.published_at, st.tone, st.label, st.human_label, st.paywalled, st.rating,
@@ -409,7 +409,7 @@ def _method(db: Database, week: str, window: list[str]) -> Method:
               ON s.document_id = l.document_id""",
         [*labelled, m.get("id")],
     )
-    # story_tone's rows of the week, counted on the kept table (storage/tone.py) without reading the documents
+    # story_tone's rows of the week, counted on the kept table (storage/kept_tone.py) without reading the documents
     week_counts = db.fetchone(
         """SELECT count(*), count(*) FILTER (WHERE human_label), count(*) FILTER (WHERE paywalled)
            FROM document_tone_kept WHERE first_copy AND week = ?""",

@@ -60,7 +60,7 @@ def human_confusion(db: Database, model: str) -> Confusion:
 
 def week_counts(db: Database) -> list[WeekCounts]:
     """Per week and voice: stories by the model's label (no human label) and by human label (the first copies
-    of the kept story tone, `storage/tone.py`: what `story_tone` holds, without joining the documents)."""
+    of the kept story tone, `storage/kept_tone.py`: what `story_tone` holds, without joining the documents)."""
     rows = db.fetchall(
         """SELECT week, voice, human_label, label, count(*) FROM document_tone_kept
            WHERE first_copy AND label IS NOT NULL GROUP BY ALL ORDER BY week, voice"""
