@@ -288,7 +288,7 @@ def test_absurd_and_future_dates_are_clamped_and_flagged_and_the_weekly_view_hol
     this_week = iso_week(after)
     assert weeks <= {this_week, iso_week(before)}
     assert board["weeks"][0] >= dates.shift_week(this_week, -1) and board["weeks"][-1] >= this_week
-    assert len(board["weeks"]) <= 3 and {board["weeks"][s["w"]] for s in board["stories"]} == weeks
+    assert len(board["weeks"]) <= 3 and {board["weeks"][s["week"]] for s in board["stories"]} == weeks
 
 
 # -- megabyte titles ------------------------------------------------------------------------------------------

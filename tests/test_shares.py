@@ -338,7 +338,7 @@ def test_report_and_dashboard_show_the_corrected_shares(
         re.search(r'<script id="tonevakt-data" type="application/json">(.*?)</script>', page, re.S).group(1)
     )["shares"]
     assert block["corrected"] and block["labelled_n"] == 301
-    assert {r["v"] for r in block["rows"]} <= {"media", "union", "patient", "official"}
+    assert {r["voice"] for r in block["rows"]} <= {"media", "union", "patient", "official"}
     assert "korrigert for modellens kjente feil" in page
 
 
