@@ -856,7 +856,7 @@ def _stars_vs_tone(s: Settings, model_id: str, n_weeks: int) -> dict[str, Any] |
         rated = share_store.rated_tones(db, model_id, weeks)
     finally:
         db.close()
-    corr = spearman([r for r, _ in rated], [t for _, t in rated])
+    corr = spearman(rated.stars, rated.tones)
     return {
         "rho": corr.rho,
         "n": corr.n,

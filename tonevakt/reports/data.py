@@ -398,8 +398,8 @@ def _method(db: Database, week: str, window: list[str]) -> Method:
     base = share_store.load_confusion(db, model_id) if model_id else None
     human = share_store.human_confusion(db, model_id) if model_id else None
     behind = [c for c in (base, human) if c is not None and c.n]
-    rated = share_store.rated_tones(db, model_id, window) if model_id else []
-    stars = spearman([r for r, _ in rated], [t for _, t in rated]) if rated else None
+    rated = share_store.rated_tones(db, model_id, window) if model_id else None
+    stars = spearman(rated.stars, rated.tones) if rated and rated.stars else None
     # the active model as a constant and the labelled ids as a list: index lookups, not a scan of every score
     labelled = [r[0] for r in db.fetchall("SELECT document_id FROM labels")]
     agree = db.fetchone(
