@@ -50,7 +50,7 @@ SOURCES = [  # (id, kind, voice, region)
 def generate(path: Path, n: int, seed: float = 0.42) -> tuple[float, float]:
     """Create the database with the real migrations, then fill it with `n` documents. Returns (seconds, of which the kept tone)."""
     from tonevakt.storage.db import open_database
-    from tonevakt.storage.tone import rebuild_tone
+    from tonevakt.storage.kept_tone import rebuild_tone
 
     t0 = time.perf_counter()
     db = open_database(path)
@@ -163,9 +163,9 @@ def measure(db_path: Path, out: Path, pdf: bool) -> dict[str, float]:
 
     import duckdb
 
+    from tonevakt import dates
     from tonevakt.models import Document, Score
     from tonevakt.reports import render
-    from tonevakt.reports import weeks as wk
     from tonevakt.reports.dashboard import write_dashboard
     from tonevakt.reports.weekly import read_data, write_report
     from tonevakt.storage import repository as repo
@@ -183,7 +183,7 @@ def measure(db_path: Path, out: Path, pdf: bool) -> dict[str, float]:
         },
         out,
     )
-    week = wk.last_complete_week()
+    week = dates.last_complete_week()
     res: dict[str, float] = {}
     con = duckdb.connect(str(db_path), read_only=True)
     with timed() as t:

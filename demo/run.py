@@ -24,10 +24,9 @@ sys.path.insert(0, str(HERE))
 
 from serve import ARCHIVE, OSLO, DemoServer, fill_dates  # noqa: E402
 
-from tonevakt import pipeline  # noqa: E402
+from tonevakt import dates, pipeline  # noqa: E402
 from tonevakt.config import load_config  # noqa: E402
 from tonevakt.errors import TonevaktError  # noqa: E402
-from tonevakt.reports import weeks as wk  # noqa: E402
 from tonevakt.reports import write_report  # noqa: E402
 from tonevakt.reports.dashboard import write_dashboard  # noqa: E402
 
@@ -197,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: {summary.line()}")
         for sid, reason in summary.failures:
             print(f"demo: source failed (on purpose for the health section): {sid}: {reason}")
-        last = wk.last_complete_week()
-        written = [write_report(settings, wk.shift(last, -i)) for i in range(args.reports - 1, -1, -1)]
+        last = dates.last_complete_week()
+        written = [
+            write_report(settings, dates.shift_week(last, -i)) for i in range(args.reports - 1, -1, -1)
+        ]
         board = write_dashboard(settings)
     except TonevaktError as e:
         print(f"demo failed: {e}", file=sys.stderr)

@@ -69,6 +69,22 @@ def test_every_command_has_help() -> None:
         assert "Usage:" in sub.output
 
 
+def test_sql_refuses_json_and_csv_together(cfg: Path) -> None:
+    res = CliRunner().invoke(main, ["--config", str(cfg), "sql", "SELECT 42 AS answer", "--json", "--csv"])
+    assert res.exit_code == 2 and "give --json or --csv, not both" in res.output
+    assert "answer" not in res.output and "42" not in res.output  # nothing printed as JSON (or CSV)
+
+
+def test_model_help_lists_each_command_once_and_the_old_fine_tune_name_still_runs() -> None:
+    runner = CliRunner()
+    res = runner.invoke(main, ["model", "--help"])
+    assert res.exit_code == 0
+    listed = [line.split()[0] for line in res.output.split("Commands:")[1].splitlines() if line.strip()]
+    assert sorted(listed) == sorted(set(listed)) and "train" in listed and "fine-tune" not in listed
+    old = runner.invoke(main, ["model", "fine-tune", "--help"])
+    assert old.exit_code == 0 and "Reproduce the NoReC ensemble" in old.output
+
+
 def test_import_jsonl_twice_same_count(cfg: Path, tmp_path: Path) -> None:
     f = tmp_path / "feedback.jsonl"
     f.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in JSONL), encoding="utf-8")

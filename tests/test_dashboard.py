@@ -139,7 +139,17 @@ def test_dashboard_cli(dashboard: Any, tmp_path: Path) -> None:
     )  # type: ignore[index]
     assert data["weeks"][-1] == max(data["weeks"])
     # aggregates, not stories: one cell per week, voice, topic or all, region or all that has stories
-    assert set(data["cells"]) == {"w", "v", "tp", "rg", "n", "s", "q", "neg", "pos"}
+    assert set(data["cells"]) == {
+        "week",
+        "voice",
+        "topic",
+        "region",
+        "n",
+        "tone_sum",
+        "tone_squares",
+        "negative",
+        "positive",
+    }
     assert len({len(col) for col in data["cells"].values()}) == 1
     assert data["story_weeks"] == data["weeks"][-len(data["story_weeks"]) :]
     assert {r["week"] for r in data["reports"]} == {WEEK}
@@ -289,7 +299,7 @@ def test_the_page_carries_cells_and_listed_stories_not_every_story(
     finally:
         db.close()
     assert data["story_weeks"] == data["weeks"][-4:]
-    assert {data["weeks"][s["w"]] for s in data["stories"]} <= set(data["story_weeks"])
+    assert {data["weeks"][s["week"]] for s in data["stories"]} <= set(data["story_weeks"])
     assert 0 < len(data["stories"]) < total / 2
     # each listed story is in some list, and each list holds at most five of each
     listed = {i for col in ("worst", "best") for lst in data["lists"][col] for i in lst}
@@ -299,7 +309,7 @@ def test_the_page_carries_cells_and_listed_stories_not_every_story(
         sum(
             data["cells"]["n"][i]
             for i in range(len(data["cells"]["n"]))
-            if data["cells"]["tp"][i] == -1 and data["cells"]["rg"][i] == -1
+            if data["cells"]["topic"][i] == -1 and data["cells"]["region"][i] == -1
         )
         == total
     )
@@ -311,4 +321,4 @@ def test_the_page_carries_cells_and_listed_stories_not_every_story(
     finally:
         db.close()
     assert short["weeks"] == data["weeks"][-5:] and short["weeks"][-1] == WEEK
-    assert set(short["cells"]["w"]) == set(range(5))
+    assert set(short["cells"]["week"]) == set(range(5))

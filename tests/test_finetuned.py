@@ -194,6 +194,8 @@ def test_registered_and_predicts_probabilities(base: Path) -> None:
     assert probs.shape == (3, 3)
     assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
     assert [int(p.argmax()) for p in probs] == [0, 2, 1]
+    # configured as a shipped model, stored (models.backend) as what runs it: torch over the rebuilt e5-small
+    assert scorer.info()["backend"] == "e5-torch"
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""storage/tone.py and migration 0008: the kept story tone gives exactly the rows of the views as migrations
+"""storage/kept_tone.py and migration 0008: the kept story tone gives exactly the rows of the views as migrations
 0002 and 0003 defined them (recomputed from every document), after scoring, rescoring, human labels that
 override the model, a change of active model, a document that changes story, an earlier copy scored late, and
 when 0008 is applied to a database that already holds an archive."""
@@ -17,7 +17,7 @@ import pytest
 from tonevakt.models import Document, Score
 from tonevakt.storage import repository as repo
 from tonevakt.storage.db import Database, migrations, open_database
-from tonevakt.storage.tone import REBUILD_ABOVE, refresh_tone
+from tonevakt.storage.kept_tone import REBUILD_ABOVE, refresh_tone
 
 VIEWS = (
     "document_tone",
@@ -167,7 +167,7 @@ def test_a_rescore_of_many_stories_recomputes_everything_once(
     archive: tuple[Database, list[Document]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, docs = archive
-    monkeypatch.setattr("tonevakt.storage.tone.REBUILD_ABOVE", 5)
+    monkeypatch.setattr("tonevakt.storage.kept_tone.REBUILD_ABOVE", 5)
     assert REBUILD_ABOVE > 1000  # the real threshold: only an archive-wide rescore takes this path
     repo.save_scores(db, [_score(d, -0.4) for d in docs])
     assert db.scalar("SELECT count(*) FROM document_tone_kept WHERE tone = -0.4") == 43

@@ -20,12 +20,11 @@ import yaml
 from click.testing import CliRunner
 
 from tests.support.paths import tonevakt_command
-from tonevakt import pipeline
+from tonevakt import dates, pipeline
 from tonevakt.cli import main
 from tonevakt.config import Settings
 from tonevakt.dates import OSLO
 from tonevakt.models import Document, Score
-from tonevakt.reports import weeks as wk
 from tonevakt.storage import repository as repo
 from tonevakt.storage.db import database
 
@@ -180,7 +179,7 @@ def seeded(make_settings: Callable[..., Settings]) -> Settings:
         ]
     )
     pipeline.init(settings)
-    monday = datetime.combine(wk.monday(WEEK), datetime.min.time(), tzinfo=OSLO).astimezone(UTC)
+    monday = datetime.combine(dates.week_monday(WEEK), datetime.min.time(), tzinfo=OSLO).astimezone(UTC)
     docs, scores = [], []
     for i in range(8):
         voice, src = ("media", "nrk") if i % 2 else ("patient", "helsami")

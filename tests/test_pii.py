@@ -12,6 +12,8 @@ from tonevakt.nlp.pii import (
     PLACEHOLDER_EMAIL,
     PLACEHOLDER_FNR,
     PLACEHOLDER_PHONE,
+    Redacted,
+    RedactedMapping,
     identity_number_kind,
     redact,
     redact_mapping,
@@ -66,9 +68,7 @@ def test_identity_number_checksums() -> None:
     ],
 )
 def test_redacts(text: str, expected: str) -> None:
-    out, n = redact(text)
-    assert out == expected
-    assert n == 1
+    assert redact(text) == Redacted(expected, 1)
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_redacts(text: str, expected: str) -> None:
     ],
 )
 def test_keeps(text: str) -> None:
-    assert redact(text) == (text, 0)
+    assert redact(text) == Redacted(text, 0)
 
 
 # Not a timing assertion: a pattern that backtracks without bound would take minutes on this text; the timeout
@@ -103,9 +103,9 @@ def test_keeps(text: str) -> None:
 @pytest.mark.timeout(60)
 def test_redaction_is_idempotent_on_18000_words() -> None:
     text = "Kari (fnr 15099947613, tlf 922 33 444, kari@example.no) betalte 12 500 kr. " * 1500
-    once, n = redact(text)
-    assert n == 3 * 1500
-    assert redact(once) == (once, 0)
+    once = redact(text)
+    assert once.count == 3 * 1500
+    assert redact(once.text) == Redacted(once.text, 0)
 
 
 def _kind(item: str) -> str | None:
@@ -121,7 +121,8 @@ def measure_corpus() -> dict[str, int]:
     """found / missed / wrongly redacted over the synthetic corpus."""
     figures = {"comments": 0, "planted": 0, "found": 0, "missed": 0, "near_misses": 0, "wrongly_redacted": 0}
     for rec in _corpus():
-        out, n = redact(rec["text"])
+        result = redact(rec["text"])
+        out, n = result.text, result.count
         figures["comments"] += 1
         figures["planted"] += len(rec["personal"])
         figures["near_misses"] += len(rec["keep"])
@@ -159,7 +160,7 @@ def test_corpus_nothing_missed_nothing_wrongly_redacted(capsys: pytest.CaptureFi
 
 def test_corpus_placeholders_name_the_kind() -> None:
     for rec in _corpus():
-        out, _ = redact(rec["text"])
+        out = redact(rec["text"]).text
         for p in rec["personal"]:
             kind = _kind(p)
             if kind == "fnr":
@@ -185,9 +186,9 @@ def test_redact_mapping_for_document_extra() -> None:
         "sum": 12500,
         "ordre": 92622439332,
     }
-    out, n = redact_mapping(extra)
-    assert n == 4
-    assert out == {
+    got = redact_mapping(extra)
+    assert got.count == 4
+    assert got.values == {
         "Telefon": PLACEHOLDER_PHONE,
         "Fnr": PLACEHOLDER_FNR,
         "Avdeling": "Ortopedi",
@@ -198,6 +199,6 @@ def test_redact_mapping_for_document_extra() -> None:
         "sum": 12500,
         "ordre": 92622439332,
     }
-    assert redact_mapping({}) == ({}, 0)
+    assert redact_mapping({}) == RedactedMapping({}, 0)
     link = {"search_link": "https://news.example.com/rss/articles/92233444?oc=5"}
-    assert redact_mapping(link) == (link, 0)
+    assert redact_mapping(link) == RedactedMapping(link, 0)

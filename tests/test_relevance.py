@@ -7,7 +7,7 @@ import pytest
 from tests.support.paths import REPO
 from tonevakt.config import load_config
 from tonevakt.errors import ConfigError
-from tonevakt.nlp.query import parse_query, tokenize
+from tonevakt.nlp.boolean_query import parse_query, tokenize
 from tonevakt.nlp.relevance import RelevanceMatcher, target_terms
 
 

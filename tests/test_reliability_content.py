@@ -14,13 +14,12 @@ import duckdb
 import pytest
 
 from tests.support.localserver import LocalServer, Route
-from tonevakt import pipeline
+from tonevakt import dates, pipeline
 from tonevakt.collectors.rss import MAX_ARTICLES_PER_PASS, parse_feed
 from tonevakt.config import Settings
 from tonevakt.dates import iso_week
 from tonevakt.limits import LIMITS
 from tonevakt.models import Score
-from tonevakt.reports import weeks as wk
 from tonevakt.reports.dashboard import dashboard_data
 from tonevakt.storage import repository as repo
 from tonevakt.storage.db import database
@@ -282,8 +281,8 @@ def test_absurd_and_future_dates_are_clamped_and_flagged_and_the_weekly_view_hol
         board = dashboard_data(db, settings)
     this_week = iso_week(after)
     assert weeks <= {this_week, iso_week(before)}
-    assert board["weeks"][0] >= wk.shift(this_week, -1) and board["weeks"][-1] >= this_week
-    assert len(board["weeks"]) <= 3 and {board["weeks"][s["w"]] for s in board["stories"]} == weeks
+    assert board["weeks"][0] >= dates.shift_week(this_week, -1) and board["weeks"][-1] >= this_week
+    assert len(board["weeks"]) <= 3 and {board["weeks"][s["week"]] for s in board["stories"]} == weeks
 
 
 # -- megabyte titles ------------------------------------------------------------------------------------------

@@ -26,7 +26,19 @@ from tonevakt.collectors.rss import guid_is_identity, parse_feed
 from tonevakt.config import Settings
 from tonevakt.limits import LIMITS
 from tonevakt.models import Document
-from tonevakt.nlp.query import And, Hit, Near, Node, Not, Or, Result, TermNode, Tokens, parse_query, tokenize
+from tonevakt.nlp.boolean_query import (
+    And,
+    Hit,
+    Near,
+    Node,
+    Not,
+    Or,
+    Result,
+    TermNode,
+    Tokens,
+    parse_query,
+    tokenize,
+)
 from tonevakt.nlp.relevance import RelevanceMatcher
 
 NEAR_QUERY = (

@@ -17,13 +17,13 @@ import pytest
 
 from tests.support.config import settings_in
 from tests.support.seed import NOW, WEEK
+from tonevakt import dates
 from tonevakt.config import Settings
 from tonevakt.dates import OSLO
 from tonevakt.models import Document, FetchLogEntry, FetchStatus, Score
 from tonevakt.reports import ReportPaths, write_report
-from tonevakt.reports import weeks as wk
+from tonevakt.reports.csv_json import FORMULA_START, neutralise
 from tonevakt.reports.dashboard import write_dashboard
-from tonevakt.reports.export import FORMULA_START, neutralise
 from tonevakt.storage import repository as repo
 from tonevakt.storage.db import database
 
@@ -86,7 +86,7 @@ def hostile_sources() -> list[dict[str, Any]]:
 
 
 def seed_hostile(settings: Settings) -> list[Document]:
-    monday = datetime.combine(wk.monday(WEEK), datetime.min.time(), tzinfo=OSLO).astimezone(UTC)
+    monday = datetime.combine(dates.week_monday(WEEK), datetime.min.time(), tzinfo=OSLO).astimezone(UTC)
     docs, scores = [], []
     voices = {"media": "nrk", "union": "lege", "patient": "helsami", "official": "hmn"}
     k = 0
@@ -246,7 +246,7 @@ def test_dashboard_keeps_untrusted_fields_as_data(written: tuple[Settings, Repor
     assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function", js)
 
 
-def test_csv_exports_neutralise_formulas_in_every_text_cell(
+def test_report_csv_files_neutralise_formulas_in_every_text_cell(
     written: tuple[Settings, ReportPaths, Path],
 ) -> None:
     _, paths, _ = written

@@ -18,10 +18,10 @@ from PIL import ImageStat
 
 from tests.support.config import settings_in
 from tests.support.seed import FORMULA_TITLE, MODEL, NOW, SOURCES, WEEK, XSS_TITLE, seed
+from tonevakt import dates
 from tonevakt.config import Settings
 from tonevakt.dates import OSLO
 from tonevakt.reports import ReportPaths, fmt, write_report
-from tonevakt.reports import weeks as wk
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,8 @@ def test_headline_figures_match_an_independent_computation(seeded: Any) -> None:
     settings, written, paths = seeded
     data = json.loads(paths.json.read_text(encoding="utf-8"))
     stories = _stories(written)
-    prev = wk.shift(WEEK, -1)
-    four = [wk.shift(WEEK, -i) for i in range(1, 5)]
+    prev = dates.shift_week(WEEK, -1)
+    four = [dates.shift_week(WEEK, -i) for i in range(1, 5)]
     for voice in ("media", "union", "patient", "official"):
         tones = stories[(WEEK, voice)]
         m, lo, hi = _mean_ci(tones)
@@ -103,7 +103,7 @@ def test_twelve_weeks_series_and_volume_count_copies_once(seeded: Any) -> None:
     _, written, paths = seeded
     data = json.loads(paths.json.read_text(encoding="utf-8"))
     stories = _stories(written)
-    window = wk.weeks_ending(WEEK, 12)
+    window = dates.weeks_ending(WEEK, 12)
     assert data["weeks"] == window
     for voice, cells in data["series"].items():
         for w, c in zip(window, cells, strict=True):
@@ -253,7 +253,7 @@ def test_report_figures_reproduce_with_sql_on_weekly_tone(seeded: Any) -> None:
     for voice, r in rows.items():
         assert f"{fmt.voice_label(voice)}</td>" in html
         assert _no(r["tone"]) in html
-    four = [wk.shift(WEEK, -i) for i in range(4, 0, -1)]
+    four = [dates.shift_week(WEEK, -i) for i in range(4, 0, -1)]
     res = CliRunner().invoke(
         main,
         [
@@ -292,14 +292,14 @@ def test_weeks_default_is_the_last_complete_oslo_week() -> None:
 
     from tonevakt.errors import ReportError
 
-    assert wk.last_complete_week(NOW) == WEEK
+    assert dates.last_complete_week(NOW) == WEEK
     # Sunday 23:30 in Oslo is still in week 47 (22:30 UTC): the last complete week is 46
-    assert wk.last_complete_week(datetime(2026, 11, 22, 22, 30, tzinfo=UTC)) == "2026-W46"
+    assert dates.last_complete_week(datetime(2026, 11, 22, 22, 30, tzinfo=UTC)) == "2026-W46"
     # Monday 00:30 in Oslo (Sunday 23:30 UTC): week 47 has ended
-    assert wk.last_complete_week(datetime(2026, 11, 22, 23, 30, tzinfo=UTC)) == "2026-W47"
-    assert wk.weeks_ending("2027-W02", 4) == ["2026-W52", "2026-W53", "2027-W01", "2027-W02"]
+    assert dates.last_complete_week(datetime(2026, 11, 22, 23, 30, tzinfo=UTC)) == "2026-W47"
+    assert dates.weeks_ending("2027-W02", 4) == ["2026-W52", "2026-W53", "2027-W01", "2027-W02"]
     with pytest.raises(ReportError, match="2026-W47"):
-        wk.parse_week("2026-47")
+        dates.parse_week("2026-47")
 
 
 def test_report_cli_writes_the_folder(seeded: Any, tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from tonevakt.nlp.shares import estimate_shares, indomain_confusion
 from tonevakt.stats import ranks, spearman
 from tonevakt.storage import labels as lab
 from tonevakt.storage import repository as repo
-from tonevakt.storage import shares as share_store
+from tonevakt.storage import share_store
 from tonevakt.storage.db import database
 
 # A model like the shipped NoReC one on news: most negative documents come out neutral.
@@ -335,7 +335,7 @@ def test_report_and_dashboard_show_the_corrected_shares(
         re.search(r'<script id="tonevakt-data" type="application/json">(.*?)</script>', page, re.S).group(1)
     )["shares"]
     assert block["corrected"] and block["labelled_n"] == 301
-    assert {r["v"] for r in block["rows"]} <= {"media", "union", "patient", "official"}
+    assert {r["voice"] for r in block["rows"]} <= {"media", "union", "patient", "official"}
     assert "korrigert for modellens kjente feil" in page
 
 
@@ -396,11 +396,13 @@ def _spearman_by_hand(xs: list[float], ys: list[float]) -> float:
 
 
 def test_model_info_shows_stars_against_tone(make_settings: Any) -> None:
+    from tonevakt import dates
     from tonevakt.pipeline import import_file
-    from tonevakt.reports import weeks as wk
 
     settings = make_settings()
-    day = wk.monday(wk.shift(wk.last_complete_week(), -1)).isoformat()  # inside --weeks 2, not --weeks 1
+    day = dates.week_monday(
+        dates.shift_week(dates.last_complete_week(), -1)
+    ).isoformat()  # inside --weeks 2, not --weeks 1
     reviews = [
         ("Helseplattformen og HelsaMi er helt elendig, krasjer hele tiden.", 1),
         ("HelsaMi er treg og full av feil.", 2),
@@ -466,8 +468,8 @@ class _ShareCells(HTMLParser):
 def test_dashboard_block_renders_weekly_shares_in_headless_chromium(
     seeded: tuple[Settings, dict[str, Any]], tmp_path: Path
 ) -> None:
+    from tonevakt.dates import weeks_ending
     from tonevakt.reports.dashboard import write_dashboard
-    from tonevakt.reports.weeks import weeks_ending
 
     settings, _ = seeded
     pipeline.refresh_shares(settings)

@@ -16,7 +16,7 @@ from tonevakt.errors import DatabaseLockedError, ReadOnlyQueryError
 from tonevakt.models import Document, FetchLogEntry, FetchStatus, Score, Source
 from tonevakt.storage import repository as repo
 from tonevakt.storage.db import Database, migrations, open_database, open_for_reading
-from tonevakt.storage.query import check_read_only, run_read_only
+from tonevakt.storage.readonly_sql import check_read_only, run_read_only
 from tonevakt.storage.snapshot import export_parquet, publish_snapshot
 
 
@@ -155,8 +155,8 @@ def test_sql_refuses_writes(sql: str) -> None:
 
 def test_sql_reads(fresh_db: Database) -> None:
     repo.insert_documents(fresh_db, [_doc(1)])
-    cols, rows = run_read_only(fresh_db, "SELECT title FROM documents")
-    assert cols == ["title"] and rows == [("Helseplattformen sak 1",)]
+    result = run_read_only(fresh_db, "SELECT title FROM documents")
+    assert result.columns == ["title"] and result.rows == [("Helseplattformen sak 1",)]
 
 
 def test_snapshot_readable_while_another_process_holds_the_database(tmp_path: Path) -> None:

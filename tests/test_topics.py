@@ -7,17 +7,14 @@ import pytest
 from tests.support.paths import REPO
 from tonevakt.config import Settings, TaxonomyEntry, load_config
 from tonevakt.errors import ConfigError
-from tonevakt.nlp.topics import TopicTagger
+from tonevakt.nlp.topics import Tags, TopicTagger
 
 
 def test_tags_from_test_config(settings: Settings) -> None:
     tagger = TopicTagger.from_settings(settings.topics, settings.regions)
-    topics, regions = tagger.tag(
-        "Helseplattformen koster milliarder, og feilene rammer St. Olavs hospital i Trondheim."
-    )
-    assert topics == ["costs", "faults"]
-    assert regions == ["trondelag"]
-    assert tagger.tag("Været er fint i dag.") == ([], [])
+    tags = tagger.tag("Helseplattformen koster milliarder, og feilene rammer St. Olavs hospital i Trondheim.")
+    assert tags == Tags(topics=["costs", "faults"], regions=["trondelag"])
+    assert tagger.tag("Været er fint i dag.") == Tags([], [])
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +41,7 @@ def real() -> TopicTagger:
     ],
 )
 def test_real_taxonomy(real: TopicTagger, text: str, topics: list[str], regions: list[str]) -> None:
-    assert real.tag(text) == (topics, regions)
+    assert real.tag(text) == Tags(topics, regions)
 
 
 def test_bad_term_names_topic() -> None:

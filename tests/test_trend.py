@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support.seed import WEEK, seed, seed_settings
+from tonevakt import dates
 from tonevakt.cli import main
 from tonevakt.dates import iso_week
-from tonevakt.reports import weeks as wk
 from tonevakt.reports.data import ToneCell
 from tonevakt.reports.trend import sparkline, trend_rows
 from tonevakt.storage.db import open_for_reading
@@ -33,14 +33,14 @@ def test_trend_rows_follow_weekly_tone(make_settings: Any) -> None:
     finally:
         db.close()
     (row,) = rows
-    assert [c.week for c in row.cells if c] == wk.weeks_ending(WEEK, 4)
+    assert [c.week for c in row.cells if c] == dates.weeks_ending(WEEK, 4)
     # independent: mean patient tone of the last two weeks from the seeded scores
     by_week: dict[str, list[float]] = {}
     score = {s.document_id: s.tone for s in written["scores"] if s.model == "test-model"}
     for d in written["docs"]:
         if d.voice == "patient":
             by_week.setdefault(iso_week(d.published_at), []).append(score[d.id])
-    last, before = statistics.fmean(by_week[WEEK]), statistics.fmean(by_week[wk.shift(WEEK, -1)])
+    last, before = statistics.fmean(by_week[WEEK]), statistics.fmean(by_week[dates.shift_week(WEEK, -1)])
     assert row.cells[-1].tone == pytest.approx(last)  # type: ignore[union-attr]
     assert row.change == pytest.approx(last - before)
 

@@ -233,7 +233,7 @@ def _json_default(v: Any) -> Any:
 @pass_ctx
 def sql(c: Context, query: str, as_json: bool, as_csv: bool, snapshot: bool) -> None:
     """Run a read-only SQL QUERY (writes are refused). Reads the snapshot when the database is busy."""
-    from tonevakt.storage.query import check_read_only, open_sandboxed, run_read_only
+    from tonevakt.storage.readonly_sql import check_read_only, open_sandboxed, run_read_only
 
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
@@ -243,9 +243,10 @@ def sql(c: Context, query: str, as_json: bool, as_csv: bool, snapshot: bool) -> 
         s = c.settings
         db = open_sandboxed(s.snapshot_path if snapshot else s.db_path, s.snapshot_path)
         try:
-            cols, rows = run_read_only(db, query)
+            result = run_read_only(db, query)
         finally:
             db.close()
+    cols, rows = result.columns, result.rows
     if as_json:
         click.echo(_json([dict(zip(cols, r, strict=True)) for r in rows], default=_json_default, indent=2))
     elif as_csv:
@@ -842,20 +843,20 @@ def model_info(c: Context, as_json: bool, n_weeks: int | None) -> None:
 def _stars_vs_tone(s: Settings, model_id: str, n_weeks: int) -> dict[str, Any] | None:
     """Spearman's correlation of stars and the model's tone over the rated documents of the last weeks;
     None when there is no database yet."""
-    from tonevakt.reports import weeks as wk
+    from tonevakt import dates
     from tonevakt.stats import spearman
-    from tonevakt.storage import shares as share_store
+    from tonevakt.storage import share_store
     from tonevakt.storage.db import open_for_reading
 
     if not s.db_path.exists() and not s.snapshot_path.exists():
         return None
-    weeks = wk.weeks_ending(wk.last_complete_week(), n_weeks)
+    weeks = dates.weeks_ending(dates.last_complete_week(), n_weeks)
     db = open_for_reading(s.db_path, s.snapshot_path)
     try:
         rated = share_store.rated_tones(db, model_id, weeks)
     finally:
         db.close()
-    corr = spearman([r for r, _ in rated], [t for _, t in rated])
+    corr = spearman(rated.stars, rated.tones)
     return {
         "rho": corr.rho,
         "n": corr.n,
@@ -1091,17 +1092,17 @@ def trend(c: Context, n_weeks: int, voices: tuple[str, ...], topic: str | None, 
     """Tone per voice over the last weeks: sparklines and week-over-week change."""
     from rich.console import Console
 
-    from tonevakt.reports import weeks as wk
+    from tonevakt import dates
     from tonevakt.reports.trend import trend_rows, trend_table
     from tonevakt.storage.db import open_for_reading
 
     with _errors():
         s = c.settings
-        until = week or wk.last_complete_week()
-        wk.parse_week(until)
+        until = week or dates.last_complete_week()
+        dates.parse_week(until)
         db = open_for_reading(s.db_path, s.snapshot_path)
         try:
             rows = trend_rows(db, until, n_weeks, voices, topic, s.report.min_n)
         finally:
             db.close()
-    Console().print(trend_table(rows, wk.weeks_ending(until, n_weeks), topic, s.report.min_n))
+    Console().print(trend_table(rows, dates.weeks_ending(until, n_weeks), topic, s.report.min_n))

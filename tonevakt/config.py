@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tonevakt.errors import ConfigError
-from tonevakt.models import Source, Voice
+from tonevakt.models import Source, SourceKind, Voice
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class CollectSettings(_Strict):
 
 class SourceSettings(_Strict):
     id: str
-    kind: Literal["rss", "news_search", "web", "appstore", "files"]
+    kind: SourceKind
     voice: Voice
     name: str = ""
     region: str | None = None

@@ -6,16 +6,17 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+# Each closed set is spelled once, as a type; its tuple (loops, click choices, column order) is read off it.
 Voice = Literal["media", "union", "patient", "official"]
-VOICES: tuple[str, ...] = ("media", "union", "patient", "official")
+VOICES: tuple[Voice, ...] = get_args(Voice)
 
 SourceKind = Literal["rss", "news_search", "web", "appstore", "files"]
-SOURCE_KINDS: tuple[str, ...] = ("rss", "news_search", "web", "appstore", "files")
 
 ToneLabel = Literal["negative", "neutral", "positive"]
-TONE_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+# the label order: the columns of every probability array
+TONE_LABELS: tuple[ToneLabel, ...] = get_args(ToneLabel)
 
 
 class FetchStatus(StrEnum):
@@ -37,8 +38,8 @@ class Source:
     """One configured source (from config.yaml)."""
 
     id: str
-    kind: str
-    voice: str
+    kind: SourceKind
+    voice: Voice
     name: str = ""
     region: str | None = None
     url: str | None = None
@@ -85,7 +86,7 @@ class Document:
     """One collected text, ready to be enriched, scored and stored."""
 
     source_id: str
-    voice: str
+    voice: Voice
     title: str
     text: str
     url: str | None = None
@@ -122,7 +123,7 @@ class Score:
     document_id: str
     model: str
     tone: float  # P(pos) - P(neg), in [-1, 1]
-    label: str
+    label: ToneLabel
     p_negative: float
     p_neutral: float
     p_positive: float
@@ -292,7 +293,7 @@ class ShareEstimate:
     known errors, each with a 95 % bootstrap interval (low, high). `tone` = share positive − share negative."""
 
     week: str
-    voice: str
+    voice: Voice
     n: int  # stories that week
     human_n: int  # of which a human labelled
     negative: tuple[float, float, float]  # (estimate, ci_low, ci_high)
@@ -315,7 +316,7 @@ class WeekCounts:
     TONE_LABELS[i], `human[i]` stories a human labelled TONE_LABELS[i] (a human label wins)."""
 
     week: str
-    voice: str
+    voice: Voice
     model: tuple[int, int, int]
     human: tuple[int, int, int]
 

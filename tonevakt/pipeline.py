@@ -25,7 +25,7 @@ from tonevakt.models import Document, ImportSummary, PassSummary, Source
 from tonevakt.nlp.enrich import Enricher
 from tonevakt.nlp.shares import estimate_shares, indomain_confusion, inputs_key
 from tonevakt.storage import repository as repo
-from tonevakt.storage import shares as share_store
+from tonevakt.storage import share_store
 from tonevakt.storage.db import Database, database, open_for_reading
 from tonevakt.storage.snapshot import publish_exports, publish_snapshot
 

@@ -33,10 +33,9 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from tonevakt import spool
+from tonevakt import dates, spool
 from tonevakt.config import IntervalOrCron, Settings
 from tonevakt.errors import ConfigError, DatabaseLockedError, TonevaktError
-from tonevakt.reports import weeks
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +96,8 @@ def build_trigger(spec: IntervalOrCron, timezone: str) -> BaseTrigger:
 
 
 def report_week(when: datetime, timezone: str = "Europe/Oslo") -> str:
-    """The ISO week a weekly report made at `when` is about (`reports.weeks.last_complete_week`)."""
-    return weeks.last_complete_week(when, timezone)
+    """The ISO week a weekly report made at `when` is about (`dates.last_complete_week`)."""
+    return dates.last_complete_week(when, timezone)
 
 
 # -- the jobs ------------------------------------------------------------------------------------
@@ -281,7 +280,7 @@ class Daemon:
         week = report_week(now, self.tz)
         trigger = cron_trigger(spec.cron, self.tz)
         start = datetime.combine(
-            weeks.monday(week) + timedelta(days=7), datetime.min.time(), ZoneInfo(self.tz)
+            dates.week_monday(week) + timedelta(days=7), datetime.min.time(), ZoneInfo(self.tz)
         )
         due = trigger.get_next_fire_time(None, start)
         if due is None or due > now or now - due < timedelta(seconds=self.settings.schedule.misfire_grace_s):

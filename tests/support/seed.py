@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tonevakt import dates
 from tonevakt.config import Settings
 from tonevakt.dates import OSLO
 from tonevakt.models import Document, FetchLogEntry, FetchStatus, Score
-from tonevakt.reports import weeks as wk
 from tonevakt.storage import repository as repo
 from tonevakt.storage.db import database
 
@@ -82,7 +82,7 @@ def seed(settings: Settings, history_weeks: int = 12) -> dict[str, Any]:
     rng = random.Random(47)
     docs: list[Document] = []
     scores: list[Score] = []
-    weeks = wk.weeks_ending(WEEK, history_weeks)
+    weeks = dates.weeks_ending(WEEK, history_weeks)
     per_voice = {
         "media": ("nrk", "smp"),
         "union": ("legeforeningen",),
@@ -91,7 +91,7 @@ def seed(settings: Settings, history_weeks: int = 12) -> dict[str, Any]:
     }
     # counts per week: media busier in WEEK (a spike), official thin
     for wi, week in enumerate(weeks):
-        monday = datetime.combine(wk.monday(week), datetime.min.time(), tzinfo=OSLO)
+        monday = datetime.combine(dates.week_monday(week), datetime.min.time(), tzinfo=OSLO)
         for voice, srcs in per_voice.items():
             n = {"media": 6, "union": 3, "patient": 7, "official": 2}[voice]
             if week == WEEK and voice == "media":
@@ -151,7 +151,7 @@ def seed(settings: Settings, history_weeks: int = 12) -> dict[str, Any]:
         docs.append(copy)
         scores.append(_score(copy.id, 0.9))  # copies must not count: a very different tone shows if they do
     # irrelevant document (excluded), and a document scored only by a non-active model (excluded)
-    monday = datetime.combine(wk.monday(WEEK), datetime.min.time(), tzinfo=OSLO).astimezone(UTC)
+    monday = datetime.combine(dates.week_monday(WEEK), datetime.min.time(), tzinfo=OSLO).astimezone(UTC)
     irrelevant = Document(
         source_id="nrk",
         voice="media",

@@ -41,19 +41,18 @@ class Enricher:
         for d in docs:
             precut(d)  # absurdly long fields: bounded before redaction (tonevakt/limits.py)
             # Personal data goes first, so that nothing downstream (or stored) ever sees it.
-            d.title, n1 = redact(d.title)
-            d.lead, n2 = redact(d.lead)
-            d.text, n3 = redact(d.text)
+            title, lead, text = redact(d.title), redact(d.lead), redact(d.text)
+            d.title, d.lead, d.text = title.text, lead.text, text.text
+            n = title.count + lead.count + text.count
             if d.author and d.voice == "patient":
-                d.author, n4 = redact(d.author)
-            else:
-                n4 = 0
+                author = redact(d.author)
+                d.author, n = author.text, n + author.count
             if d.extra:  # unmapped file columns, feed extras: redacted like the text
-                d.extra, n5 = redact_mapping(d.extra)
-                n4 += n5
+                extra = redact_mapping(d.extra)
+                d.extra, n = extra.values, n + extra.count
             bound_document(d)  # absurd dates and over-long fields, after redaction
-            d.redactions += n1 + n2 + n3 + n4
-            redacted += n1 + n2 + n3 + n4
+            d.redactions += n
+            redacted += n
             full = "\n".join(x for x in (d.title, d.lead, d.text) if x)
             if d.language is None:
                 d.language = detect_language(full)
@@ -62,7 +61,8 @@ class Enricher:
                 d.relevant = bool(d.matched)
                 if not d.relevant and d.source_id in self.always_relevant:
                     d.relevant, d.matched = True, ["(source: always relevant)"]
-            d.topics, d.regions = self.tagger.tag(full)
+            tags = self.tagger.tag(full)
+            d.topics, d.regions = tags.topics, tags.regions
             if d.region and d.region not in d.regions:
                 d.regions = [*d.regions, d.region]
         if redacted:

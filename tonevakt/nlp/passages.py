@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from tonevakt.models import Document
-from tonevakt.nlp.query import Term, tokenize
+from tonevakt.nlp.boolean_query import Term, tokenize
 
 # Abbreviations after which a full stop does not end a sentence (casefolded, without the final dot).
 ABBREVIATIONS = frozenset(

@@ -18,6 +18,7 @@ case numbers and postcodes stay, because the comments are read for their content
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -160,18 +161,34 @@ def _redact_emails(text: str) -> tuple[str, int]:
     return new, n
 
 
-def redact(text: str) -> tuple[str, int]:
-    """Replace personal data with placeholders; return the new text and how many items were replaced."""
+@dataclass(frozen=True)
+class Redacted:
+    """A text with its personal data replaced by placeholders, and how many items were replaced."""
+
+    text: str
+    count: int
+
+
+@dataclass(frozen=True)
+class RedactedMapping:
+    """A document's `extra` with every string redacted, and how many items were replaced."""
+
+    values: dict[str, Any]
+    count: int
+
+
+def redact(text: str) -> Redacted:
+    """Replace personal data with placeholders; the new text and how many items were replaced."""
     if not text:
-        return text, 0
+        return Redacted(text, 0)
     total = 0
     for step in (_redact_emails, _redact_ids, _redact_phones):
         text, n = step(text)
         total += n
-    return text, total
+    return Redacted(text, total)
 
 
-def redact_mapping(values: dict[str, Any]) -> tuple[dict[str, Any], int]:
+def redact_mapping(values: dict[str, Any]) -> RedactedMapping:
     """Redact every string (also inside lists and nested mappings) of a document's `extra`; keys are kept.
 
     Bare links are left alone; integers of 8 or 11 digits (spreadsheet cells) are checked as text."""
@@ -182,9 +199,9 @@ def redact_mapping(values: dict[str, Any]) -> tuple[dict[str, Any], int]:
         if isinstance(v, str):
             if v.startswith(("http://", "https://")) and not any(c.isspace() for c in v):
                 return v  # a link (search link, feed URL): its numbers are ids, not phone numbers
-            out, n = redact(v)
-            total += n
-            return out
+            r = redact(v)
+            total += r.count
+            return r.text
         if isinstance(v, dict):
             return {k: walk(x) for k, x in v.items()}
         if isinstance(v, list | tuple):
@@ -193,9 +210,9 @@ def redact_mapping(values: dict[str, Any]) -> tuple[dict[str, Any], int]:
             v = int(v)
         if isinstance(v, int) and not isinstance(v, bool) and len(str(abs(v))) in (8, 11):
             # A bare number from a spreadsheet cell or JSON: as text, so the same rules apply.
-            out, n = redact(str(v))
-            total += n
-            return out if n else v
+            r = redact(str(v))
+            total += r.count
+            return r.text if r.count else v
         return v
 
-    return walk(values), total
+    return RedactedMapping(walk(values), total)

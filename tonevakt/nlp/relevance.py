@@ -1,11 +1,11 @@
-"""Is a document about Helseplattformen? A boolean query from config (see `tonevakt.nlp.query`)."""
+"""Is a document about Helseplattformen? A boolean query from config (see `tonevakt.nlp.boolean_query`)."""
 
 from __future__ import annotations
 
 import logging
 
 from tonevakt.config import RelevanceSettings
-from tonevakt.nlp.query import Node, Term, normalise, parse_query, tokenize
+from tonevakt.nlp.boolean_query import Node, Term, normalise, parse_query, tokenize
 
 logger = logging.getLogger(__name__)
 

@@ -1,12 +1,13 @@
-"""Topics and regions from the taxonomy in config.yaml (words, stems with *, phrases; see nlp/query.py)."""
+"""Topics and regions from the taxonomy in config.yaml (words, stems with *, phrases; see nlp/boolean_query.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from tonevakt.config import TaxonomyEntry
 from tonevakt.errors import ConfigError
-from tonevakt.nlp.query import Term, tokenize
+from tonevakt.nlp.boolean_query import Term, tokenize
 
 
 def _compile(kind: str, entries: Mapping[str, TaxonomyEntry]) -> dict[str, list[Term]]:
@@ -22,6 +23,14 @@ def _compile(kind: str, entries: Mapping[str, TaxonomyEntry]) -> dict[str, list[
     return out
 
 
+@dataclass(frozen=True)
+class Tags:
+    """The topic ids and region ids found in a text, in config order."""
+
+    topics: list[str]
+    regions: list[str]
+
+
 class TopicTagger:
     """`tag(text)` gives the topic ids and region ids whose terms occur in the text (config order)."""
 
@@ -35,10 +44,10 @@ class TopicTagger:
     ) -> TopicTagger:
         return cls(topics, regions)
 
-    def tag(self, text: str) -> tuple[list[str], list[str]]:
+    def tag(self, text: str) -> Tags:
         tokens = tokenize(text)
 
         def found(table: dict[str, list[Term]]) -> list[str]:
             return [key for key, terms in table.items() if any(t.hits(tokens) for t in terms)]
 
-        return found(self.topics), found(self.regions)
+        return Tags(found(self.topics), found(self.regions))

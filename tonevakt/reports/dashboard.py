@@ -11,13 +11,15 @@ documents (benchmarks/bench_storage_reports.py). Every figure comes from the kep
 
 The page's data (JSON in <script id="tonevakt-data">): `generated, synthetic, min_n, default_weeks, weeks,
 last_complete, voices, topics, regions, reports` as before, and
-- `cells`: columns of equal length, one entry per cell: `w` (index into weeks), `v` (into voices), `tp` (into
-  topics, -1 = all), `rg` (into regions, -1 = all), `n`, `s` (sum of tones), `q` (sum of squared tones), `neg`,
-  `pos` (stories labelled negative / positive);
+- `cells`: columns of equal length, one entry per cell: `week` (index into weeks), `voice` (into voices),
+  `topic` (into topics, -1 = all), `region` (into regions, -1 = all), `n`, `tone_sum` (sum of tones),
+  `tone_squares` (sum of squared tones), `negative`, `positive` (stories labelled negative / positive);
 - `story_weeks`: the weeks with story lists (the newest STORY_WEEKS);
-- `lists`: columns `w, v, tp, rg` as in cells, `worst` and `best` (indexes into stories, most negative / most
-  positive first, at most LIST_LENGTH);
-- `stories`: `{w, v, t, title, outlet, url, d}` in publication order (t: tone rounded to 6 decimals).
+- `lists`: columns `week, voice, topic, region` as in cells, `worst` and `best` (indexes into stories, most
+  negative / most positive first, at most LIST_LENGTH);
+- `stories`: `{week, voice, tone, title, outlet, url, date}` in publication order (`week` and `voice` indexes
+  as in cells, `tone` rounded to 6 decimals, `date` the publication date as the page shows it);
+- `shares`: the corrected shares (`shares_block`), rows named as the columns of weekly_shares.
 The script (templates/dashboard.js) exposes `window.tonevakt.cellFor(week, voice, topic, region)` and
 `storiesFor(week, voices, topic, region)`, which draw the page and which the browser test calls."""
 
@@ -34,12 +36,12 @@ from typing import Any
 
 from markupsafe import Markup
 
+from tonevakt import dates
 from tonevakt.config import Settings
 from tonevakt.dates import OSLO
 from tonevakt.errors import ReportError
 from tonevakt.models import VOICES
 from tonevakt.reports import fmt, render
-from tonevakt.reports import weeks as wk
 from tonevakt.reports.data import is_synthetic
 from tonevakt.storage.db import Database, open_for_reading
 
@@ -165,26 +167,29 @@ def _index(items: list[str]) -> dict[str, int]:
 
 
 def dashboard_data(db: Database, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
-    last = wk.last_complete_week(now)
+    last = dates.last_complete_week(now)
     first_week, last_week = db.fetchone(
         "SELECT min(week), max(week) FROM document_tone_kept WHERE first_copy"
     ) or (None, None)
     if first_week:  # every week from the first with data, the newest MAX_WEEKS of them
         weeks = [max(last, last_week)]
         while weeks[-1] > first_week and len(weeks) < MAX_WEEKS:
-            weeks.append(wk.shift(weeks[-1], -1))
+            weeks.append(dates.shift_week(weeks[-1], -1))
         weeks.reverse()
     else:
-        weeks = wk.weeks_ending(last, settings.report.weeks)
+        weeks = dates.weeks_ending(last, settings.report.weeks)
     topics, regions = list(settings.topics), list(settings.regions)
     week_i, voice_i = _index(weeks), _index(list(VOICES))
     topic_i, region_i = {"": -1, **_index(topics)}, {"": -1, **_index(regions)}
-    cells: dict[str, list[Any]] = {k: [] for k in ("w", "v", "tp", "rg", "n", "s", "q", "neg", "pos")}
+    cells: dict[str, list[Any]] = {
+        k: []
+        for k in ("week", "voice", "topic", "region", "n", "tone_sum", "tone_squares", "negative", "positive")
+    }
     params = {"weeks": weeks, "topics": topics, "regions": regions}
     for w, v, tp, rg, n, s_, q, neg, pos in db.fetchall(_CELLS_SQL, params):
         if v not in voice_i:
             continue
-        # s and q unrounded: the interval is a difference of them
+        # the sums unrounded: the interval is a difference of them
         for key, value in zip(
             cells, (week_i[w], voice_i[v], topic_i[tp], region_i[rg], n, s_, q, neg, pos), strict=True
         ):
@@ -196,32 +201,32 @@ def dashboard_data(db: Database, settings: Settings, now: datetime | None = None
     stories: list[dict[str, Any]] = []
     order: dict[str, int] = {}
     if ids:
-        since = datetime.combine(wk.monday(story_weeks[0]), datetime.min.time(), tzinfo=OSLO) - timedelta(
-            days=1
-        )
+        since = datetime.combine(
+            dates.week_monday(story_weeks[0]), datetime.min.time(), tzinfo=OSLO
+        ) - timedelta(days=1)
         for doc_id, w, v, t, title, outlet, url, published in db.fetchall(
             _STORY_SQL, {"ids": ids, "since": since}
         ):
             order[doc_id] = len(stories)
             stories.append(
                 {
-                    "w": week_i[w],
-                    "v": voice_i[v],
-                    "t": float(t),
+                    "week": week_i[w],
+                    "voice": voice_i[v],
+                    "tone": float(t),
                     "title": title,
                     "outlet": outlet or "",
                     "url": render.safe_url(url),
-                    "d": fmt.long_date(published),
+                    "date": fmt.long_date(published),
                 }
             )
-    lists: dict[str, list[Any]] = {k: [] for k in ("w", "v", "tp", "rg", "worst", "best")}
+    lists: dict[str, list[Any]] = {k: [] for k in ("week", "voice", "topic", "region", "worst", "best")}
     for w, v, tp, rg, worst, best in raw_lists:
         if v not in voice_i:
             continue
-        lists["w"].append(week_i[w])
-        lists["v"].append(voice_i[v])
-        lists["tp"].append(topic_i[tp])
-        lists["rg"].append(region_i[rg])
+        lists["week"].append(week_i[w])
+        lists["voice"].append(voice_i[v])
+        lists["topic"].append(topic_i[tp])
+        lists["region"].append(region_i[rg])
         lists["worst"].append([order[i] for i in worst or []])
         lists["best"].append([order[i] for i in best or []])
     return {
@@ -244,7 +249,7 @@ def dashboard_data(db: Database, settings: Settings, now: datetime | None = None
 def shares_block(db: Database, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
     """The corrected shares (weekly_shares) of the last report.weeks complete weeks: the dashboard's own block,
     fed by its own key ("shares") of the page's JSON."""
-    weeks = wk.weeks_ending(wk.last_complete_week(now), settings.report.weeks)
+    weeks = dates.weeks_ending(dates.last_complete_week(now), settings.report.weeks)
     rows = db.rows(
         "SELECT * FROM weekly_shares WHERE week IN (SELECT unnest(?)) ORDER BY week, voice", [weeks]
     )
@@ -254,15 +259,15 @@ def shares_block(db: Database, settings: Settings, now: datetime | None = None) 
         "voices": [{"id": v, "label": fmt.voice_label(v)} for v in VOICES],
         "rows": [
             {
-                "w": r["week"],
-                "v": r["voice"],
+                "week": r["week"],
+                "voice": r["voice"],
                 "n": int(r["n"]),
-                "neg": r["share_negative"],
-                "neg_lo": r["share_negative_ci_low"],
-                "neg_hi": r["share_negative_ci_high"],
-                "pos": r["share_positive"],
-                "pos_lo": r["share_positive_ci_low"],
-                "pos_hi": r["share_positive_ci_high"],
+                "share_negative": r["share_negative"],
+                "share_negative_ci_low": r["share_negative_ci_low"],
+                "share_negative_ci_high": r["share_negative_ci_high"],
+                "share_positive": r["share_positive"],
+                "share_positive_ci_low": r["share_positive_ci_low"],
+                "share_positive_ci_high": r["share_positive_ci_high"],
                 "misfit": bool(r["misfit"]),
             }
             for r in rows

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tonevakt import dates
 from tonevakt.config import Settings
 from tonevakt.models import VOICES
-from tonevakt.reports import weeks as wk
 from tonevakt.stats import Correlation, spearman
-from tonevakt.storage import shares as share_store
+from tonevakt.storage import share_store
 from tonevakt.storage.db import Database
-from tonevakt.storage.tone import active_model
+from tonevakt.storage.kept_tone import active_model
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ def _excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
     return cut + " …"
 
 
-# A week's stories are chosen on the kept story tone (storage/tone.py: first copies only, as story_tone); only
+# A week's stories are chosen on the kept story tone (storage/kept_tone.py: first copies only, as story_tone); only
 # the few chosen are then read with their text, by id (an index lookup, not a join over the archive).
 _TOP_SQL = """
     SELECT st.document_id, st.voice, st.published_at, st.tone, st.label, st.human_label, st.paywalled, st.rating,
@@ -323,7 +323,7 @@ def _pooled(db: Database, voice: str, weeks: list[str]) -> tuple[float | None, i
 
 def _alerts(db: Database, data_week: str, settings: Settings, cells: dict[str, ToneCell]) -> list[Alert]:
     cfg = settings.report
-    base_weeks = [wk.shift(data_week, -i) for i in range(cfg.baseline_weeks, 0, -1)]
+    base_weeks = [dates.shift_week(data_week, -i) for i in range(cfg.baseline_weeks, 0, -1)]
     alerts = []
     for voice in VOICES:
         cell = cells.get(voice)
@@ -378,7 +378,7 @@ def _shares(db: Database, week: str, min_n: int) -> dict[str, Share | None]:
 
 
 def _label_weeks(db: Database, week: str) -> list[LabelWeek]:
-    window = wk.weeks_ending(week, LABEL_WEEKS)
+    window = dates.weeks_ending(week, LABEL_WEEKS)
     rows = {
         r["week"]: r
         for r in db.rows("SELECT * FROM weekly_labels WHERE week IN (SELECT unnest(?))", [window])
@@ -398,8 +398,8 @@ def _method(db: Database, week: str, window: list[str]) -> Method:
     base = share_store.load_confusion(db, model_id) if model_id else None
     human = share_store.human_confusion(db, model_id) if model_id else None
     behind = [c for c in (base, human) if c is not None and c.n]
-    rated = share_store.rated_tones(db, model_id, window) if model_id else []
-    stars = spearman([r for r, _ in rated], [t for _, t in rated]) if rated else None
+    rated = share_store.rated_tones(db, model_id, window) if model_id else None
+    stars = spearman(rated.stars, rated.tones) if rated and rated.stars else None
     # the active model as a constant and the labelled ids as a list: index lookups, not a scan of every score
     labelled = [r[0] for r in db.fetchall("SELECT document_id FROM labels")]
     agree = db.fetchone(
@@ -409,7 +409,7 @@ def _method(db: Database, week: str, window: list[str]) -> Method:
               ON s.document_id = l.document_id""",
         [*labelled, m.get("id")],
     )
-    # story_tone's rows of the week, counted on the kept table (storage/tone.py) without reading the documents
+    # story_tone's rows of the week, counted on the kept table (storage/kept_tone.py) without reading the documents
     week_counts = db.fetchone(
         """SELECT count(*), count(*) FILTER (WHERE human_label), count(*) FILTER (WHERE paywalled)
            FROM document_tone_kept WHERE first_copy AND week = ?""",
@@ -468,9 +468,9 @@ def _failing(db: Database) -> tuple[list[SourceProblem], int]:
 
 def gather(db: Database, settings: Settings, week: str, now: datetime | None = None) -> ReportData:
     """Everything the report shows for `week`, read from the views."""
-    wk.parse_week(week)
+    dates.parse_week(week)
     cfg = settings.report
-    window = wk.weeks_ending(week, cfg.weeks)
+    window = dates.weeks_ending(week, cfg.weeks)
     rows = db.rows("SELECT * FROM weekly_tone WHERE list_contains(?, week)", [window])
     by = {(r["week"], r["voice"]): _cell(r, cfg.min_n) for r in rows}
     series = {v: [by.get((w, v)) for w in window] for v in VOICES}
@@ -481,11 +481,11 @@ def gather(db: Database, settings: Settings, week: str, now: datetime | None = N
     }
     volume = {v: [vols.get((w, v)) for w in window] for v in VOICES}
 
-    prev = wk.shift(week, -1)
+    prev = dates.shift_week(week, -1)
     prev_rows = db.rows("SELECT * FROM weekly_tone WHERE week = ?", [prev])
     prev_cells = {r["voice"]: _cell(r, cfg.min_n) for r in prev_rows}
     now_cells = {v: by[(week, v)] for v in VOICES if (week, v) in by}
-    four = [wk.shift(week, -i) for i in range(4, 0, -1)]
+    four = [dates.shift_week(week, -i) for i in range(4, 0, -1)]
     headline = {}
     for v in VOICES:
         avg4, avg4_n = _pooled(db, v, four)

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 import jinja2
 from markupsafe import Markup
 
+from tonevakt import dates
 from tonevakt.errors import ReportError
 from tonevakt.models import VOICES
 from tonevakt.reports import charts, fmt
-from tonevakt.reports import weeks as wk
 from tonevakt.reports.data import ReportData
 
 logger = logging.getLogger(__name__)
@@ -84,11 +84,11 @@ def report_context(data: ReportData) -> dict[str, Any]:
         "tone_svg": Markup(charts.tone_chart(data.weeks, data.series)),
         "volume_svg": Markup(charts.volume_chart(data.weeks, data.volume)),
         "legend": Markup(charts.legend(list(data.series))),
-        "monday": wk.monday(data.week),
-        "sunday": wk.sunday(data.week),
-        "previous_week": wk.shift(data.week, -1),
-        "four_weeks": [wk.shift(data.week, -i) for i in range(4, 0, -1)],
-        "baseline": [wk.shift(data.week, -i) for i in range(data.baseline_weeks, 0, -1)],
+        "monday": dates.week_monday(data.week),
+        "sunday": dates.week_sunday(data.week),
+        "previous_week": dates.shift_week(data.week, -1),
+        "four_weeks": [dates.shift_week(data.week, -i) for i in range(4, 0, -1)],
+        "baseline": [dates.shift_week(data.week, -i) for i in range(data.baseline_weeks, 0, -1)],
     }
 
 

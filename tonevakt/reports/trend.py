@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from rich.table import Table
 from rich.text import Text
 
+from tonevakt import dates
 from tonevakt.errors import ReportError
 from tonevakt.models import VOICES
-from tonevakt.reports import weeks as wk
 from tonevakt.reports.data import ToneCell
 from tonevakt.storage.db import Database
 
@@ -56,7 +56,7 @@ def trend_rows(
     unknown = [v for v in voices if v not in VOICES]
     if unknown:
         raise ReportError(f"unknown voice {unknown[0]!r}: choose from {', '.join(VOICES)}")
-    window = wk.weeks_ending(until, weeks)
+    window = dates.weeks_ending(until, weeks)
     if topic:
         known = {r[0] for r in db.fetchall("SELECT DISTINCT topic FROM weekly_topic_tone")}
         if topic not in known:

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tonevakt import dates
 from tonevakt.config import Settings
 from tonevakt.errors import ReportError
-from tonevakt.reports import export, fmt, mail, render
-from tonevakt.reports import weeks as wk
+from tonevakt.reports import csv_json, fmt, mail, render
 from tonevakt.reports.data import ReportData, gather
 from tonevakt.storage.db import database, open_for_reading
 
@@ -37,8 +37,8 @@ class ReportPaths:
 
 def read_data(settings: Settings, week: str | None = None, now: datetime | None = None) -> ReportData:
     """Gather the week's figures (default: the last complete ISO week in Europe/Oslo), reading only."""
-    week = week or wk.last_complete_week(now)
-    wk.parse_week(week)
+    week = week or dates.last_complete_week(now)
+    dates.parse_week(week)
     db = open_for_reading(settings.db_path, settings.snapshot_path)
     try:
         return gather(db, settings, week, now=now)
@@ -77,9 +77,15 @@ def write_report(
     # full disk leaves the week's earlier files as they were, and no empty week folder behind.
     writers: list[tuple[Path, Callable[[Path], object]]] = [
         (paths.html, lambda t: t.write_text(html, encoding="utf-8")),
-        (paths.figures_csv, lambda t: export.write_csv(export.figure_rows(data), export.FIGURE_COLUMNS, t)),
-        (paths.stories_csv, lambda t: export.write_csv(export.story_rows(data), export.STORY_COLUMNS, t)),
-        (paths.json, lambda t: export.write_json(data, t)),
+        (
+            paths.figures_csv,
+            lambda t: csv_json.write_csv(csv_json.figure_rows(data), csv_json.FIGURE_COLUMNS, t),
+        ),
+        (
+            paths.stories_csv,
+            lambda t: csv_json.write_csv(csv_json.story_rows(data), csv_json.STORY_COLUMNS, t),
+        ),
+        (paths.json, lambda t: csv_json.write_json(data, t)),
     ]
     staged: list[tuple[Path, Path]] = []
     try:

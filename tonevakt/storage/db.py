@@ -217,7 +217,7 @@ def open_for_reading(
     config: dict[str, Any] | None = None,
 ) -> Database:
     """Open read-only; if the main file is locked by a writer, fall back to the analyst snapshot. `config`: DuckDB
-    settings for the connection (`storage/query.py` opens analysts' queries in a sandbox)."""
+    settings for the connection (`storage/readonly_sql.py` opens analysts' queries in a sandbox)."""
     path = Path(path)
     if path.exists():
         try:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from tonevakt.errors import TonevaktError
 from tonevakt.models import TONE_LABELS
 from tonevakt.storage.db import Database
-from tonevakt.storage.tone import refresh_tone
+from tonevakt.storage.kept_tone import refresh_tone
 
 REACH_WEIGHT = 0.5  # how much being widely copied counts beside the model's uncertainty (both in [0, 1])
 
@@ -156,5 +156,5 @@ def undo_label(db: Database, history_id: int | None = None) -> Undone:
                 [prev, prev_by, prev_note, prev_at, doc],
             )
         db.execute("UPDATE label_history SET undone_at = ? WHERE id = ?", [datetime.now(UTC), hid])
-        refresh_tone(db, [doc])  # the kept story tone follows the label (storage/tone.py)
+        refresh_tone(db, [doc])  # the kept story tone follows the label (storage/kept_tone.py)
     return Undone(document_id=doc, label=label, restored=prev)

@@ -18,7 +18,7 @@ from tonevakt.models import (
     Source,
 )
 from tonevakt.storage.db import Database
-from tonevakt.storage.tone import active_model, rebuild_tone, refresh_tone
+from tonevakt.storage.kept_tone import active_model, rebuild_tone, refresh_tone
 from tonevakt.urls import canonical_url
 
 DOCUMENT_COLUMNS = (

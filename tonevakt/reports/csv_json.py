@@ -1,4 +1,5 @@
-"""The week's figures as CSV and JSON. CSV cells that a spreadsheet would run as a formula are neutralised."""
+"""The weekly report's CSV and JSON files (the week's figures and stories). CSV cells that a spreadsheet would run as a
+formula are neutralised. ("Export" in Tonevakt means the Parquet files of `storage/snapshot.py`.)"""
 
 from __future__ import annotations
 

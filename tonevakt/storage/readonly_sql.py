@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +160,16 @@ def open_sandboxed(path: Path, snapshot: Path | None) -> Database:
     return open_for_reading(path, snapshot, config=SANDBOX)
 
 
-def run_read_only(db: Database, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+@dataclass(frozen=True)
+class SqlResult:
+    """What a read returned: the column names and the rows, in the query's order."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def run_read_only(db: Database, sql: str) -> SqlResult:
+    """Run one read (`check_read_only` first); a refusal or a failure is a ReadOnlyQueryError naming it."""
     check_read_only(sql)
     try:
         cur = db.con.execute(sql)
@@ -168,5 +178,4 @@ def run_read_only(db: Database, sql: str) -> tuple[list[str], list[tuple[Any, ..
         raise ReadOnlyQueryError(f"refused by the database's sandbox: {reason}. {_HINT}") from e
     except duckdb.Error as e:
         raise ReadOnlyQueryError(f"query failed: {e}") from e
-    cols = [d[0] for d in cur.description or []]
-    return cols, cur.fetchall()
+    return SqlResult([d[0] for d in cur.description or []], cur.fetchall())
