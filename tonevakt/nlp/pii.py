@@ -148,9 +148,11 @@ def _windows(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for m in _MAYBE_PHONE.finditer(text):
         lo = _WORD_START.search(text, max(0, m.start() - 60), max(0, m.start() - 12))
-        hi = _WORD_END.search(text, min(len(text), m.end() + 12), m.end() + 60)
+        # After the run there may be up to seven more digits of the same number ("+46 70 123 45 67"); a window
+        # that still cuts one leaves a digit right after the match, which is then not redacted (_DIGIT_AFTER).
+        hi = _WORD_END.search(text, min(len(text), m.end() + 24), m.end() + 80)
         start = lo.end() if lo else max(0, m.start() - 60)
-        end = hi.start() if hi else min(len(text), m.end() + 60)
+        end = hi.start() if hi else min(len(text), m.end() + 80)
         if spans and start <= spans[-1][1]:
             spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
         else:
