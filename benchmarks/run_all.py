@@ -14,7 +14,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_scoring.py", "bench_collection.py", "bench_storage_reports.py", "bench_stages.py"]
+SCRIPTS = [
+    "bench_scoring.py",
+    "bench_collection.py",
+    "bench_storage_reports.py",
+    "bench_stages.py",
+    "bench_libraries.py",
+]
 
 
 def _run(script: str, flags: list[str], figures: dict[str, object]) -> int:

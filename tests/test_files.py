@@ -1,4 +1,5 @@
-"""`tonevakt import` and the feedback-file reader: CSV (UTF-8, ISO-8859-1, `;`), JSONL, JSON, XLSX."""
+"""`tonevakt import` and the feedback-file reader: CSV (UTF-8, UTF-16, Windows-1252, ISO-8859-1, `;`), JSONL,
+JSON, XLSX."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from tonevakt.cli import main
+from tonevakt.collectors.encoding import Decoded, decode_unlabelled
 from tonevakt.collectors.files import read_rows, rows_to_documents
 from tonevakt.config import Settings
 from tonevakt.errors import ImportFileError
@@ -43,7 +45,11 @@ def _stored(settings: Settings) -> list[tuple]:
         con.close()
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "iso-8859-1"])
+@pytest.mark.parametrize(
+    "encoding",
+    # UTF-16 without a byte-order mark (utf-16-le/-be) was read as UTF-8 full of NULs before charset-normalizer
+    ["utf-8", "utf-8-sig", "iso-8859-1", "cp1252", "utf-16", "utf-16-le", "utf-16-be"],
+)
 def test_import_csv_semicolon(tmp_path: Path, settings: Settings, encoding: str) -> None:
     path = tmp_path / "skjema.csv"
     path.write_bytes(("\n".join([HEADER, *ROWS]) + "\n").encode(encoding))
@@ -60,6 +66,28 @@ def test_import_csv_semicolon(tmp_path: Path, settings: Settings, encoding: str)
     code, out = _import(settings, path)
     assert code == 0 and "0 new documents" in out
     assert len(_stored(settings)) == 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dårlig",  # six bytes in Windows-1252: charset-normalizer alone reads them as UTF-16
+        "Svært fornøyd – «bra» oppfølging på Øya, 50 € spart på parkering",  # – « » € exist in cp1252 only
+        "Ærlig talt: får ikke logget inn på HelsaMi, og ventetiden på å få svar er altfor lang.",
+    ],
+)
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252", "utf-16-le", "utf-16-be"])
+def test_decode_unlabelled_norwegian(text: str, encoding: str) -> None:
+    decoded = decode_unlabelled(text.encode(encoding))
+    assert decoded.text == text
+    assert decoded.guessed is (encoding != "utf-8")
+
+
+def test_decode_unlabelled_byte_order_mark_and_undefined_bytes() -> None:
+    assert decode_unlabelled("Å gå".encode("utf-16")) == Decoded("Å gå", "utf-16", False)
+    assert decode_unlabelled(b"\xef\xbb\xbfbl\xc3\xa5") == Decoded("blå", "utf-8-sig", False)
+    # 0x81 and 0x8D are undefined in Windows-1252: read as ISO-8859-1, every byte kept.
+    assert decode_unlabelled(b"\x81 bl\xe5 \x8d").text == "\x81 blå \x8d"
 
 
 def test_import_jsonl_json_and_xlsx(tmp_path: Path, settings: Settings) -> None:

@@ -291,6 +291,68 @@ def test_robots_txt_honoured_and_fetched_once(local_server: LocalServer) -> None
     assert local_server.hits("/robots.txt") == 2
 
 
+ROBOTS_WILDCARDS = "User-agent: *\nDisallow: /*.pdf$\nDisallow: /private*\nAllow: /private/open\n"
+ROBOTS_OWN_GROUP = (
+    ROBOTS_WILDCARDS + "\nUser-agent: Tonevakt\nDisallow: /*/kladd/\nAllow: /*/kladd/publisert$\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/dokumenter/rapport.pdf", False),  # '*' inside the path and '$' at its end
+        ("/dokumenter/rapport.pdf.html", True),  # '$': only paths that end in .pdf
+        ("/rapport.PDF", True),  # paths are matched case-sensitively
+        ("/private-notater", False),  # '/private*' covers more than the folder
+        ("/private/sak", False),
+        ("/private/open/sak", True),  # the longer Allow rule wins
+        ("/nyheter/sak", True),
+    ],
+)
+def test_robots_txt_wildcards_and_allow_override(local_server: LocalServer, path: str, allowed: bool) -> None:
+    """`*` and `$` as Google and RFC 9309 read them (urllib.robotparser took them literally and let every
+    one of these through); the longest matching rule decides."""
+    local_server.add("/robots.txt", Route(body=ROBOTS_WILDCARDS, content_type="text/plain"))
+    url = local_server.add(path, Route(body="<html>ok</html>"))
+    clear_robots_cache()
+    with make_client(respect_robots=True, user_agent="Tonevakt/0.1") as c:
+        res = c.fetch(url)
+    clear_robots_cache()
+    if allowed:
+        assert res.ok, res.reason
+        assert local_server.hits(path) == 1
+    else:
+        assert res.status is FetchStatus.HARD_ERROR
+        assert res.reason == f"robots.txt disallows {url} for Tonevakt"
+        assert local_server.hits(path) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [("/a/kladd/utkast", False), ("/a/kladd/publisert", True), ("/a/kladd/publisert/2", False)],
+)
+def test_robots_txt_group_for_our_agent(local_server: LocalServer, path: str, allowed: bool) -> None:
+    """The group naming our agent replaces the '*' group; its own wildcard rules apply."""
+    local_server.add("/robots.txt", Route(body=ROBOTS_OWN_GROUP, content_type="text/plain"))
+    url = local_server.add(path, Route(body="<html>ok</html>"))
+    clear_robots_cache()
+    with make_client(respect_robots=True, user_agent="Tonevakt/0.1") as c:
+        assert c.robots_allowed(url) is allowed
+        assert c.robots_allowed(local_server.url("/dokumenter/rapport.pdf"))  # the '*' group does not apply
+    clear_robots_cache()
+
+
+def test_robots_txt_401_closes_the_site(local_server: LocalServer) -> None:
+    local_server.add("/robots.txt", Route(body="nei", status=401, content_type="text/plain"))
+    url = local_server.add("/nyheter/sak", Route(body="<html>ok</html>"))
+    clear_robots_cache()
+    with make_client(respect_robots=True) as c:
+        res = c.fetch(url)
+    clear_robots_cache()
+    assert res.status is FetchStatus.HARD_ERROR and res.reason.startswith("robots.txt disallows")
+    assert local_server.hits("/nyheter/sak") == 0
+
+
 def test_per_host_spacing_and_concurrency_across_hosts(local_server: LocalServer) -> None:
     with LocalServer() as other:
         local_server.add("/a", Route(body="a", delay_s=0.3))

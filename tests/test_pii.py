@@ -65,6 +65,9 @@ def test_identity_number_checksums() -> None:
         ("tlf: 73868000", f"tlf: {PLACEHOLDER_PHONE}"),
         ("skriv til ola.nordmann@example.no!", f"skriv til {PLACEHOLDER_EMAIL}!"),
         ("skriv til kari [at] example.com", f"skriv til {PLACEHOLDER_EMAIL}"),
+        # Any country's number with its prefix (phonenumbers knows their plans; the +47-only regex missed them).
+        ("svensk mobil +46 70 123 45 67.", f"svensk mobil {PLACEHOLDER_PHONE}."),
+        ("ring 0045 20 12 34 56", f"ring {PLACEHOLDER_PHONE}"),
     ],
 )
 def test_redacts(text: str, expected: str) -> None:
@@ -87,6 +90,9 @@ def test_redacts(text: str, expected: str) -> None:
         "org.nr. 974 749 025",
         "1 234 567 oppslag",
         "ring 113 eller 116 117",
+        "kostet 92 500 000 kr",  # a valid mobile number's digits, but not in a phone number's grouping
+        "ring 43 57 80 69",  # a series no phone number has in Norway's numbering plan (phonenumbers)
+        "+47 12 34 56 78",  # nor with a prefix
         "https://helsenorge.no/@konto og @StOlavs",
         "150999476131",  # 12 digits: not an identity number, not a phone number
         "0,15099947613 og 3.15099947613",  # decimals

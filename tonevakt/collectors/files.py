@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tonevakt.collectors.encoding import decode_unlabelled
 from tonevakt.dates import parse_date
 from tonevakt.errors import ImportFileError
 from tonevakt.models import Document, Source
@@ -101,19 +102,10 @@ def file_hash(data: bytes) -> str:
 
 
 def _decode(data: bytes, path: Path) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        # Norwegian spreadsheets exported from Excel are usually Windows-1252 (a superset of ISO-8859-1).
-        logger.info("%s is not UTF-8; reading it as Windows-1252/ISO-8859-1", path)
-        try:
-            return data.decode("cp1252")
-        except UnicodeDecodeError:
-            return data.decode("latin-1")
+    decoded = decode_unlabelled(data)
+    if decoded.guessed:
+        logger.info("%s is not UTF-8; read as %s", path, decoded.encoding)
+    return decoded.text
 
 
 def _too_many_rows(path: Path, max_rows: int) -> ImportFileError:

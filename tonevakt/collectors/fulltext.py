@@ -13,6 +13,7 @@ from datetime import datetime
 
 from lxml import html as lxml_html
 
+from tonevakt.collectors.encoding import decode_unlabelled
 from tonevakt.dates import parse_date
 from tonevakt.limits import stored_form
 from tonevakt.models import Source
@@ -72,7 +73,7 @@ def wants_full_text(source: Source, title: str, summary: str, is_candidate: obje
 
 
 def decode_html(body: bytes, headers: dict[str, str] | None = None) -> str:
-    """Decode with the HTTP charset, else the document's <meta charset>, else UTF-8 / Windows-1252."""
+    """Decode with the HTTP charset, else the document's <meta charset>, else as `encoding.decode_unlabelled`."""
     charset = None
     ctype = (headers or {}).get("content-type", "")
     m = re.search(r"charset=[\"']?([\w.:-]+)", ctype, re.I)
@@ -82,14 +83,12 @@ def decode_html(body: bytes, headers: dict[str, str] | None = None) -> str:
         m = re.search(rb"""<meta[^>]+charset=["']?([\w.:-]+)""", body[:4096], re.I)
         if m:
             charset = m.group(1).decode("ascii", "ignore")
-    for enc in (charset, "utf-8"):
-        if not enc:
-            continue
+    if charset:
         try:
-            return body.decode(enc)
+            return body.decode(charset)
         except (LookupError, UnicodeDecodeError):
-            continue
-    return body.decode("cp1252", errors="replace")
+            pass
+    return decode_unlabelled(body).text
 
 
 def paywall_marker(html: str) -> str | None:

@@ -10,7 +10,8 @@ What it guarantees, whatever the server does:
 - conditional GET (ETag / Last-Modified) and a body hash, because some feeds lie about both;
 - per-host spacing (a lock per host), concurrency across hosts (the client is thread-safe);
 - 429/503 with `Retry-After`: one polite retry when the wait is short, otherwise a `temporary` outcome;
-- robots.txt fetched once per host and honoured (a source may opt out);
+- robots.txt fetched once per host and honoured (a source may opt out), matched by Protego as Google and
+  RFC 9309 do: `*` and `$` wildcards, and the longest matching rule wins (`Allow` over `Disallow` on a tie);
 - a classified `FetchResult`, never an exception and never None, with a reason a person can act on.
 """
 
@@ -25,7 +26,6 @@ import socket
 import ssl
 import threading
 import time
-import urllib.robotparser
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +35,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpcore
 import httpx
+from protego import Protego
 
 from tonevakt.config import HttpSettings
 from tonevakt.errors import ConfigError
@@ -219,7 +220,7 @@ def install_guard(transport: httpx.HTTPTransport) -> None:
 
 
 ROBOTS_TTL_S = 6 * 3600.0
-_ROBOTS_CACHE: dict[tuple[str, str], tuple[float, urllib.robotparser.RobotFileParser]] = {}
+_ROBOTS_CACHE: dict[tuple[str, str], tuple[float, Protego]] = {}
 _ROBOTS_CACHE_LOCK = threading.Lock()
 
 
@@ -251,7 +252,7 @@ class HttpClient:
         )
         self._hosts: dict[str, _HostSlot] = {}
         self._hosts_lock = threading.Lock()
-        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self._robots: dict[str, Protego | None] = {}
         self._robots_locks: dict[str, threading.Lock] = {}
         self.deadline: float | None = None  # time.monotonic() by which every fetch ends (with_deadline)
         self.deadline_reason = ""
@@ -337,11 +338,11 @@ class HttpClient:
                         with _ROBOTS_CACHE_LOCK:
                             _ROBOTS_CACHE[key] = (time.monotonic() + ROBOTS_TTL_S, parser)
         parser = self._robots[site]
-        return True if parser is None else parser.can_fetch(self.robots_agent, url)
+        return True if parser is None else parser.can_fetch(url, self.robots_agent)
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _load_robots(self, site: str) -> urllib.robotparser.RobotFileParser | None:
+    def _load_robots(self, site: str) -> Protego | None:
         res = self._fetch_with_retry(
             site + "/robots.txt",
             None,
@@ -354,16 +355,13 @@ class HttpClient:
             max_bytes=ROBOTS_MAX_BYTES,
             retry=False,
         )
-        parser = urllib.robotparser.RobotFileParser(site + "/robots.txt")
         if res.http_status in (401, 403):
             logger.info("robots.txt of %s answers %s: treating the site as closed", site, res.http_status)
-            parser.disallow_all = True
-            return parser
+            return Protego.parse("User-agent: *\nDisallow: /\n")
         if not res.ok:
             logger.info("no usable robots.txt at %s (%s): allowed", site, res.reason)
             return None
-        parser.parse(res.body.decode("utf-8", errors="replace").splitlines())
-        return parser
+        return Protego.parse(res.body.decode("utf-8", errors="replace"))
 
     def _fetch_with_retry(
         self,
