@@ -11,9 +11,9 @@ import duckdb
 
 from tests.localserver import FEED_TYPE, LocalServer, Route
 from tonevakt import pipeline
-from tonevakt.collectors.dedup import THRESHOLD, assign_stories, shingles, signature, similarity
 from tonevakt.config import Settings
 from tonevakt.models import Document
+from tonevakt.storage.stories import THRESHOLD, assign_stories, shingles, signature, similarity
 
 NTB_BODY = (
     "Riksrevisjonen mener styringen av innføringen av Helseplattformen i Midt-Norge har vært alvorlig "

@@ -22,13 +22,13 @@ from click.testing import CliRunner
 
 from tests.localserver import FEED_TYPE, FIXTURES, LocalServer, Route
 from tonevakt.cli import main
-from tonevakt.collectors import dedup
 from tonevakt.collectors.rss import guid_is_identity, parse_feed
 from tonevakt.config import Settings
 from tonevakt.limits import LIMITS
 from tonevakt.models import Document
 from tonevakt.nlp.query import And, Hit, Near, Node, Not, Or, Result, TermNode, Tokens, parse_query, tokenize
 from tonevakt.nlp.relevance import RelevanceMatcher
+from tonevakt.storage import stories
 
 NEAR_QUERY = (
     'helseplattform* OR (epic* NEAR/12 (journal* OR sykehus* OR "st. olav*" OR helse*) NOT "epic games")'
@@ -324,9 +324,9 @@ def test_thousands_of_near_identical_comments_cost_bounded_work() -> None:
             )
         )
     t0 = time.perf_counter()
-    stats = dedup.assign_stories(docs, [])
+    stats = stories.assign_stories(docs, [])
     took = time.perf_counter() - t0
-    bound = dedup.MAX_CANDIDATE_STORIES * dedup.MEMBERS_PER_STORY
+    bound = stories.MAX_CANDIDATE_STORIES * stories.MEMBERS_PER_STORY
     assert stats.comparisons <= bound * len(docs)  # before: every earlier copy, 4.5 million comparisons
     assert stats.comparisons / len(docs) < 150, stats
     assert took < 10, f"3,000 comments took {took:.1f}s"

@@ -439,9 +439,8 @@ def test_time_bounds_are_validated(make_settings: Callable[..., Settings]) -> No
 
 def test_spooled_batches_keep_what_became_of_items(make_settings: Callable[..., Settings]) -> None:
     """A pass that finds the database busy buffers its batch; the items' outcomes travel with it."""
-    from tonevakt import spool
-    from tonevakt.collectors.base import SourceOutcome
-    from tonevakt.models import FetchStatus, ItemOutcome, Source
+    from tonevakt.models import FetchStatus, ItemOutcome, Source, SourceOutcome
+    from tonevakt.storage import spool
 
     settings = make_settings()
     src = Source(id="lo", kind="web", voice="union", url="http://127.0.0.1/nyheter/")
