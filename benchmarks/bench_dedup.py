@@ -71,7 +71,6 @@ def measure(texts: list[str]) -> dict[str, float]:
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--docs", type=int, default=6000, help="comments per case (default 6000)")
-    p.add_argument("--json", action="store_true", help="print one JSON line with the figures")
     args = p.parse_args()
     n = 1000 if args.quick else args.docs
     t_all = banner("near-copy grouping", args.quick)
