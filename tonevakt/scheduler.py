@@ -200,9 +200,8 @@ class Daemon:
         from tonevakt import pipeline
 
         t0 = time.monotonic()
-        s = pipeline.collect(
-            self.settings, stop=self.stopping
-        )  # a busy database is not waited for once stopping
+        # Once stopping, a busy database is not waited for: the batch goes to the spool.
+        s = pipeline.collect(self.settings, stop=self.stopping)
         failed = f" ({', '.join(sid for sid, _ in s.failures)})" if s.failures else ""
         buffered = len(spool.pending(spool.spool_dir(self.settings.db_path)))
         tail = f"; {buffered} batches buffered until the database is free" if buffered else ""

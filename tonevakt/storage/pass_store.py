@@ -24,6 +24,7 @@ from tonevakt.errors import DatabaseLockedError
 from tonevakt.models import CollectState, Document, Source, SourceOutcome
 from tonevakt.storage import repository as repo
 from tonevakt.storage import spool
+from tonevakt.storage.batch import store_outcomes
 from tonevakt.storage.db import Database, database, open_for_reading
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class PassStore:
         spool_on_lock: bool = False,
         spool_now: bool = False,
     ) -> list[str] | None:
-        """Store one batch (`repository.store_outcomes`); returns the new ids. With `spool_on_lock`, a batch that
+        """Store one batch (`batch.store_outcomes`); returns the new ids. With `spool_on_lock`, a batch that
         cannot get into the database goes to the spool instead (then None); with `spool_now` it goes there
         without trying."""
         if spool_now:
@@ -107,7 +108,7 @@ class PassStore:
             return None
         try:
             with self.open() as db:
-                return repo.store_outcomes(db, docs, outcomes, max_item_attempts=self.max_item_attempts)
+                return store_outcomes(db, docs, outcomes, max_item_attempts=self.max_item_attempts)
         except DatabaseLockedError:
             if not spool_on_lock:
                 raise

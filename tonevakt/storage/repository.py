@@ -16,11 +16,9 @@ from tonevakt.models import (
     PendingItem,
     Score,
     Source,
-    SourceOutcome,
 )
 from tonevakt.storage.db import Database
 from tonevakt.storage.polling import HEALTH_INPUTS, backoff_delay, source_after_fetch
-from tonevakt.storage.stories import STORY_WINDOW, assign_stories, share_identical_stories
 from tonevakt.storage.tone import active_model, rebuild_tone, refresh_tone
 from tonevakt.urls import canonical_url
 
@@ -310,30 +308,6 @@ def store_batch(
     return new
 
 
-def store_outcomes(
-    db: Database, docs: Sequence[Document], outcomes: Sequence[SourceOutcome], *, max_item_attempts: int
-) -> list[str]:
-    """Store one batch of a collect pass (or an import) all or nothing: the new documents grouped into stories
-    (near-copies of the last `STORY_WINDOW`, identical texts of one voice), then documents, fetch log rows with
-    each source's health, what became of pending items, and imported files. The first fetch of each source
-    records how many of its documents were new. Returns the ids of new documents."""
-    known = existing_ids(db, list({d.id for d in docs}))
-    fresh = [d for d in docs if d.id not in known]
-    if fresh:  # only new documents need a story; a pass with nothing new reads no text back
-        assign_stories(fresh, recent_story_keys(db, _now() - STORY_WINDOW))
-        share_identical_stories(fresh, identical_texts(db, [d.text for d in fresh]))
-    fetches = []
-    for o in outcomes:
-        n_new = len({d.id for d in o.documents} - known)
-        for i, f in enumerate(o.fetches):
-            if i == 0:
-                f.new_documents = n_new
-            fetches.append((f, o.source.interval_minutes))
-    files = [f for o in outcomes for f in o.imported_files]
-    items = [(o.source.id, o.source.interval_minutes, o.items) for o in outcomes if o.items]
-    return store_batch(db, docs, fetches, files, items, max_item_attempts)
-
-
 def imported_hashes(db: Database) -> set[str]:
     """Content hashes of every imported file (an inbox file is read once)."""
     return {r[0] for r in db.fetchall("SELECT content_hash FROM imported_files")}
@@ -541,6 +515,5 @@ __all__ = [
     "source_health",
     "source_state",
     "store_batch",
-    "store_outcomes",
     "sync_sources",
 ]

@@ -34,9 +34,9 @@ from typing import Any
 
 from tonevakt.errors import StorageError
 from tonevakt.models import Document, FetchLogEntry, FetchStatus, ItemOutcome, Source, SourceOutcome
+from tonevakt.storage.batch import store_outcomes
 from tonevakt.storage.db import Database
 from tonevakt.storage.polling import source_after_fetch
-from tonevakt.storage.repository import store_outcomes
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def _drop_recorded_fetches(db: Database, outcomes: Sequence[SourceOutcome]) -> i
 
 
 def replay(db: Database, folder: Path, max_item_attempts: int) -> tuple[int, int]:
-    """Write every buffered batch into the open database, oldest first (`repository.store_outcomes`); each file is
+    """Write every buffered batch into the open database, oldest first (`batch.store_outcomes`); each file is
     removed once its batch is committed. Returns (batches written, new documents)."""
     batches = 0
     new_docs = 0

@@ -10,7 +10,7 @@ signature per document (cached between calls for stored documents), LSH banding 
 candidates without comparing all pairs (bounded work per document: see `StoryIndex`),
 and the estimated Jaccard similarity (share of equal signature values) ≥ `THRESHOLD` to accept one.
 
-Pure: texts and records in, story ids out. It runs at store time: `repository.store_outcomes` reads the stored
+Pure: texts and records in, story ids out. It runs at store time: `batch.store_outcomes` reads the stored
 texts of the last `STORY_WINDOW` and the identical texts, and groups the new documents of a batch against them.
 """
 
