@@ -3,7 +3,7 @@ response after 100 ms (benchmarks/feedserver.py, in its own process).
 
 Side by side, in one run:
 1. the naive way: a sequential loop, `httpx.get` then `feedparser.parse`, one feed at a time;
-2. the real collector (`tonevakt.collectors.run.collect_sources`: the HTTP client, per-host spacing,
+2. the real collector (`tonevakt.collectors.collect.collect_sources`: the HTTP client, per-host spacing,
    conditional GET, parsing into records), at the configured `http.max_concurrency` and at higher ones;
    once with robots.txt honoured as configured, once with sources that opt out of robots.txt;
 3. a full pass (`pipeline.collect`: state from the database, enrich, store), then a second pass over the
@@ -99,7 +99,7 @@ def make_settings(urls: list[str], work: Path, concurrency: int, robots: bool): 
 
 def real_collector(settings) -> tuple[float, int, int]:  # noqa: ANN001
     """One pass of collect_sources (fetch + parse into documents, no database). Returns (s, docs, failed)."""
-    from tonevakt.collectors.run import collect_sources
+    from tonevakt.collectors.collect import collect_sources
     from tonevakt.nlp.enrich import Enricher
 
     enricher = Enricher(settings)

@@ -1,4 +1,4 @@
-"""Near-copy grouping (collectors/dedup.py) on thousands of short comments: near-identical and distinct.
+"""Near-copy grouping (storage/stories.py) on thousands of short comments: near-identical and distinct.
 
 A feedback export can hold thousands of nearly the same comment ("Får ikke logget inn i HelsaMi", a word or a
 number changed). Before issue 16, every new comment was compared with every earlier one sharing an LSH bucket:
@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 from common import banner, footer, parser, timed
 
-from tonevakt.collectors import dedup
 from tonevakt.models import Document
+from tonevakt.storage import stories
 
 COMPLAINT = (
     "Jeg får ikke logget inn i HelsaMi etter siste oppdatering, appen henger på innloggingen og "
@@ -59,7 +59,7 @@ def measure(texts: list[str]) -> dict[str, float]:
         Document(source_id="kommentarer", voice="patient", title="", text=t, published_at=now) for t in texts
     ]
     with timed() as t:
-        stats = dedup.assign_stories(docs, [])
+        stats = stories.assign_stories(docs, [])
     return {
         "documents": len(docs),
         "seconds": round(t[0], 2),
@@ -71,7 +71,6 @@ def measure(texts: list[str]) -> dict[str, float]:
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--docs", type=int, default=6000, help="comments per case (default 6000)")
-    p.add_argument("--json", action="store_true", help="print one JSON line with the figures")
     args = p.parse_args()
     n = 1000 if args.quick else args.docs
     t_all = banner("near-copy grouping", args.quick)

@@ -144,7 +144,7 @@ def _insert_chunk(con: Any, n: int, n_sources: int) -> None:
             s.region,
             s.voice = 'media' AND g.i % 5 = 0,
             CASE WHEN s.voice = 'patient' THEN 1 + CAST(floor(g.r3 * 5) AS INTEGER) END,
-            -- as collectors/dedup.py does: a document's own id, or the story of a near-copy (20 % of the
+            -- as storage/stories.py does: a document's own id, or the story of a near-copy (20 % of the
             -- documents; copies within the same 3 days, as dedup links copies only within 14 days)
             CASE WHEN g.r4 < 0.2 THEN 'story-' || s.voice || '-' || CAST(floor(g.r1 * {WEEKS * 7 / 3}) AS BIGINT)
                                       || '-' || CAST(floor(g.r4 * 5 * {max(1, n // 2100)}) AS BIGINT)

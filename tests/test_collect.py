@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from tests.support.localserver import LocalServer, Route, mount_fixture_site
 from tonevakt.cli import main
-from tonevakt.collectors.run import collect_one, collect_sources, is_due
+from tonevakt.collectors.collect import collect_one, collect_sources, is_due
 from tonevakt.config import Settings
 from tonevakt.models import FetchStatus, Source
 

@@ -10,7 +10,9 @@ import duckdb
 
 from tests.support.localserver import FEED_TYPE, LocalServer, Route
 from tonevakt import pipeline
-from tonevakt.collectors.dedup import (
+from tonevakt.config import Settings
+from tonevakt.models import Document
+from tonevakt.storage.stories import (
     MAX_CANDIDATE_STORIES,
     MEMBERS_PER_STORY,
     THRESHOLD,
@@ -19,8 +21,6 @@ from tonevakt.collectors.dedup import (
     signature,
     similarity,
 )
-from tonevakt.config import Settings
-from tonevakt.models import Document
 
 NTB_BODY = (
     "Riksrevisjonen mener styringen av innføringen av Helseplattformen i Midt-Norge har vært alvorlig "

@@ -12,7 +12,7 @@ import duckdb
 
 from tests.support.localserver import FEED_TYPE, LocalServer, Route
 from tonevakt import pipeline
-from tonevakt.collectors.run import due_grace, is_due
+from tonevakt.collectors.collect import due_grace, is_due
 from tonevakt.config import Settings
 from tonevakt.scheduler import Daemon
 

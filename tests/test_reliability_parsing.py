@@ -21,7 +21,6 @@ from click.testing import CliRunner
 from tests.support.localserver import FEED_TYPE, LocalServer, Route
 from tests.support.paths import FIXTURES, tonevakt_command
 from tonevakt.cli import main
-from tonevakt.collectors import dedup
 from tonevakt.collectors.rss import guid_is_identity, parse_feed
 from tonevakt.config import Settings
 from tonevakt.limits import LIMITS
@@ -40,6 +39,7 @@ from tonevakt.nlp.boolean_query import (
     tokenize,
 )
 from tonevakt.nlp.relevance import RelevanceMatcher
+from tonevakt.storage import stories
 
 NEAR_QUERY = (
     'helseplattform* OR (epic* NEAR/12 (journal* OR sykehus* OR "st. olav*" OR helse*) NOT "epic games")'
@@ -334,8 +334,8 @@ def test_thousands_of_near_identical_comments_cost_bounded_work() -> None:
                 published_at=now,
             )
         )
-    stats = dedup.assign_stories(docs, [])
-    bound = dedup.MAX_CANDIDATE_STORIES * dedup.MEMBERS_PER_STORY
+    stats = stories.assign_stories(docs, [])
+    bound = stories.MAX_CANDIDATE_STORIES * stories.MEMBERS_PER_STORY
     assert stats.comparisons <= bound * len(docs)  # before: every earlier copy, 4.5 million comparisons
     assert stats.comparisons / len(docs) < 150, stats
     assert stats.grouped > 0.95 * len(docs) and len({d.story_id for d in docs}) < 100

@@ -205,7 +205,7 @@ def test_an_item_that_keeps_failing_backs_off_and_is_given_up_after_the_limit(
         invoke(cfg, "collect", "--force")
         p = rows(settings, "SELECT * FROM pending_items")[0]
         waits.append(None if p["next_due_at"] is None else p["next_due_at"] - p["last_attempt_at"])
-    # The backoff rule of sources (storage.repository.backoff_delay), counted from the source's next poll.
+    # The backoff rule of sources (storage.polling.backoff_delay), counted from the source's next poll.
     assert waits == [timedelta(minutes=60), timedelta(minutes=120), None]
     p = rows(settings, "SELECT * FROM pending_items")[0]
     assert p["attempts"] == 3 and p["gave_up_at"] is not None and p["last_error"] == "HTTP 502 Bad Gateway"
@@ -438,9 +438,8 @@ def test_time_bounds_are_validated(make_settings: Callable[..., Settings]) -> No
 
 def test_spooled_batches_keep_what_became_of_items(make_settings: Callable[..., Settings]) -> None:
     """A pass that finds the database busy buffers its batch; the items' outcomes travel with it."""
-    from tonevakt import spool
-    from tonevakt.collectors.base import SourceOutcome
-    from tonevakt.models import FetchStatus, ItemOutcome, Source
+    from tonevakt.models import FetchStatus, ItemOutcome, Source, SourceOutcome
+    from tonevakt.storage import spool
 
     settings = make_settings()
     src = Source(id="lo", kind="web", voice="union", url="http://127.0.0.1/nyheter/")

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.lock import hold_database
-from tonevakt import pipeline, spool
-from tonevakt.collectors.base import SourceOutcome
+from tonevakt import pipeline
 from tonevakt.config import Settings
 from tonevakt.errors import DatabaseLockedError
-from tonevakt.models import Document, FetchLogEntry, FetchStatus, Source
+from tonevakt.models import Document, FetchLogEntry, FetchStatus, Source, SourceOutcome
+from tonevakt.storage import spool
 from tonevakt.storage.db import database
 
 SOURCE = Source(
@@ -106,7 +106,7 @@ def test_busy_database_buffers_then_writes_once(busy_settings: Settings) -> None
         assert pipeline.store_documents(s, docs2, outcomes=[o2], spool_on_lock=True) == []
         assert len(spool.pending(folder)) == 2
         # While the database is busy the next pass reads state from snapshot + spool: not due again.
-        state, _ = pipeline._state_from_snapshot(s)
+        state = pipeline.pass_store(s).state_from_snapshot().sources
         assert state[SOURCE.id]["next_due_at"] == o2.fetches[0].started_at + timedelta(minutes=30)
         assert state[SOURCE.id]["etag"] == '"e2"'
     docs3, o3 = _batch(2, 10)
@@ -131,12 +131,12 @@ def test_replay_after_crash_between_commit_and_unlink(busy_settings: Settings, t
     copies = tmp_path / "copies"
     shutil.copytree(folder, copies)
     with database(s.db_path) as db:
-        assert spool.replay(db, folder, pipeline._write_batch) == (2, 4)
+        assert spool.replay(db, folder, s.collect.max_item_attempts) == (2, 4)
     # The process died after the commit, before the files were removed: they are all still there.
     for f in copies.iterdir():
         shutil.copy(f, folder / f.name)
     with database(s.db_path) as db:
-        assert spool.replay(db, folder, pipeline._write_batch) == (2, 0)
+        assert spool.replay(db, folder, s.collect.max_item_attempts) == (2, 0)
         failures = db.scalar("SELECT consecutive_failures FROM sources WHERE id = ?", [SOURCE.id])
     assert failures == 1  # the failed fetch counted once, not twice
     assert _counts(s) == (4, 4, 2)
@@ -152,7 +152,7 @@ def test_unreadable_batch_is_set_aside_not_deleted(busy_settings: Settings) -> N
     cut.write_text("\n".join(good.read_text(encoding="utf-8").splitlines()[:-1]) + "\n", encoding="utf-8")
     (folder / ".interrupted.jsonl.tmp").write_text('{"spool": 1', encoding="utf-8")
     with database(s.db_path) as db:
-        assert spool.replay(db, folder, pipeline._write_batch) == (1, 2)
+        assert spool.replay(db, folder, s.collect.max_item_attempts) == (1, 2)
     assert (folder / "rejected" / cut.name).exists()
     assert spool.pending(folder) == []
     assert _counts(s)[0] == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import math
 import threading
 import time
@@ -13,8 +14,9 @@ import pytest
 
 from tests.support.lock import hold_database
 from tonevakt.errors import DatabaseLockedError, ReadOnlyQueryError
-from tonevakt.models import Document, FetchLogEntry, FetchStatus, Score, Source
+from tonevakt.models import Document, FetchLogEntry, FetchStatus, Score, Source, SourceOutcome
 from tonevakt.storage import repository as repo
+from tonevakt.storage import spool
 from tonevakt.storage.db import Database, migrations, open_database, open_for_reading
 from tonevakt.storage.readonly_sql import check_read_only, run_read_only
 from tonevakt.storage.snapshot import export_parquet, publish_snapshot
@@ -247,3 +249,94 @@ def test_snapshot_is_copied_again_only_after_a_write(tmp_path: Path) -> None:
         assert reader.scalar("SELECT count(*) FROM documents") == 2
     finally:
         reader.close()
+
+
+def test_stop_signal_ends_the_wait_for_a_lock_at_once(tmp_path: Path) -> None:
+    main = tmp_path / "main.duckdb"
+    open_database(main).close()
+    stop = threading.Event()
+    stop.set()
+    open_database(main, stop=stop).close()  # a free database opens whatever the signal: it only ends a wait
+    stop.clear()
+    with hold_database(main):
+        threading.Timer(0.3, stop.set).start()
+        t0 = time.monotonic()
+        with pytest.raises(DatabaseLockedError, match=r"locked by another process \(stopping"):
+            open_database(main, lock_timeout_s=120, stop=stop)  # would wait two minutes
+        waited = time.monotonic() - t0
+    # An upper bound on a timeout: the wait is cut by the signal, not by the 120 s timeout (margin for load).
+    assert waited < 30, f"{waited:.1f}s"
+
+
+def test_database_and_spool_apply_one_rule_for_source_health(fresh_db: Database, tmp_path: Path) -> None:
+    """The health a buffered batch will give a source (what a pass reads while the database is busy) is what
+    the database records when the batch is written: both go through `polling.source_after_fetch`."""
+    source = Source(id="s", kind="rss", voice="media", url="https://x.no/rss", interval_minutes=30)
+    repo.sync_sources(fresh_db, [source])
+    t0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    steps = [  # (status, new documents, etag, incomplete)
+        (FetchStatus.TEMPORARY, 0, None, False),
+        (FetchStatus.HARD_ERROR, 0, None, False),
+        (FetchStatus.OK, 4, '"a"', False),
+        (FetchStatus.NOT_MODIFIED, 0, None, False),
+        (FetchStatus.OK, 2, '"b"', True),
+        (FetchStatus.SOFT_ERROR, 0, None, False),
+        (FetchStatus.OK, 0, '"c"', False),
+    ]
+    before = repo.source_state(fresh_db)
+    folder = tmp_path / "spool"
+    columns = (
+        "consecutive_failures",
+        "next_due_at",
+        "last_status",
+        "last_attempt_at",
+        "failing_since",
+        "etag",
+        "body_hash",
+        "unchanged_streak",
+        "effective_interval_minutes",
+    )
+    for i, (status, new, etag, incomplete) in enumerate(steps):
+        entry = FetchLogEntry(
+            source_id="s",
+            url="https://x.no/rss",
+            status=status,
+            started_at=t0 + timedelta(hours=i),
+            new_documents=new,
+            etag=etag,
+            body_hash=f"h{i}" if etag else None,
+            incomplete=incomplete,
+        )
+        spool.write_batch(folder, [], [SourceOutcome(source=source, fetches=[entry])])
+        repo.record_fetch(fresh_db, entry, interval_minutes=30)
+        stored = repo.source_state(fresh_db)["s"]
+        overlaid = spool.overlay_state(before, folder)["s"]
+        assert {k: overlaid.get(k) for k in columns} == {k: stored[k] for k in columns}, f"after step {i}"
+        if i == 1:  # two failures: the interval × 2²
+            assert stored["next_due_at"] == entry.started_at + timedelta(minutes=30 * 4)
+        if i == 2:  # new documents: polled twice as often
+            assert stored["next_due_at"] == entry.started_at + timedelta(minutes=15)
+        if i == 4:  # read only in part: the validators are forgotten
+            assert stored["etag"] is None and stored["body_hash"] is None
+    assert stored["next_due_at"] == t0 + timedelta(hours=6, minutes=30)  # quiet: the configured interval
+    assert stored["etag"] == '"c"' and stored["body_hash"] == "h6"
+
+
+def test_storage_imports_neither_collectors_nor_nlp() -> None:
+    """Storage is records in, records out: what collectors hand back lives in `models.py`."""
+    package = Path(repo.__file__).parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            offenders += [
+                f"{path.name}: {n}" for n in names if n.startswith(("tonevakt.collectors", "tonevakt.nlp"))
+            ]
+    assert len(list(package.rglob("*.py"))) > 5
+    assert offenders == []

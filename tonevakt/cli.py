@@ -383,7 +383,7 @@ def run(c: Context, once: bool) -> None:
         root = logging.getLogger()
         if root.level > logging.INFO and not click.get_current_context().find_root().params.get("quiet"):
             # The daemon logs one line per job by default (journald); -v adds every module's info lines.
-            for name in ("tonevakt.scheduler", "tonevakt.spool"):
+            for name in ("tonevakt.scheduler", "tonevakt.storage.spool"):
                 logging.getLogger(name).setLevel(logging.INFO)
         if root.level > logging.DEBUG:
             # "Running job ..." lines, and skip/misfire warnings that tonevakt.scheduler logs itself

@@ -192,6 +192,50 @@ class PendingItem:
 
 
 @dataclass
+class SourceOutcome:
+    """One source's part of a pass, as a collector hands it back: documents, the fetch log rows, and files
+    imported (files kind). Stored as one batch, or buffered as one in the spool (`storage/spool.py`)."""
+
+    source: Source
+    documents: list[Document] = field(default_factory=list)
+    fetches: list[FetchLogEntry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    imported_files: list[tuple[str, str, str, int]] = field(default_factory=list)  # hash, source, path, rows
+    skipped: bool = False  # not due yet (backoff or interval), or not started before the pass deadline
+    deferred: bool = False  # due, but the pass deadline came first: the source is first in the next pass
+    # What became of each item tried or left over (article pages, feed pages): failed and untried ones are
+    # remembered as pending items and handed back to the collector in a later pass.
+    items: list[ItemOutcome] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def items_left(self) -> int:
+        """Items this pass did not finish (failed or not tried): they wait for a later pass."""
+        return sum(1 for i in self.items if not i.done)
+
+    @property
+    def failed(self) -> bool:
+        return any(f.primary and f.status.failed for f in self.fetches)
+
+    @property
+    def reason(self) -> str:
+        return next((f.reason for f in self.fetches if f.primary and f.status.failed), "")
+
+
+@dataclass
+class CollectState:
+    """What a collect pass starts from, read from the database (or, while it is busy, from the analyst
+    snapshot and the spool): per source id its row of `sources` (validators, health, `next_due_at`), the
+    content hashes of imported files, the URLs already stored, and the pending items per source."""
+
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    known_files: set[str] = field(default_factory=set)
+    known_urls: set[str] = field(default_factory=set)
+    pending: dict[str, list[PendingItem]] = field(default_factory=dict)
+    from_snapshot: bool = False  # the database was busy
+
+
+@dataclass
 class PassSummary:
     """What one pass did; the CLI prints it, the scheduler logs it."""
 

@@ -6,33 +6,28 @@ processes are blocked as briefly as possible; the network is used only while the
 
 from __future__ import annotations
 
-import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from tonevakt import spool
-from tonevakt.collectors.base import SourceOutcome
-from tonevakt.collectors.dedup import assign_stories, share_identical_stories
 from tonevakt.collectors.files import file_hash, load_documents, read_file
-from tonevakt.config import CollectSettings, Settings
-from tonevakt.errors import DatabaseLockedError, ImportFileError
-from tonevakt.models import Document, ImportSummary, PassSummary, Source
+from tonevakt.config import Settings
+from tonevakt.errors import ConfigError, DatabaseLockedError, ImportFileError
+from tonevakt.models import Document, ImportSummary, PassSummary, Source, SourceOutcome
 from tonevakt.nlp.enrich import Enricher
 from tonevakt.nlp.shares import estimate_shares, indomain_confusion, inputs_key
 from tonevakt.storage import repository as repo
 from tonevakt.storage import share_store
-from tonevakt.storage.db import Database, database, open_for_reading
+from tonevakt.storage.db import database
+from tonevakt.storage.pass_store import PassStore
 from tonevakt.storage.snapshot import publish_exports, publish_snapshot
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
-STORY_WINDOW = timedelta(days=14)
 
 
 def ensure_inboxes(settings: Settings) -> None:
@@ -58,6 +53,18 @@ def init(settings: Settings) -> list[int]:
     return applied
 
 
+def pass_store(settings: Settings, stop: threading.Event | None = None) -> PassStore:
+    """Where a pass reads and writes (`storage/pass_store.py`), from the settings. `stop`: the daemon's stop
+    signal, which ends a wait for a busy database at once."""
+    return PassStore(
+        db_path=settings.db_path,
+        snapshot_path=settings.snapshot_path,
+        lock_timeout_s=settings.database.lock_timeout_s,
+        max_item_attempts=settings.collect.max_item_attempts,
+        stop=stop,
+    )
+
+
 def store_documents(
     settings: Settings,
     docs: list[Document],
@@ -68,91 +75,10 @@ def store_documents(
     """Enrich, group into stories and store documents (+ fetch log rows) atomically. Returns new ids.
 
     With `spool_on_lock`, a batch that cannot get into the database (another process holds it longer than
-    database.lock_timeout_s) is buffered in the spool and written at the next successful open (tonevakt/spool.py).
-    """
-    new = _store_or_spool(settings, docs, enricher or Enricher(settings), list(outcomes), spool_on_lock)
-    return new or []
-
-
-def _store_or_spool(
-    settings: Settings,
-    docs: list[Document],
-    enricher: Enricher,
-    outcomes: list[SourceOutcome],
-    spool_on_lock: bool,
-    spool_now: bool = False,
-) -> list[str] | None:
-    """store_documents; returns None when the batch went to the spool (at once with `spool_now`)."""
-    enricher.enrich(docs)
-    if spool_now:
-        spool.write_batch(spool.spool_dir(settings.db_path), docs, outcomes)
-        return None
-    opener = spool.database_unless_stopping if spool_on_lock else database
-    try:
-        with opener(settings.db_path, settings.database.lock_timeout_s) as db:
-            _replay_spool(settings, db)
-            return _batch_writer(settings)(db, docs, outcomes)
-    except DatabaseLockedError:
-        if not spool_on_lock:
-            raise
-        spool.write_batch(spool.spool_dir(settings.db_path), docs, outcomes)
-        return None
-
-
-def _batch_writer(settings: Settings) -> spool.BatchWriter:
-    return functools.partial(_write_batch, max_item_attempts=settings.collect.max_item_attempts)
-
-
-def _write_batch(
-    db: Database,
-    docs: list[Document],
-    outcomes: list[SourceOutcome],
-    *,
-    max_item_attempts: int = CollectSettings().max_item_attempts,
-) -> list[str]:
-    """Group into stories and store one batch (documents, fetch log rows, imported files, what became of
-    pending items) in one transaction."""
-    ids = {d.id for d in docs}
-    known = repo.existing_ids(db, list(ids))
-    fresh = [d for d in docs if d.id not in known]
-    if fresh:  # only new documents need a story; a pass with nothing new reads no text back
-        assign_stories(fresh, repo.recent_story_keys(db, datetime.now(UTC) - STORY_WINDOW))
-        share_identical_stories(fresh, repo.identical_texts(db, [d.text for d in fresh]))
-    fetches = []
-    for o in outcomes:
-        n_new = len({d.id for d in o.documents} - known)
-        for i, f in enumerate(o.fetches):
-            if i == 0:
-                f.new_documents = n_new
-            fetches.append((f, o.source.interval_minutes))
-    files = [f for o in outcomes for f in o.imported_files]
-    items = [(o.source.id, o.source.interval_minutes, o.items) for o in outcomes if o.items]
-    return repo.store_batch(db, docs, fetches, files, items, max_item_attempts)
-
-
-def _replay_spool(settings: Settings, db: Database) -> None:
-    """Write batches buffered while the database was busy (oldest first), before anything newer."""
-    spool.replay(db, spool.spool_dir(settings.db_path), _batch_writer(settings))
-
-
-def _state_from_snapshot(settings: Settings) -> tuple[dict[str, dict[str, Any]], set[str]]:
-    """Source state and imported files when the database is busy: the snapshot plus the spool."""
-    folder = spool.spool_dir(settings.db_path)
-    state: dict[str, dict[str, Any]] = {}
-    known_files: set[str] = set()
-    if settings.snapshot_path.exists():
-        snap = open_for_reading(settings.snapshot_path, lock_timeout_s=settings.database.lock_timeout_s)
-        try:
-            state = repo.source_state(snap)
-            known_files = {r[0] for r in snap.fetchall("SELECT content_hash FROM imported_files")}
-        finally:
-            snap.close()
-    logger.warning(
-        "database %s is busy: reading source state from the snapshot %s",
-        settings.db_path,
-        settings.snapshot_path,
-    )
-    return spool.overlay_state(state, folder), known_files | spool.buffered_files(folder)
+    database.lock_timeout_s) is buffered in the spool and written at the next successful open
+    (tonevakt/storage/spool.py)."""
+    (enricher or Enricher(settings)).enrich(docs)
+    return pass_store(settings).store(docs, list(outcomes), spool_on_lock=spool_on_lock) or []
 
 
 def import_file(
@@ -248,28 +174,19 @@ def _source_for_import(settings: Settings, source_id: str, voice: str | None) ->
     return Source(id=source_id, kind="files", voice=voice, name=source_id, relevance=relevance)
 
 
-def _known_urls(db: Database) -> set[str]:
-    """Canonical URLs already stored (plus the news-search links they came from, and items given up after
-    collect.max_item_attempts): collectors skip them, so that article pages are fetched and extracted only once."""
-    return {
-        r[0]
-        for r in db.fetchall(
-            """SELECT canonical_url FROM documents WHERE canonical_url IS NOT NULL
-           UNION SELECT json_extract_string(extra, '$.search_link') FROM documents
-           WHERE extra LIKE '%"search_link"%' AND json_extract_string(extra, '$.search_link') IS NOT NULL
-           UNION SELECT url FROM pending_items WHERE gave_up_at IS NOT NULL"""
-        )
-    }
-
-
 def collect(
     settings: Settings,
     source_ids: Sequence[str] | None = None,
     progress: Progress | None = None,
     force: bool = False,
+    stop: threading.Event | None = None,
 ) -> PassSummary:
-    """Fetch every due source (or the ones named), enrich and store what is new."""
-    from tonevakt.collectors.run import collect_sources
+    """Fetch every due source (or the ones named), enrich and store what is new: read the state (storage), fetch
+    (collectors), enrich (nlp), store (storage), source by source as they finish.
+
+    `stop`: the daemon's stop signal; once set, a wait for a busy database ends at once (state is read from the
+    snapshot, batches go to the spool). The pass itself still runs to its end."""
+    from tonevakt.collectors.collect import collect_sources
 
     t0 = time.monotonic()
     summary = PassSummary()
@@ -277,49 +194,39 @@ def collect(
     if source_ids:
         unknown = set(source_ids) - {s.id for s in settings.source_records()}
         if unknown:
-            from tonevakt.errors import ConfigError
-
             raise ConfigError(f"unknown source id(s): {', '.join(sorted(unknown))}")
         sources = [s for s in settings.source_records() if s.id in source_ids]
         force = True
-    try:
-        with spool.database_unless_stopping(settings.db_path, settings.database.lock_timeout_s) as db:
-            _replay_spool(settings, db)
-            repo.sync_sources(db, settings.source_records())
-            state = repo.source_state(db)
-            known_files = {r[0] for r in db.fetchall("SELECT content_hash FROM imported_files")}
-            known_urls = _known_urls(db)
-            pending = repo.pending_items(db)
-    except DatabaseLockedError:
-        state, known_files = _state_from_snapshot(settings)
-        known_urls = set()  # articles are fetched again; storing still keeps each document once
-        pending = {}  # pending items wait in the database for a pass that can read it
+    store = pass_store(settings, stop)
+    state = store.read_state(settings.source_records())
     ensure_inboxes(settings)
     enricher = Enricher(settings)
     spooling = False
 
-    def store(batch: list[SourceOutcome]) -> None:
-        """Store the sources that finished, at once: a slow source does not hold the others' documents.
-        Once a batch had to wait for the database and went to the spool, the rest of the pass goes there too."""
+    def store_batch(batch: list[SourceOutcome]) -> None:
+        """Enrich and store the sources that finished, at once: a slow source does not hold the others'
+        documents. Once a batch had to wait for the database and went to the spool, the rest of the pass goes
+        there too."""
         nonlocal spooling
         docs = [d for o in batch for d in o.documents]
-        new = _store_or_spool(settings, docs, enricher, batch, spool_on_lock=True, spool_now=spooling)
+        enricher.enrich(docs)
+        new = store.store(docs, batch, spool_on_lock=True, spool_now=spooling)
         spooling = new is None
         summary.documents_seen += len(docs)
         summary.documents_new += len(new or [])
 
     outcomes = collect_sources(
         sources,
-        state,
+        state.sources,
         settings,
         is_candidate=enricher.is_candidate,
-        known_files=known_files,
+        known_files=state.known_files,
         progress=progress,
         force=force,
         base_dir=Path(settings.base_dir),
-        known_urls=known_urls,
-        pending=pending,
-        on_outcome=store,
+        known_urls=state.known_urls,
+        pending=state.pending,
+        on_outcome=store_batch,
     )
     for o in outcomes:
         if o.deferred:
@@ -403,8 +310,7 @@ def refresh_shares_if_free(settings: Settings) -> None:
 
 def publish(settings: Settings) -> Path:
     """Publish the analyst snapshot and the Parquet exports."""
-    with database(settings.db_path, settings.database.lock_timeout_s) as db:
-        _replay_spool(settings, db)
+    with pass_store(settings).open() as db:
         publish_snapshot(db, settings.snapshot_path)
         publish_exports(db, settings.exports_path)
     return settings.snapshot_path

@@ -33,9 +33,10 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from tonevakt import dates, spool
+from tonevakt import dates
 from tonevakt.config import IntervalOrCron, Settings
 from tonevakt.errors import ConfigError, DatabaseLockedError, TonevaktError
+from tonevakt.storage import spool
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ class Daemon:
         self.settings = settings
         self.tz = settings.schedule.timezone
         self.stop_grace_s = stop_grace_s
+        # The one stop signal: no job starts once it is set, and a collect job waiting for a busy database
+        # stops waiting and buffers its batch in the spool (`pipeline.collect(stop=...)`).
         self.stopping = threading.Event()
         self._db_lock = threading.Lock()  # one job at a time touches the database
         self._idle = threading.Event()
@@ -205,7 +208,8 @@ class Daemon:
         from tonevakt import pipeline
 
         t0 = time.monotonic()
-        s = pipeline.collect(self.settings)
+        # Once stopping, a busy database is not waited for: the batch goes to the spool.
+        s = pipeline.collect(self.settings, stop=self.stopping)
         failed = f" ({', '.join(sid for sid, _ in s.failures)})" if s.failures else ""
         buffered = len(spool.pending(spool.spool_dir(self.settings.db_path)))
         tail = f"; {buffered} batches buffered until the database is free" if buffered else ""
@@ -303,8 +307,7 @@ class Daemon:
             logger.warning("second %s: stopping now", signal.Signals(signum).name)
             _hard_exit(0)
         logger.info("%s: stopping (the running job may finish first)", signal.Signals(signum).name)
-        self.stopping.set()
-        spool.STOPPING.set()  # a job waiting for a busy database buffers its batch instead
+        self.stopping.set()  # also ends a job's wait for a busy database: it buffers its batch instead
 
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):

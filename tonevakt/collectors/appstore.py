@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tonevakt.collectors.base import SourceOutcome, conditional_fetch, log_entry
+from tonevakt.collectors.base import conditional_fetch, log_entry
 from tonevakt.collectors.http import HttpClient
 from tonevakt.dates import parse_date
 from tonevakt.models import (
@@ -39,6 +39,7 @@ from tonevakt.models import (
     ItemOutcome,
     PendingItem,
     Source,
+    SourceOutcome,
 )
 
 logger = logging.getLogger(__name__)

@@ -1,42 +1,12 @@
-"""What every collector hands back to the pass."""
+"""What every collector uses to build what it hands back to the pass (a `models.SourceOutcome`): its fetch-log rows
+and the conditional GET of its own URL."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tonevakt.models import Document, FetchLogEntry, FetchResult, ItemOutcome, Source
-
-
-@dataclass
-class SourceOutcome:
-    """One source's part of a pass: documents, the fetch log rows, and files imported (files kind)."""
-
-    source: Source
-    documents: list[Document] = field(default_factory=list)
-    fetches: list[FetchLogEntry] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    imported_files: list[tuple[str, str, str, int]] = field(default_factory=list)  # hash, source, path, rows
-    skipped: bool = False  # not due yet (backoff or interval), or not started before the pass deadline
-    deferred: bool = False  # due, but the pass deadline came first: the source is first in the next pass
-    # What became of each item tried or left over (article pages, feed pages): failed and untried ones are
-    # remembered as pending items and handed back to the collector in a later pass.
-    items: list[ItemOutcome] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def items_left(self) -> int:
-        """Items this pass did not finish (failed or not tried): they wait for a later pass."""
-        return sum(1 for i in self.items if not i.done)
-
-    @property
-    def failed(self) -> bool:
-        return any(f.primary and f.status.failed for f in self.fetches)
-
-    @property
-    def reason(self) -> str:
-        return next((f.reason for f in self.fetches if f.primary and f.status.failed), "")
+from tonevakt.models import FetchLogEntry, FetchResult, Source
 
 
 def log_entry(

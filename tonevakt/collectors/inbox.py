@@ -28,10 +28,9 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tonevakt.collectors.base import SourceOutcome
 from tonevakt.collectors.files import FORMATS, file_hash, load_documents
 from tonevakt.errors import ImportFileError
-from tonevakt.models import FetchLogEntry, FetchStatus, Source
+from tonevakt.models import FetchLogEntry, FetchStatus, Source, SourceOutcome
 
 logger = logging.getLogger(__name__)
 

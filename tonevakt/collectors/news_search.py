@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from tonevakt.collectors.base import SourceOutcome, log_entry
+from tonevakt.collectors.base import log_entry
 from tonevakt.collectors.fulltext import wants_full_text
 from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.rss import (
@@ -31,7 +31,7 @@ from tonevakt.collectors.rss import (
     entry_document,
     new_entries,
 )
-from tonevakt.models import FetchResult, Source, document_id
+from tonevakt.models import FetchResult, Source, SourceOutcome, document_id
 from tonevakt.urls import canonical_url
 
 logger = logging.getLogger(__name__)

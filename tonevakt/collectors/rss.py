@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from tonevakt.collectors.base import SourceOutcome, conditional_fetch, log_entry
+from tonevakt.collectors.base import conditional_fetch, log_entry
 from tonevakt.collectors.fulltext import extract_article, wants_full_text
 from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.prolog import declares_entities, read_prolog
 from tonevakt.dates import parse_date
-from tonevakt.models import Document, FetchResult, FetchStatus, Source
+from tonevakt.models import Document, FetchResult, FetchStatus, Source, SourceOutcome
 from tonevakt.urls import canonical_url
 
 logger = logging.getLogger(__name__)

@@ -18,11 +18,19 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from lxml import etree
 from lxml import html as lxml_html
 
-from tonevakt.collectors.base import SourceOutcome, conditional_fetch, log_entry
+from tonevakt.collectors.base import conditional_fetch, log_entry
 from tonevakt.collectors.fulltext import decode_html, extract_article
 from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.rss import HTML_ACCEPT, MAX_ARTICLES_PER_PASS
-from tonevakt.models import Document, FetchLogEntry, FetchStatus, ItemOutcome, PendingItem, Source
+from tonevakt.models import (
+    Document,
+    FetchLogEntry,
+    FetchStatus,
+    ItemOutcome,
+    PendingItem,
+    Source,
+    SourceOutcome,
+)
 from tonevakt.urls import canonical_url
 
 logger = logging.getLogger(__name__)

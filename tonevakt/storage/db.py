@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,8 +37,14 @@ def _is_lock_error(e: Exception) -> bool:
 
 
 def _connect(
-    path: Path, read_only: bool, lock_timeout_s: float, config: dict[str, Any] | None = None
+    path: Path,
+    read_only: bool,
+    lock_timeout_s: float,
+    config: dict[str, Any] | None = None,
+    stop: threading.Event | None = None,
 ) -> duckdb.DuckDBPyConnection:
+    """The one wait for another process's lock: retries with backoff for up to `lock_timeout_s`, and gives up at
+    once when `stop` is set (a stopping daemon buffers its batch instead of waiting)."""
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.05
     attempt = 0
@@ -50,6 +57,10 @@ def _connect(
         except duckdb.Error as e:
             if not _is_lock_error(e):
                 raise StorageError(f"cannot open database {path}: {e}") from e
+            if stop is not None and stop.is_set():
+                raise DatabaseLockedError(
+                    f"database {path} is locked by another process (stopping: not waiting for it)"
+                ) from e
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DatabaseLockedError(
@@ -58,7 +69,11 @@ def _connect(
                 ) from e
             if attempt == 1:
                 logger.info("database %s is locked by another process; retrying with backoff", path)
-            time.sleep(min(delay * (1 + random.random() * 0.25), remaining))
+            pause = min(delay * (1 + random.random() * 0.25), remaining)
+            if stop is not None:
+                stop.wait(pause)  # returns as soon as the stop is set
+            else:
+                time.sleep(pause)
             delay = min(delay * 2, 5.0)
 
 
@@ -166,14 +181,19 @@ class Database:
         return new
 
 
-def open_database(path: Path, lock_timeout_s: float = 300.0, migrate: bool = True) -> Database:
-    """Open the main database for writing (creating folder and file), waiting out another writer."""
+def open_database(
+    path: Path, lock_timeout_s: float = 300.0, migrate: bool = True, stop: threading.Event | None = None
+) -> Database:
+    """Open the main database for writing (creating folder and file), waiting out another writer (up to
+    `lock_timeout_s`, or until `stop` is set: then DatabaseLockedError)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StorageError(f"cannot create the database folder {path.parent}: {e}") from e
-    db = Database(_connect(path, read_only=False, lock_timeout_s=lock_timeout_s), path, read_only=False)
+    db = Database(
+        _connect(path, read_only=False, lock_timeout_s=lock_timeout_s, stop=stop), path, read_only=False
+    )
     if migrate:
         try:
             db.migrate()
@@ -184,9 +204,11 @@ def open_database(path: Path, lock_timeout_s: float = 300.0, migrate: bool = Tru
 
 
 @contextmanager
-def database(path: Path, lock_timeout_s: float = 300.0) -> Iterator[Database]:
-    """`with database(path) as db:` — open for the length of a job, always closed."""
-    db = open_database(path, lock_timeout_s=lock_timeout_s)
+def database(
+    path: Path, lock_timeout_s: float = 300.0, stop: threading.Event | None = None
+) -> Iterator[Database]:
+    """`with database(path) as db:` — open for the length of a job, always closed. `stop`: see `open_database`."""
+    db = open_database(path, lock_timeout_s=lock_timeout_s, stop=stop)
     try:
         yield db
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from tonevakt.models import (
@@ -19,6 +19,7 @@ from tonevakt.models import (
 )
 from tonevakt.storage.db import Database
 from tonevakt.storage.kept_tone import active_model, rebuild_tone, refresh_tone
+from tonevakt.storage.polling import HEALTH_INPUTS, backoff_delay, source_after_fetch
 from tonevakt.urls import canonical_url
 
 DOCUMENT_COLUMNS = (
@@ -51,23 +52,6 @@ DOCUMENT_COLUMNS = (
 )
 
 INSERT_CHUNK = 250  # documents per INSERT statement
-# A failing source is polled less often: its interval is multiplied by 2^failures, up to this cap.
-MAX_BACKOFF = timedelta(hours=24)
-# A source whose last fetch brought something new is polled up to twice as often as configured; a quiet one
-# keeps its configured interval, which is the promise freshness is measured against (benchmarks/README.md).
-BUSY_SPEEDUP = 2.0
-
-
-def backoff_delay(interval_minutes: int, failures: int) -> timedelta:
-    """The backoff rule, for sources and for their pending items: interval × 2^failures, at most MAX_BACKOFF."""
-    return min(timedelta(minutes=interval_minutes) * (2 ** min(max(failures, 0), 10)), MAX_BACKOFF)
-
-
-def adapted_interval(interval_minutes: int, unchanged_streak: int) -> int:
-    """The polling interval after `unchanged_streak` fetches in a row that brought no new document."""
-    if unchanged_streak == 0:
-        return max(1, round(interval_minutes / BUSY_SPEEDUP))
-    return interval_minutes
 
 
 def _now() -> datetime:
@@ -113,7 +97,8 @@ def source_state(db: Database) -> dict[str, dict[str, Any]]:
 
 
 def record_fetch(db: Database, entry: FetchLogEntry, interval_minutes: int = 60) -> None:
-    """Append to the fetch log and update the source's health (call inside the batch's transaction)."""
+    """Append to the fetch log and update the source's health (`polling.source_after_fetch`; call inside the
+    batch's transaction)."""
     db.execute(
         """INSERT INTO fetch_log (source_id, url, status, http_status, reason, started_at, duration_ms, bytes,
                                   items, new_documents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -130,48 +115,14 @@ def record_fetch(db: Database, entry: FetchLogEntry, interval_minutes: int = 60)
             entry.new_documents,
         ],
     )
-    now = entry.started_at
     if not entry.primary:
         return
-    if entry.status.failed:
-        row = db.fetchone("SELECT consecutive_failures FROM sources WHERE id = ?", [entry.source_id])
-        failures = (row[0] if row else 0) + 1
-        backoff = backoff_delay(interval_minutes, failures)
-        db.execute(
-            """UPDATE sources SET last_attempt_at = ?, last_error_at = ?, last_status = ?, last_error = ?,
-                 consecutive_failures = ?, failing_since = coalesce(failing_since, ?), next_due_at = ?
-               WHERE id = ?""",
-            [now, now, entry.status.value, entry.reason, failures, now, now + backoff, entry.source_id],
-        )
-    else:
-        row = db.fetchone("SELECT coalesce(unchanged_streak, 0) FROM sources WHERE id = ?", [entry.source_id])
-        streak = 0 if entry.new_documents else (row[0] if row else 0) + 1
-        effective = adapted_interval(interval_minutes, streak)
-        db.execute(
-            """UPDATE sources SET last_attempt_at = ?, last_success_at = ?, last_status = ?,
-                 consecutive_failures = 0, failing_since = NULL, next_due_at = ?,
-                 unchanged_streak = ?, effective_interval_minutes = ?,
-                 etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),
-                 body_hash = coalesce(?, body_hash)
-               WHERE id = ?""",
-            [
-                now,
-                now,
-                entry.status.value,
-                now + timedelta(minutes=effective),
-                streak,
-                effective,
-                entry.etag,
-                entry.last_modified,
-                entry.body_hash,
-                entry.source_id,
-            ],
-        )
-        if entry.incomplete:
-            db.execute(
-                "UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = NULL WHERE id = ?",
-                [entry.source_id],
-            )
+    rows = db.rows(f"SELECT {', '.join(HEALTH_INPUTS)} FROM sources WHERE id = ?", [entry.source_id])
+    health = source_after_fetch(rows[0] if rows else None, entry, interval_minutes)
+    db.execute(
+        f"UPDATE sources SET {', '.join(f'{k} = ?' for k in health)} WHERE id = ?",
+        [*health.values(), entry.source_id],
+    )
 
 
 def source_health(db: Database) -> list[dict[str, Any]]:
@@ -357,6 +308,25 @@ def store_batch(
     return new
 
 
+def imported_hashes(db: Database) -> set[str]:
+    """Content hashes of every imported file (an inbox file is read once)."""
+    return {r[0] for r in db.fetchall("SELECT content_hash FROM imported_files")}
+
+
+def known_urls(db: Database) -> set[str]:
+    """Canonical URLs already stored (plus the news-search links they came from, and items given up after
+    collect.max_item_attempts): collectors skip them, so that article pages are fetched and extracted only once."""
+    return {
+        r[0]
+        for r in db.fetchall(
+            """SELECT canonical_url FROM documents WHERE canonical_url IS NOT NULL
+           UNION SELECT json_extract_string(extra, '$.search_link') FROM documents
+           WHERE extra LIKE '%"search_link"%' AND json_extract_string(extra, '$.search_link') IS NOT NULL
+           UNION SELECT url FROM pending_items WHERE gave_up_at IS NOT NULL"""
+        )
+    }
+
+
 def file_imported(db: Database, content_hash: str) -> bool:
     return bool(db.scalar("SELECT count(*) FROM imported_files WHERE content_hash = ?", [content_hash]))
 
@@ -369,7 +339,7 @@ def imported_file(db: Database, content_hash: str) -> dict[str, Any] | None:
 
 def identical_texts(db: Database, texts: Sequence[str]) -> list[tuple[str, str, str, str]]:
     """(story id, source id, voice, title + text) of stored documents whose text is one of `texts`, oldest
-    first: input to `dedup.share_identical_stories`."""
+    first: input to `stories.share_identical_stories`."""
     if not texts:
         return []
     return [

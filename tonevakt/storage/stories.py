@@ -9,6 +9,9 @@ Method: word 3-shingles of the normalised title + text (first `MAX_WORDS` words)
 signature per document (cached between calls for stored documents), LSH banding (32 bands of 4 rows) to find
 candidates without comparing all pairs (bounded work per document: see `StoryIndex`),
 and the estimated Jaccard similarity (share of equal signature values) ≥ `THRESHOLD` to accept one.
+
+Pure: texts and records in, story ids out. It runs at store time: `batch.store_outcomes` reads the stored
+texts of the last `STORY_WINDOW` and the identical texts, and groups the new documents of a batch against them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import threading
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 
@@ -36,6 +40,7 @@ MAX_WORDS = 400
 MAX_BUCKET_STORIES = 64  # stories kept per LSH bucket (a bucket is one band's key: boilerplate fills some)
 MAX_CANDIDATE_STORIES = 32  # stories compared per lookup, those sharing the most bands first
 MEMBERS_PER_STORY = 4  # members of one story compared per lookup
+STORY_WINDOW = timedelta(days=14)  # a new document is grouped with stored ones published this recently
 
 # Multiply-shift hashing, one (a, b) pair per permutation: h(x) = ((a*x + b) mod 2^64) >> 32, with a odd.
 # No division (uint64 arithmetic wraps by itself), 32-bit results.

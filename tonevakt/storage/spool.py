@@ -12,6 +12,11 @@ before anything newer. Nothing is dropped, and nothing is stored twice:
 - imported files are keyed by their content hash.
 
 A batch file that cannot be read is moved to `spool/rejected/` and logged as an error, never deleted.
+
+While batches wait here, a pass that cannot get into the database reads source state from the analyst snapshot
+with the buffered fetches applied (`overlay_state`, through the same `polling.source_after_fetch` as the
+database), so that it does not fetch again what is buffered. `storage/pass_store.py` decides when a batch goes
+here and when the spool is replayed.
 """
 
 from __future__ import annotations
@@ -20,53 +25,23 @@ import json
 import logging
 import os
 import secrets
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tonevakt.collectors.base import SourceOutcome
-from tonevakt.errors import DatabaseLockedError, StorageError
-from tonevakt.models import Document, FetchLogEntry, FetchStatus, ItemOutcome, Source
-from tonevakt.storage.db import Database, open_database
-from tonevakt.storage.repository import backoff_delay
+from tonevakt.errors import StorageError
+from tonevakt.models import Document, FetchLogEntry, FetchStatus, ItemOutcome, Source, SourceOutcome
+from tonevakt.storage.batch import store_outcomes
+from tonevakt.storage.db import Database
+from tonevakt.storage.polling import source_after_fetch
 
 logger = logging.getLogger(__name__)
 
 SPOOL_FORMAT = 1
 SUFFIX = ".jsonl"
-
-# Writes one batch (documents + the outcomes they came from) inside an open database; returns new ids.
-BatchWriter = Callable[[Database, list[Document], list[SourceOutcome]], list[str]]
-
-
-# Set by the daemon on SIGTERM/SIGINT: a busy database is no longer waited for; the batch goes to the spool.
-STOPPING = threading.Event()
-_WAIT_SLICE_S = 1.0
-
-
-@contextmanager
-def database_unless_stopping(path: Path, lock_timeout_s: float) -> Iterator[Database]:
-    """`storage.db.database`, except that the wait for another process's lock (up to `lock_timeout_s`) ends
-    as soon as STOPPING is set, with DatabaseLockedError: a stopping daemon buffers instead of waiting."""
-    deadline = time.monotonic() + lock_timeout_s
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            db = open_database(Path(path), lock_timeout_s=max(0.01, min(_WAIT_SLICE_S, remaining)))
-            break
-        except DatabaseLockedError as e:
-            if STOPPING.is_set() or time.monotonic() >= deadline:
-                why = "stopping" if STOPPING.is_set() else f"waited {lock_timeout_s:.0f}s"
-                raise DatabaseLockedError(f"database {path} is locked by another process ({why})") from e
-    try:
-        yield db
-    finally:
-        db.close()
 
 
 @dataclass
@@ -285,9 +260,9 @@ def _drop_recorded_fetches(db: Database, outcomes: Sequence[SourceOutcome]) -> i
     return dropped
 
 
-def replay(db: Database, folder: Path, write: BatchWriter) -> tuple[int, int]:
-    """Write every buffered batch into the open database, oldest first; each file is removed once its batch
-    is committed. Returns (batches written, new documents)."""
+def replay(db: Database, folder: Path, max_item_attempts: int) -> tuple[int, int]:
+    """Write every buffered batch into the open database, oldest first (`batch.store_outcomes`); each file is
+    removed once its batch is committed. Returns (batches written, new documents)."""
     batches = 0
     new_docs = 0
     for path in pending(folder):
@@ -297,7 +272,7 @@ def replay(db: Database, folder: Path, write: BatchWriter) -> tuple[int, int]:
             _reject(path, str(e))
             continue
         _drop_recorded_fetches(db, batch.outcomes)
-        new = write(db, batch.documents, batch.outcomes)
+        new = store_outcomes(db, batch.documents, batch.outcomes, max_item_attempts=max_item_attempts)
         try:
             path.unlink()
         except FileNotFoundError:
@@ -327,33 +302,10 @@ def overlay_state(state: dict[str, dict[str, Any]], folder: Path) -> dict[str, d
         except StorageError:
             continue
         for o in batch.outcomes:
-            s = out.setdefault(o.source.id, {"id": o.source.id, "consecutive_failures": 0})
+            row = out.setdefault(o.source.id, {"id": o.source.id, "consecutive_failures": 0})
             for f in o.fetches:
-                if not f.primary:
-                    continue
-                if f.status.failed:
-                    failures = int(s.get("consecutive_failures") or 0) + 1
-                    backoff = backoff_delay(o.source.interval_minutes, failures)
-                    s.update(
-                        consecutive_failures=failures,
-                        next_due_at=f.started_at + backoff,
-                        last_status=f.status.value,
-                        last_attempt_at=f.started_at,
-                    )
-                else:
-                    s.update(
-                        consecutive_failures=0,
-                        next_due_at=f.started_at + timedelta(minutes=o.source.interval_minutes),
-                        last_status=f.status.value,
-                        last_attempt_at=f.started_at,
-                        last_success_at=f.started_at,
-                    )
-                    for k in ("etag", "last_modified", "body_hash"):
-                        v = getattr(f, k)
-                        if f.incomplete:
-                            s[k] = None  # read in full again (storage.repository.record_fetch)
-                        elif v is not None:
-                            s[k] = v
+                if f.primary:  # as repository.record_fetch will do at the replay
+                    row.update(source_after_fetch(row, f, o.source.interval_minutes))
     return out
 
 

@@ -23,11 +23,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tonevakt.collectors.base import SourceOutcome
 from tonevakt.collectors.http import HttpClient
 from tonevakt.config import Settings
 from tonevakt.errors import TonevaktError
-from tonevakt.models import FetchLogEntry, FetchStatus, PendingItem, Source
+from tonevakt.models import FetchLogEntry, FetchStatus, PendingItem, Source, SourceOutcome
 
 logger = logging.getLogger(__name__)
 
