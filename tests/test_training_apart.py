@@ -192,3 +192,16 @@ def test_shipped_ensemble_scores_equal_a_full_forward(shipped: tuple[list[E5Clas
     scorer = FineTunedScorer(weights_path())  # loads its own copy of the members
     scorer.configure(96, 64, 1, 8)
     assert np.abs(scorer.predict(ordered) - full).max() < 1e-6
+
+
+def test_no_training_data_in_the_wheel() -> None:
+    """The package data the setuptools config ships (pyproject.toml) holds model files, never labelled
+    training data: `training/domain_train.jsonl` stays at the repository root, outside the package."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    assert config["packages"]["find"]["include"] == ["tonevakt*"]
+    shipped = {p for pattern in config["package-data"]["tonevakt"] for p in (REPO / "tonevakt").glob(pattern)}
+    assert any(p.name == "tonevakt-e5-small-norec-ft.npz" for p in shipped), "the globs must match real files"
+    assert (REPO / "training" / "domain_train.jsonl").exists()
+    assert not [p for p in shipped if p.suffix == ".jsonl" or "training" in p.relative_to(REPO).parts]
