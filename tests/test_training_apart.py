@@ -16,7 +16,13 @@ import pytest
 import torch
 
 from tonevakt.nlp.e5 import convert
-from tonevakt.nlp.e5.model import E5Classifier, _ensemble_probs, attention_bias, load_members
+from tonevakt.nlp.e5.model import (
+    E5Classifier,
+    _ensemble_probs,
+    attention_bias,
+    load_members,
+    predict_proba,
+)
 from tonevakt.nlp.e5.scorer import FineTunedScorer, weights_path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -178,7 +184,7 @@ def shipped() -> tuple[list[E5Classifier], object]:
 def test_shipped_ensemble_scores_equal_a_full_forward(shipped: tuple[list[E5Classifier], object]) -> None:
     """The shipped NoReC ensemble shares its untuned base layers and runs them layer by layer with our own
     mask; its probabilities equal the mean of each member's full forward through `BertModel.forward`
-    (max abs diff < 1e-6), both inside `_ensemble_probs` and through the scorer's public `predict`."""
+    (max abs diff < 1e-6), both inside `_ensemble_probs` and through `predict_proba`, what the scorer's `predict` runs."""
     members, tok = shipped
     firsts = [m.first_tuned for m in members]
     assert len(members) > 1 and min(firsts) >= 0 and len(set(firsts)) > 1, "the shared-layer path must run"
@@ -189,9 +195,9 @@ def test_shipped_ensemble_scores_equal_a_full_forward(shipped: tuple[list[E5Clas
         full = (sum(torch.softmax(m(ids, mask), -1) for m in members) / len(members)).numpy()
         layered = _ensemble_probs(members, ids, mask).numpy()
     assert np.abs(layered - full).max() < 1e-6
-    scorer = FineTunedScorer(weights_path())  # loads its own copy of the members
-    scorer.configure(96, 64, 1, 8)
-    assert np.abs(scorer.predict(ordered) - full).max() < 1e-6
+    # what `FineTunedScorer.predict` runs (the shipped file has no calibrated bias)
+    assert FineTunedScorer(weights_path()).meta["logit_bias"] is None
+    assert np.abs(predict_proba(members, tok, ordered, max_length=96, batch_size=64) - full).max() < 1e-6
 
 
 def test_no_training_data_in_the_wheel() -> None:
