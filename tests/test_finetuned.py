@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from tonevakt.nlp.e5 import convert
-from tonevakt.nlp.e5.model import E5Classifier, pack, tuned_state, unpack
+from tonevakt.nlp.e5.model import E5Classifier, unpack
 from tonevakt.nlp.e5.scorer import MODEL_ID, FineTunedScorer, weights_path
 from tonevakt.nlp.evaluate import compute_metrics, predicted_labels, read_labelled
+from tonevakt.training.packing import pack, tuned_state
 
 REPO = Path(__file__).resolve().parent.parent
 NOREC = REPO.parent / "shared" / "data" / "norec_sentence"
@@ -168,7 +169,7 @@ def test_mixed_ensemble_shares_untuned_layers_and_matches_members_run_alone(tmp_
 
 
 def test_shipped_weights_are_small_and_intact() -> None:
-    from tonevakt.nlp.e5.ship import file_sha256
+    from tonevakt.training.ship import file_sha256
 
     path = weights_path()
     meta = json.loads(path.with_suffix(".json").read_text())
@@ -245,7 +246,7 @@ def test_cli_model_base_reports_the_pinned_hash(base: Path) -> None:
 
 def test_members_spec_is_parsed_in_order() -> None:
     from tonevakt.errors import ModelError
-    from tonevakt.nlp.e5.finetune import Recipe, member_dir, parse_members
+    from tonevakt.training.recipe import Recipe, member_dir, parse_members
 
     assert parse_members("4:0, 4:1,8:20") == [(4, 0, None), (4, 1, None), (8, 20, None)]
     assert parse_members("12:3:6e-5") == [(12, 3, 6e-5)]
@@ -286,7 +287,8 @@ def test_members_side_by_side_equal_members_one_after_another(tmp_path: Path, ba
     """`train_members` with jobs=2 (one process per member) gives the same members, bit for bit, as training
     them in this process one after another on one thread; the recipe's R-Drop, label smoothing and layer decay
     are recorded beside each member."""
-    from tonevakt.nlp.e5.finetune import Recipe, train_members
+    from tonevakt.training.finetune import train_members
+    from tonevakt.training.recipe import Recipe
 
     train_json = _tiny_norec(tmp_path) / "3class" / "train.json"
     recipe = Recipe(epochs=1, lr=2e-4, rdrop=0.5, label_smoothing=0.1, layer_decay=0.9, holdout=0.2)
@@ -373,7 +375,8 @@ def test_cli_model_train_reproduces_a_packed_ensemble(tmp_path: Path, base: Path
     # the domain phase run later on a saved NoReC checkpoint gives the same member as in one go
     from dataclasses import replace
 
-    from tonevakt.nlp.e5.finetune import Recipe, adapt
+    from tonevakt.training.finetune import adapt
+    from tonevakt.training.recipe import Recipe
 
     once = torch.load(first / "domain1.pt", weights_only=True)
     recipe = replace(
@@ -395,7 +398,8 @@ def test_cli_model_train_reproduces_a_packed_ensemble(tmp_path: Path, base: Path
 
 def test_domain_file_errors_name_the_line(tmp_path: Path) -> None:
     from tonevakt.errors import ModelError
-    from tonevakt.nlp.e5.finetune import DOMAIN_FILE, load_domain
+    from tonevakt.training.finetune import load_domain
+    from tonevakt.training.recipe import DOMAIN_FILE
 
     texts, labels = load_domain(DOMAIN_FILE)
     assert len(texts) >= 250 and sorted(set(labels)) == [0, 1, 2]

@@ -637,7 +637,7 @@ def model_train_head(c: Context, data_dir: Path | None, out: Path | None, cache_
     print its dev figures."""
     from tonevakt.nlp.evaluate import format_report
     from tonevakt.nlp.sentiment.embedded import shipped_head_path
-    from tonevakt.nlp.sentiment.train import DEFAULT_MODEL_ID, train_head
+    from tonevakt.training.frozen_head import DEFAULT_MODEL_ID, train_head
 
     with _errors():
         s = c.settings
@@ -866,11 +866,15 @@ def _stars_vs_tone(s: Settings, model_id: str, n_weeks: int) -> dict[str, Any] |
     }
 
 
-DEFAULT_FT_MEMBERS = (
-    "12:1:6e-5,12:3:6e-5,8:20"  # the shipped tonevakt-e5-small-norec-ft ensemble (docs/model.md)
-)
-DEFAULT_FT_BITS = "4"
-DEFAULT_DOMAIN_EPOCHS = 0  # the domain phase was tried and not adopted (docs/model.md)
+class _RecipeDefault(click.Option):
+    """An option of `model train` whose default is the field of the same name of the training `Recipe`, the one
+    place of the shipped recipe (tonevakt/training/recipe.py); read only when that command is parsed or its
+    help shown, so the other commands never import the training package."""
+
+    def get_default(self, ctx: click.Context, call: bool = True) -> Any:
+        from tonevakt.training.recipe import Recipe
+
+        return getattr(Recipe(), str(self.name))
 
 
 @model.command("base")
@@ -906,36 +910,37 @@ def _bits(spec: str, n: int) -> list[int]:
 )
 @click.option(
     "--members",
-    default=DEFAULT_FT_MEMBERS,
+    cls=_RecipeDefault,
     show_default=True,
     help="Ensemble members as TUNED_LAYERS:SEED[:LR], comma-separated.",
 )
 @click.option(
     "--bits",
-    "bits_spec",
-    default=DEFAULT_FT_BITS,
+    cls=_RecipeDefault,
     show_default=True,
     help="Packing of each member's deltas: 8 or 4 bits, once for all or once per member.",
 )
-@click.option("--epochs", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option("--epochs", cls=_RecipeDefault, show_default=True, type=click.IntRange(1, 100))
 @click.option(
     "--lr",
-    default=1e-4,
+    cls=_RecipeDefault,
     show_default=True,
     type=_FiniteFloat(0, 1, min_open=True),
     help="For members that name no rate.",
 )
 @click.option(
     "--layer-decay",
-    default=1.0,
+    cls=_RecipeDefault,
     show_default=True,
     type=_FiniteFloat(0, 1, min_open=True),
     help="Learning-rate factor per layer going down from the head (1: the same rate everywhere).",
 )
-@click.option("--label-smoothing", default=0.0, show_default=True, type=_FiniteFloat(0, 1, max_open=True))
+@click.option(
+    "--label-smoothing", cls=_RecipeDefault, show_default=True, type=_FiniteFloat(0, 1, max_open=True)
+)
 @click.option(
     "--rdrop",
-    default=0.0,
+    cls=_RecipeDefault,
     show_default=True,
     type=_FiniteFloat(0, 100),
     help="Weight of R-Drop's KL term between two dropout passes (0: off; doubles the cost of a step).",
@@ -950,12 +955,12 @@ def _bits(spec: str, n: int) -> list[int]:
 )
 @click.option(
     "--domain-epochs",
-    default=DEFAULT_DOMAIN_EPOCHS,
+    cls=_RecipeDefault,
     show_default=True,
     type=click.IntRange(0, 100),
     help="Epochs of the domain phase; 0 skips it.",
 )
-@click.option("--domain-lr", default=3e-5, show_default=True, type=_FiniteFloat(0, 1, min_open=True))
+@click.option("--domain-lr", cls=_RecipeDefault, show_default=True, type=_FiniteFloat(0, 1, min_open=True))
 @click.option("--runs", type=click.Path(path_type=Path), help="Checkpoints (default data/e5-runs).")
 @click.option("--out", type=click.Path(path_type=Path), help="Packed weights (default: the shipped file).")
 @click.option(
@@ -973,7 +978,7 @@ def model_train(
     c: Context,
     data_dir: Path | None,
     members: str,
-    bits_spec: str,
+    bits: str,
     epochs: int,
     lr: float,
     layer_decay: float,
@@ -993,16 +998,17 @@ def model_train(
 
     import torch
 
-    from tonevakt.nlp.e5.finetune import DOMAIN_FILE, Recipe, parse_members, train_members
-    from tonevakt.nlp.e5.ship import ship
     from tonevakt.nlp.evaluate import format_report
+    from tonevakt.training.finetune import train_members
+    from tonevakt.training.recipe import DOMAIN_FILE, Recipe, parse_members
+    from tonevakt.training.ship import ship
 
     torch.set_num_threads(threads)
     with _errors():
         s = c.settings
         data_dir = data_dir or Path(s.base_dir).parent / "shared" / "data" / "norec_sentence"
         parsed = parse_members(members)
-        bits = _bits(bits_spec, len(parsed))
+        widths = _bits(bits, len(parsed))
         domain = str(domain_file or DOMAIN_FILE) if domain_epochs > 0 else None
         recipe = Recipe(
             epochs=epochs,
@@ -1013,6 +1019,8 @@ def model_train(
             domain_file=domain,
             domain_epochs=domain_epochs,
             domain_lr=domain_lr,
+            members=members,
+            bits=bits,
         )
         t0 = time.time()
         checkpoints = train_members(
@@ -1026,7 +1034,7 @@ def model_train(
         )
         trained_s = time.time() - t0
         extra = {"recipe": recipe.__dict__, "members_spec": members, "train_seconds": round(trained_s)}
-        result = ship(checkpoints, data_dir, out, extra=extra, bits=bits)
+        result = ship(checkpoints, data_dir, out, extra=extra, bits=widths)
     click.echo(
         f"{len(checkpoints)} members trained in {trained_s / 60:.0f} min; "
         f"{result.weights} ({result.size_bytes / 1e6:.1f} MB)"

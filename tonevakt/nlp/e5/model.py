@@ -1,10 +1,15 @@
-"""The fine-tuned e5-small classifier, and how its tuned parameters are packed for shipping.
+"""The fine-tuned e5-small classifier at inference: loading the shipped members and running them.
 
 The encoder is the rebuilt e5-small (`convert.py`); a classifier is the encoder with its top layers (or all of
 them) tuned, mean pooling (as e5 was trained) and a linear head. Only what tuning changed is shipped: each tuned
 matrix as an int8 delta against the rebuilt base (one fp16 scale per row) or a 4-bit one (one fp16 scale per 64
-values), vectors as fp16 deltas, the head in fp32. Several classifiers can be packed into one file and are
-averaged as an ensemble; the layers they did not tune are shared and run once.
+values), vectors as fp16 deltas, the head in fp32 (`unpack` reads that format; `tonevakt.training.packing.pack`,
+outside the runtime path, writes it). Several classifiers can be packed into one file and are averaged as an
+ensemble; the layers they did not tune are shared and run once.
+
+Only public transformers APIs: the encoder is called with `attention_mask=`, and where its layers are run one
+by one (`BertLayer` modules, 5.x: a layer returns its hidden states) the additive mask comes from
+`attention_bias`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from tonevakt.models import TONE_LABELS
 logger = logging.getLogger(__name__)
 
 LABELS = TONE_LABELS  # the column order of every classifier head
-FROZEN = ("embeddings.word_embeddings.weight",)
 
 
 class E5Classifier(nn.Module):
@@ -45,6 +49,13 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
+def attention_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The additive attention mask a `BertLayer` takes, (batch, 1, 1, length): 0 where a token is real, the
+    dtype's lowest value where it is padding. The same probabilities as the mask `BertModel.forward` builds
+    itself (tests/test_training_apart.py compares them on the shipped model), for eager and SDPA attention."""
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
 def load_encoder(base_dir: Path) -> nn.Module:
     from transformers import BertModel
     from transformers.utils import logging as hf_logging
@@ -58,32 +69,6 @@ def load_encoder(base_dir: Path) -> nn.Module:
         hf_logging.set_verbosity(verbosity)
 
 
-def tuned_state(model: E5Classifier) -> dict[str, torch.Tensor]:
-    """Every parameter that fine-tuning changes (all but the frozen word embeddings)."""
-    return {
-        k: v.detach().clone()
-        for k, v in model.state_dict().items()
-        if not any(k == f"encoder.{f}" for f in FROZEN) and "position_ids" not in k
-    }
-
-
-Q4_GROUP = 64  # values per fp16 scale in 4-bit packing
-
-
-def _pack_q4(delta: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """A 2-D delta as 4-bit integers in -7..7 (two per byte, row-major) with one fp16 scale per group of
-    `Q4_GROUP` consecutive values of a row."""
-    rows, cols = delta.shape
-    if cols % Q4_GROUP:
-        raise ModelError(f"4-bit packing needs a width divisible by {Q4_GROUP}, got {cols}")
-    g = delta.reshape(rows, cols // Q4_GROUP, Q4_GROUP)
-    scale = g.abs().amax(dim=2, keepdim=True).clamp(min=1e-12) / 7.0
-    scale = scale.to(torch.float16).float()  # quantise against the scale that is stored
-    q = (torch.round(g / scale).clamp(-7, 7).to(torch.int16) + 8).reshape(rows, cols).to(torch.uint8)
-    nibbles = (q[:, 0::2] | (q[:, 1::2] << 4)).numpy()
-    return nibbles, scale.squeeze(2).to(torch.float16).numpy()
-
-
 def _unpack_q4(nibbles: np.ndarray, scale: np.ndarray) -> torch.Tensor:
     rows, half = nibbles.shape
     q = np.empty((rows, half * 2), dtype=np.int8)
@@ -91,39 +76,6 @@ def _unpack_q4(nibbles: np.ndarray, scale: np.ndarray) -> torch.Tensor:
     q[:, 1::2] = (nibbles >> 4).astype(np.int8) - 8
     g = torch.from_numpy(q.astype(np.float32)).reshape(rows, scale.shape[1], -1)
     return (g * torch.from_numpy(scale.astype(np.float32)).unsqueeze(2)).reshape(rows, half * 2)
-
-
-def pack(
-    states: list[dict[str, torch.Tensor]], base: dict[str, torch.Tensor], bits: list[int] | None = None
-) -> dict[str, np.ndarray]:
-    """Pack tuned states (one per ensemble member) as deltas against `base`: matrices as int8 with one fp16
-    scale per row (or, where `bits` says 4 for that member, 4-bit with one fp16 scale per 64 values), vectors
-    as fp16; tensors that tuning left unchanged are not stored; the head in fp32."""
-    out: dict[str, np.ndarray] = {"n_members": np.array(len(states), dtype=np.int32)}
-    bits = bits or [8] * len(states)
-    if len(bits) != len(states) or any(b not in (4, 8) for b in bits):
-        raise ModelError(f"bits must give 4 or 8 for each of the {len(states)} members, got {bits}")
-    for i, st in enumerate(states):
-        for name, t in st.items():
-            key = f"m{i}/{name}"
-            t = t.float()
-            base_name = name.removeprefix("encoder.")
-            if not name.startswith("encoder.") or base_name not in base:
-                out[key] = t.numpy().astype(np.float32)
-                continue
-            delta = t - base[base_name].float()
-            if not torch.any(delta):
-                continue
-            if t.ndim == 2 and bits[i] == 4:
-                out[key + "#q4"], out[key + "#gscale"] = _pack_q4(delta)
-            elif t.ndim == 2:
-                scale = delta.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
-                q = torch.round(delta / scale).clamp(-127, 127).to(torch.int8)
-                out[key + "#q8"] = q.numpy()
-                out[key + "#scale"] = scale.squeeze(1).to(torch.float16).numpy()
-            else:
-                out[key + "#d16"] = delta.to(torch.float16).numpy()
-    return out
 
 
 def unpack(packed: dict[str, np.ndarray], base: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
@@ -246,13 +198,7 @@ def _ensemble_probs(members: list[E5Classifier], ids: torch.Tensor, mask: torch.
     donor = members[max(range(len(members)), key=lambda i: firsts[i])].encoder
     n_layers = donor.config.num_hidden_layers
     h = donor.embeddings(input_ids=ids)
-    ext, _ = donor._create_attention_masks(
-        attention_mask=mask,
-        encoder_attention_mask=None,
-        embedding_output=h,
-        encoder_hidden_states=None,
-        cache=None,
-    )
+    ext = attention_bias(mask, h.dtype)
     at: dict[int, torch.Tensor] = {}
     depth = 0
     for start in sorted(set(firsts)):

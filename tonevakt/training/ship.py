@@ -1,7 +1,7 @@
 """Pack trained runs into the shipped weights file and measure it on NoReC_sentence dev.
 
 The shipped file is what the scorer loads: `tonevakt/nlp/weights/<model id>.npz` (4- or 8-bit deltas against the
-rebuilt base, see model.py) and `<model id>.json` (recipe, members, dev figures, file hash). The figures are
+rebuilt base, see packing.py) and `<model id>.json` (recipe, members, dev figures, file hash). The figures are
 measured on the shipped, packed weights, not on the training-time float32 ones.
 """
 
@@ -19,15 +19,15 @@ import torch
 
 from tonevakt.errors import ModelError
 from tonevakt.nlp.e5.convert import ensure_base, expected_sha256
-from tonevakt.nlp.e5.model import pack
 from tonevakt.nlp.e5.scorer import MODEL_ID, FineTunedScorer, weights_path
 from tonevakt.nlp.evaluate import Metrics, read_labelled
 from tonevakt.nlp.sentiment.base import Progress
+from tonevakt.training.packing import pack
 
 logger = logging.getLogger(__name__)
 
 INDOMAIN = (
-    Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "indomain" / "helseplattformen_check.jsonl"
+    Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "indomain" / "helseplattformen_check.jsonl"
 )
 
 
@@ -51,7 +51,7 @@ def file_sha256(path: Path) -> str:
 def calibrate(probs: np.ndarray, labels: list[int], step: float = 0.05, span: float = 1.0) -> np.ndarray:
     """Per-class log bias (neutral fixed at 0) that maximises macro-F1 of `probs` on the selection split;
     on ties the smallest shift wins."""
-    from tonevakt.nlp.e5.finetune import macro_f1
+    from tonevakt.training.finetune import macro_f1
 
     grid = np.round(np.arange(-span, span + 1e-9, step), 4)
     logp = np.log(np.clip(probs, 1e-9, 1.0))
@@ -69,7 +69,7 @@ def selection_bias(
     checkpoints: list[Path], train_path: Path, holdout: float = 0.1
 ) -> tuple[np.ndarray, dict]:
     """Calibrate the ensemble's per-class bias on the held-out part of TRAIN (never on dev)."""
-    from tonevakt.nlp.e5.finetune import holdout_split, load_split, macro_f1
+    from tonevakt.training.finetune import holdout_split, load_split, macro_f1
 
     texts, labels = load_split(train_path)
     _, sel = holdout_split(texts, labels, holdout)

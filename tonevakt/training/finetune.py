@@ -1,10 +1,10 @@
-"""Fine-tune e5-small on NoReC_sentence (train split only) and pack the result for shipping.
+"""Fine-tune e5-small members on NoReC_sentence (train split only); `ship.py` packs them for shipping.
 
-Recipe (fixed in advance, not tuned on dev): the top `tune_layers` encoder layers (12: all of them) and a linear
-head, never the word embeddings; AdamW, linear warm-up and decay, class weights negative 1.5 / neutral 0.8 /
-positive 1.0, max 96 tokens, batches of similar length. Layers below the tuned ones run once and are cached.
-A tenth of TRAIN, picked by a hash of the text, is held out ("selection" split) to follow training and choose
-members; dev is only for reporting.
+The recipe and its shipped defaults are `recipe.Recipe`: the top `tune_layers` encoder layers (12: all of them)
+and a linear head, never the word embeddings; AdamW, linear warm-up and decay, class weights negative 1.5 /
+neutral 0.8 / positive 1.0, max 96 tokens, batches of similar length. Layers below the tuned ones run once and
+are cached. A tenth of TRAIN, picked by a hash of the text, is held out ("selection" split) to follow training
+and choose members; dev is only for reporting.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import random
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,37 +24,13 @@ from torch import nn
 
 from tonevakt.errors import ModelError
 from tonevakt.nlp.e5.convert import E5Tokenizer, ensure_base
-from tonevakt.nlp.e5.model import LABELS, E5Classifier, load_encoder, tuned_state
+from tonevakt.nlp.e5.model import LABELS, E5Classifier, attention_bias, load_encoder
+from tonevakt.training.packing import tuned_state
+from tonevakt.training.recipe import Member, Recipe, member_dir
 
 logger = logging.getLogger(__name__)
 
 _LABEL_INDEX = {label: i for i, label in enumerate(LABELS)}
-# The project's own labelled sentences about Helseplattformen (news, union, app-review style; Bokmål and
-# Nynorsk), written for training and kept apart from the in-domain check set in tests/fixtures/indomain/.
-# The domain phase they feed was tried and is not part of the shipped model (docs/model.md says why).
-# In the repository, not in the wheel (training/README.md).
-DOMAIN_FILE = Path(__file__).resolve().parents[3] / "training" / "domain_train.jsonl"
-
-
-@dataclass(frozen=True)
-class Recipe:
-    epochs: int = 3
-    lr: float = 6e-5
-    layer_decay: float = 1.0  # learning rate multiplier per layer going down (1.0 = none)
-    batch_size: int = 32
-    max_length: int = 96
-    warmup: float = 0.1
-    weight_decay: float = 0.01
-    class_weights: tuple[float, float, float] = (1.5, 0.8, 1.0)
-    label_smoothing: float = 0.0
-    rdrop: float = 0.0  # weight of R-Drop's symmetric KL between two dropout passes of each batch (0 = off)
-    holdout: float = 0.1
-    seed: int = 0
-    tune_layers: int = 4  # the top layers tuned; the frozen layers below run once and are cached
-    domain_file: str | None = None  # the project's own labelled sentences for a second, domain phase
-    domain_epochs: int = 0
-    domain_lr: float = 2e-5
-    domain_mix: float = 1.0  # NoReC train sentences drawn per domain sentence in the domain phase
 
 
 def load_split(path: Path) -> tuple[list[str], list[int]]:
@@ -122,19 +98,8 @@ def macro_f1(gold: list[int], pred: list[int]) -> float:
     return compute_metrics([LABELS[g] for g in gold], [LABELS[p] for p in pred], LABELS).macro_f1
 
 
-def _layer_mask(model: E5Classifier, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    ext, _ = model.encoder._create_attention_masks(
-        attention_mask=mask,
-        encoder_attention_mask=None,
-        embedding_output=hidden,
-        encoder_hidden_states=None,
-        cache=None,
-    )
-    return ext
-
-
 def _run_layers(model: E5Classifier, layers: range, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    ext = _layer_mask(model, hidden, mask)
+    ext = attention_bias(mask, hidden.dtype)
     for i in layers:
         hidden = model.encoder.encoder.layer[i](hidden, ext)
     return hidden
@@ -439,33 +404,6 @@ def adapt(
     )
 
 
-Member = tuple[int, int, float | None]  # (tuned top layers, seed, learning rate or None for the recipe's)
-
-
-def parse_members(spec: str) -> list[Member]:
-    """ "12:0:6e-5,4:0,8:20" -> [(12, 0, 6e-05), (4, 0, None), (8, 20, None)]: one ensemble member each, as
-    TUNED_LAYERS:SEED[:LEARNING_RATE]."""
-    out: list[Member] = []
-    for part in (p.strip() for p in spec.split(",")):
-        fields = part.split(":")
-        try:
-            if len(fields) > 3:
-                raise ValueError(part)
-            layers, seed = int(fields[0]), int(fields[1] or 0) if len(fields) > 1 else 0
-            lr = float(fields[2]) if len(fields) > 2 else None
-        except ValueError:
-            raise ModelError(f"bad ensemble member {part!r}: expected TUNED_LAYERS:SEED[:LR]") from None
-        if not 1 <= layers <= 12 or (lr is not None and not 0 < lr < 1):
-            raise ModelError(f"bad ensemble member {part!r}: 1-12 tuned layers, 0 < LR < 1")
-        out.append((layers, seed, lr))
-    return out
-
-
-def member_dir(runs: Path, layers: int, lr: float | None, recipe: Recipe) -> Path:
-    """Where a member's checkpoints live: runs/k{layers}[-lr{lr}]/ (the recipe's own rate keeps the short name)."""
-    return runs / (f"k{layers}" if lr is None or lr == recipe.lr else f"k{layers}-lr{lr:g}")
-
-
 def train_members(
     train_path: Path,
     runs: Path,
@@ -520,29 +458,24 @@ def _train_one(train_path: Path, out_dir: Path, recipe: Recipe, seed: int, threa
 
 
 def main() -> None:  # pragma: no cover - developer entry point for background runs
+    """`python -m tonevakt.training.finetune`: one member per seed; options left out take the Recipe's value."""
     import argparse
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--train", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--tune-layers", type=int, default=4)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--lr", type=float, default=6e-5)
-    ap.add_argument("--layer-decay", type=float, default=1.0)
-    ap.add_argument("--label-smoothing", type=float, default=0.0)
-    ap.add_argument("--rdrop", type=float, default=0.0)
+    ap.add_argument("--tune-layers", type=int)
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--lr", type=float)
+    ap.add_argument("--layer-decay", type=float)
+    ap.add_argument("--label-smoothing", type=float)
+    ap.add_argument("--rdrop", type=float)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    r = Recipe(
-        epochs=a.epochs,
-        lr=a.lr,
-        layer_decay=a.layer_decay,
-        tune_layers=a.tune_layers,
-        label_smoothing=a.label_smoothing,
-        rdrop=a.rdrop,
-    )
+    fields = ("tune_layers", "epochs", "lr", "layer_decay", "label_smoothing", "rdrop")
+    r = Recipe(**{k: getattr(a, k) for k in fields if getattr(a, k) is not None})
     seeds = [int(x) for x in a.seeds.split(",")]
     train(a.train, a.out, r, progress=lambda m: print(m, flush=True), seeds=seeds)
 
