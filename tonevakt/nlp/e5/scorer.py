@@ -14,12 +14,13 @@ import numpy as np
 
 from tonevakt.errors import ModelError
 from tonevakt.models import Document, Score
+from tonevakt.nlp.sentiment import FINE_TUNED_MODEL, TONE_MODEL
 from tonevakt.nlp.sentiment.base import LABELS, Progress, Scorer
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-MODEL_ID = "tonevakt-e5-small-norec-ft"
+MODEL_ID = FINE_TUNED_MODEL
 TRAINED_LENGTH = 96  # tokens the model was trained on; longer passages are windowed to about this size
 MAX_LENGTH = 128
 
@@ -105,7 +106,7 @@ def load(settings: object | None = None) -> FineTunedScorer:
     return FineTunedScorer.load(settings)
 
 
-TONE_MODEL_ID = "tonevakt-e5-small-tone"
+TONE_MODEL_ID = TONE_MODEL
 
 
 @dataclass
