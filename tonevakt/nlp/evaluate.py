@@ -191,8 +191,9 @@ def format_report(m: Metrics, title: str = "") -> str:
         lines.append(f"{lab:<11}" + "".join(f"{v:>10}" for v in row))
     if "shares_true" in m.extra:  # documents (nlp/tone.measure): the shares the report would show
         true, pred = m.extra["shares_true"], m.extra["shares_predicted"]
-        lines.append(f"shares ({' / '.join(m.labels)}): true " + " / ".join(f"{true[k]:.3f}" for k in m.labels)
-                     + ", predicted " + " / ".join(f"{pred[k]:.3f}" for k in m.labels))  # fmt: skip
+        true_text = " / ".join(f"{true[k]:.3f}" for k in m.labels)
+        pred_text = " / ".join(f"{pred[k]:.3f}" for k in m.labels)
+        lines.append(f"shares ({' / '.join(m.labels)}): true {true_text}, predicted {pred_text}")
     return "\n".join(lines)
 
 

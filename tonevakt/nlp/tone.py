@@ -285,8 +285,8 @@ def measure(scorer: Any, labelled: Sequence[LabelledDocument], progress: Any = N
     predicted = [scores[t.document.id] for t in labelled if t.document.id in scores]
     m = compute_metrics(gold, predicted, TONE_LABELS)
     true, pred = shares(gold), shares(predicted)
-    m.extra.update(model=scorer.model_id, shares_true=true, shares_predicted=pred,
-                   share_error={lab: round(pred[lab] - true[lab], 4) for lab in TONE_LABELS})  # fmt: skip
+    error = {lab: round(pred[lab] - true[lab], 4) for lab in TONE_LABELS}
+    m.extra.update(model=scorer.model_id, shares_true=true, shares_predicted=pred, share_error=error)
     return m
 
 
