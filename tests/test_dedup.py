@@ -11,7 +11,7 @@ import duckdb
 from tests.support.localserver import FEED_TYPE, LocalServer, Route
 from tonevakt import pipeline
 from tonevakt.config import Settings
-from tonevakt.models import Document
+from tonevakt.models import Document, StoryMember
 from tonevakt.storage.stories import (
     MAX_CANDIDATE_STORIES,
     MEMBERS_PER_STORY,
@@ -96,7 +96,7 @@ def test_syndicated_copies_are_one_story_and_other_news_is_not() -> None:
 
 def test_copies_join_a_stored_story_and_stored_documents_keep_theirs() -> None:
     first, second, third = _copies()
-    recent = [("u-stored", "story-of-last-week", f"{first.title} {first.text}")]
+    recent = [StoryMember("u-stored", "story-of-last-week", f"{first.title} {first.text}")]
     assign_stories([second, third], recent)
     assert second.story_id == third.story_id == "story-of-last-week"
     again = _doc("adressa", "x", "y")
@@ -122,16 +122,16 @@ def test_minhash_estimate_is_close_to_jaccard() -> None:
 def test_thousands_of_documents_cost_bounded_work() -> None:
     rng = random.Random(7)
     vocabulary = [f"ord{i}" for i in range(3000)]
-    recent = [(f"r{i}", f"r{i}", " ".join(rng.choices(vocabulary, k=150))) for i in range(4000)]
+    recent = [StoryMember(f"r{i}", f"r{i}", " ".join(rng.choices(vocabulary, k=150))) for i in range(4000)]
     docs = [_doc("s", f"sak {i}", " ".join(rng.choices(vocabulary, k=150))) for i in range(1000)]
     # 30 planted copies of stored documents, each with a new first sentence and a few words changed.
     planted = []
     for i in range(30):
-        words = recent[i * 100][2].split()
+        words = recent[i * 100].text.split()
         for j in rng.sample(range(len(words)), 5):
             words[j] = rng.choice(vocabulary)
         d = _doc("copy", f"kopi {i}", "Ny ingress her i dag. " + " ".join(words))
-        planted.append((d, recent[i * 100][1]))
+        planted.append((d, recent[i * 100].story_id))
     batch = docs + [d for d, _ in planted]
     stats = assign_stories(batch, recent)
     # Bounded work: each document is compared with at most MEMBERS_PER_STORY members of MAX_CANDIDATE_STORIES

@@ -581,15 +581,15 @@ def evaluate(c: Context, file: Path | None, as_json: bool, use_labels: bool) -> 
 
             db = open_for_reading(s.db_path, s.snapshot_path)
             try:
-                pairs = repo.labelled_documents(db)
+                labels = repo.labelled_documents(db)
             finally:
                 db.close()
-            if not pairs:
+            if not labels:
                 raise ev.EvaluationError(
                     "no human labels stored yet (add some with 'tonevakt label DOC_ID LABEL')"
                 )
-            docs = [d for d, _ in pairs]
-            gold = {d.id: ev.normalise_label(label) for d, label in pairs}
+            docs = [h.document for h in labels]
+            gold = {h.document.id: ev.normalise_label(h.label) for h in labels}
             scorer = load_scorer(s.sentiment, s.models_path)
             metrics = ev.evaluate_documents(scorer, docs, gold, progress=progress)
             title = f"{scorer.model_id} against {metrics.n} human labels"

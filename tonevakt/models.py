@@ -180,6 +180,33 @@ class ItemOutcome:
 
 
 @dataclass(frozen=True)
+class StoryMember:
+    """A stored document as near-copy grouping reads it (`storage/stories.assign_stories`)."""
+
+    document_id: str
+    story_id: str
+    text: str  # title + text
+
+
+@dataclass(frozen=True)
+class IdenticalText:
+    """A stored document whose text a new one repeats (`storage/stories.share_identical_stories`)."""
+
+    story_id: str
+    source_id: str
+    voice: str
+    text: str  # title + text
+
+
+@dataclass(frozen=True)
+class HumanLabel:
+    """A stored document with the tone label a person gave it (`tonevakt label`)."""
+
+    document: Document
+    label: str
+
+
+@dataclass(frozen=True)
 class PendingItem:
     """An item remembered from an earlier pass (a row of `pending_items`), handed to the source's collector."""
 

@@ -107,7 +107,8 @@ def import_file(
         source = replace(source, relevance=IMPORT_RELEVANCE[relevance])
     data = read_file(path)
     digest = file_hash(data)
-    fr, docs = load_documents(data, Path(path), source, voice=voice, max_rows=max_rows)  # a bad file: no db
+    loaded = load_documents(data, Path(path), source, voice=voice, max_rows=max_rows)  # a bad file: no db
+    fr, docs = loaded.rows, loaded.documents
     if not docs:
         raise ImportFileError(f"{path}: no row has any text")
     warnings: list[str] = []

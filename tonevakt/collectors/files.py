@@ -436,19 +436,27 @@ def rows_to_documents(
     return docs
 
 
+@dataclass(frozen=True)
+class LoadedFile:
+    """One feedback file read: its rows (with what was refused and why) and the documents made of them."""
+
+    rows: FileRows
+    documents: list[Document]
+
+
 def load_documents(
     data: bytes,
     path: Path,
     source: Source,
     voice: str | None = None,
     max_rows: int | None = None,
-) -> tuple[FileRows, list[Document]]:
+) -> LoadedFile:
     """Parse one file's bytes and turn its rows into Documents: the one place where a file's problems become
     an `ImportFileError` naming it (also the unexpected ones), so that one bad file never takes other files,
     other sources or the whole pass with it."""
     try:
         fr = parse_rows(data, path, max_rows or source.max_rows or MAX_ROWS)
-        return fr, rows_to_documents(fr, source, voice=voice)
+        return LoadedFile(fr, rows_to_documents(fr, source, voice=voice))
     except ImportFileError:
         raise
     except Exception as e:  # a reader's unexpected failure (a bug, MemoryError) stays this file's problem

@@ -109,21 +109,24 @@ def collect_inbox(source: Source, known_files: set[str], base_dir: Path) -> Sour
         if digest in known_files or digest in seen_now:
             continue  # imported before (perhaps under another name)
         try:
-            rows, docs = load_documents(data, path, source)
+            loaded = load_documents(data, path, source)
         except ImportFileError as e:
             refused.append(f"{name!r} not imported: {e}")
             failed += 1
             continue
         seen_now.add(digest)
+        rows = loaded.rows
         for w in rows.warnings:
             logger.warning("%s: %s", source.id, w)
         outcome.warnings.extend(rows.warnings)
-        outcome.documents.extend(docs)
+        outcome.documents.extend(loaded.documents)
         outcome.imported_files.append((digest, source.id, str(path), len(rows.rows)))
         entry.items += len(rows.rows)
         entry.bytes += len(data)
         imported += 1
-        logger.info("%s: %s has %d rows, %d with text", source.id, name, len(rows.rows), len(docs))
+        logger.info(
+            "%s: %s has %d rows, %d with text", source.id, name, len(rows.rows), len(loaded.documents)
+        )
     for r in refused:
         logger.warning("%s: %s", source.id, r)
     outcome.warnings.extend(refused)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tonevakt.errors import ModelError
-from tonevakt.models import TONE_LABELS, Document
+from tonevakt.models import TONE_LABELS, Document, HumanLabel
 
 logger = logging.getLogger(__name__)
 
@@ -357,6 +357,6 @@ def adapt(
     )
 
 
-def human_labelled(pairs: Sequence[tuple[Document, str]]) -> list[LabelledDocument]:
+def human_labelled(labels: Sequence[HumanLabel]) -> list[LabelledDocument]:
     """Stored documents with their human labels (`storage.repository.labelled_documents`), as labelled documents."""
-    return [LabelledDocument(doc, label.strip().casefold(), "human") for doc, label in pairs]
+    return [LabelledDocument(h.document, h.label.strip().casefold(), "human") for h in labels]

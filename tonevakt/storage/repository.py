@@ -12,10 +12,13 @@ from tonevakt.models import (
     Document,
     FetchLogEntry,
     FetchStatus,
+    HumanLabel,
+    IdenticalText,
     ItemOutcome,
     PendingItem,
     Score,
     Source,
+    StoryMember,
 )
 from tonevakt.storage.db import Database
 from tonevakt.storage.kept_tone import active_model, rebuild_tone, refresh_tone
@@ -337,13 +340,12 @@ def imported_file(db: Database, content_hash: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def identical_texts(db: Database, texts: Sequence[str]) -> list[tuple[str, str, str, str]]:
-    """(story id, source id, voice, title + text) of stored documents whose text is one of `texts`, oldest
-    first: input to `stories.share_identical_stories`."""
+def identical_texts(db: Database, texts: Sequence[str]) -> list[IdenticalText]:
+    """Stored documents whose text is one of `texts`, oldest first: input to `stories.share_identical_stories`."""
     if not texts:
         return []
     return [
-        (r[0], r[1], r[2], r[3])
+        IdenticalText(r[0], r[1], r[2], r[3])
         for r in db.fetchall(
             """SELECT coalesce(story_id, id), source_id, voice, coalesce(title, '') || ' ' || text FROM documents
                WHERE text IN (SELECT unnest(?)) ORDER BY collected_at, id""",
@@ -352,10 +354,10 @@ def identical_texts(db: Database, texts: Sequence[str]) -> list[tuple[str, str, 
     ]
 
 
-def recent_story_keys(db: Database, since: datetime) -> list[tuple[str, str, str]]:
-    """(document id, story id, text) of documents since a date: input to near-copy grouping."""
+def recent_story_keys(db: Database, since: datetime) -> list[StoryMember]:
+    """Documents published since a date: input to near-copy grouping."""
     return [
-        (r[0], r[1], r[2])
+        StoryMember(r[0], r[1], r[2])
         for r in db.fetchall(
             "SELECT id, coalesce(story_id, id), title || ' ' || text FROM documents WHERE published_at >= ?",
             [since],
@@ -382,13 +384,13 @@ def document_for_scoring(row: Sequence[Any]) -> Document:
     )
 
 
-def labelled_documents(db: Database) -> list[tuple[Document, str]]:
+def labelled_documents(db: Database) -> list[HumanLabel]:
     """The documents that carry a human label, with that label, in the order they were labelled."""
     rows = db.fetchall(
         f"""SELECT {", ".join("d." + c for c in SCORING_COLUMNS.split(", "))}, l.label
             FROM labels l JOIN documents d ON d.id = l.document_id ORDER BY l.labelled_at, d.id"""
     )
-    return [(document_for_scoring(r), str(r[-1])) for r in rows]
+    return [HumanLabel(document_for_scoring(r), str(r[-1])) for r in rows]
 
 
 def documents_to_score(

@@ -26,7 +26,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from tonevakt.models import Document
+from tonevakt.models import Document, IdenticalText, StoryMember
 
 logger = logging.getLogger(__name__)
 
@@ -193,17 +193,18 @@ def document_key(doc: Document) -> str:
     return f"{doc.title} {doc.text}"
 
 
-def assign_stories(docs: list[Document], recent: Sequence[tuple[str, str, str]]) -> GroupingStats:
+def assign_stories(docs: list[Document], recent: Sequence[StoryMember]) -> GroupingStats:
     """Set each document's `story_id`: the story of a stored or earlier near-copy, else its own id.
 
-    `recent` holds (document id, story id, title + text) of stored documents of the last weeks. A document
+    `recent` holds the stored documents of the last weeks. A document
     already stored keeps its story. Documents are matched in the order given, so the first copy of a
     story in a batch founds it and later copies join it.
     """
     index = StoryIndex()
-    for doc_id, story_id, text in recent:
-        if index.story_of(doc_id) is None:
-            index.add(doc_id, story_id or doc_id, _signature_of(text or "", doc_id))
+    for member in recent:
+        if index.story_of(member.document_id) is None:
+            story = member.story_id or member.document_id
+            index.add(member.document_id, story, _signature_of(member.text or "", member.document_id))
     grouped = 0
     for doc in docs:
         known = index.story_of(doc.id)
@@ -227,15 +228,15 @@ def _identical_key(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def share_identical_stories(docs: list[Document], stored: Sequence[tuple[str, str, str, str]]) -> int:
+def share_identical_stories(docs: list[Document], stored: Sequence[IdenticalText]) -> int:
     """Give a document the story of an identical text (title + text, whitespace and case aside) of the same
     voice from another source: the same feedback file imported under two source ids, a statement published
     by two unions. Near-copy grouping never groups short texts (fewer than MIN_SHINGLES shingles), so without
-    this "Bra app" imported twice would count twice. `stored` holds (story id, source id, voice, title + text)
-    of stored documents with the same texts, oldest first. Returns how many documents changed story."""
+    this "Bra app" imported twice would count twice. `stored` holds the stored documents with the same texts,
+    oldest first. Returns how many documents changed story."""
     holders: dict[tuple[str, str], tuple[str, str]] = {}  # (voice, key) → (source id, story id) of the first
-    for story_id, source_id, voice, text in stored:
-        holders.setdefault((voice, _identical_key(text)), (source_id, story_id))
+    for t in stored:
+        holders.setdefault((t.voice, _identical_key(t.text)), (t.source_id, t.story_id))
     changed = 0
     for doc in docs:
         key = (doc.voice, _identical_key(document_key(doc)))
