@@ -9,6 +9,11 @@ from typing import Any
 from tonevakt.models import FetchLogEntry, FetchResult, Source
 
 
+def document_kind(source: Source) -> str:
+    """What a fetched page or feed entry is: a news article from a media source, else a statement."""
+    return "article" if source.voice == "media" else "statement"
+
+
 def log_entry(
     source: Source, res: FetchResult, primary: bool, started: datetime, items: int = 0
 ) -> FetchLogEntry:

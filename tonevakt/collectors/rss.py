@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from tonevakt.collectors.base import conditional_fetch, log_entry
+from tonevakt.collectors.base import conditional_fetch, document_kind, log_entry
 from tonevakt.collectors.fulltext import extract_article, wants_full_text
 from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.prolog import declares_entities, read_prolog
@@ -291,7 +291,7 @@ def entry_document(
         collected_at=now,
         region=source.region,
         paywalled=source.paywalled,
-        kind="article" if source.voice == "media" else "statement",
+        kind=document_kind(source),
         extra={"guid": e.guid} if e.guid else {},
     )
 

@@ -18,7 +18,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from lxml import etree
 from lxml import html as lxml_html
 
-from tonevakt.collectors.base import conditional_fetch, log_entry
+from tonevakt.collectors.base import conditional_fetch, document_kind, log_entry
 from tonevakt.collectors.fulltext import decode_html, extract_article
 from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.rss import HTML_ACCEPT, MAX_ARTICLES_PER_PASS
@@ -219,6 +219,6 @@ def _article(
         collected_at=now,
         region=source.region,
         paywalled=article.paywalled,
-        kind="article" if source.voice == "media" else "statement",
+        kind=document_kind(source),
         extra={"full_text": True, **({"paywall": article.paywall_reason} if article.paywalled else {})},
     ), entry
