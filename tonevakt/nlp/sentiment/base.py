@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 
 LABELS: tuple[str, ...] = TONE_LABELS  # ("negative", "neutral", "positive"): the column order of predict()
 Progress = Callable[[str, int, int], None]  # (what, done, total)
+# The data sets a model's dev figure can come from (`Scorer.dev_set`, stored as `models.dev_set`).
+NOREC_DEV = "norec_sentence"  # NoReC_sentence dev: evaluative words in reviews (the secondary benchmark)
+INDOMAIN_DEV = "helseplattformen_tone"  # labelled texts about Helseplattformen: the product's figure
+
 WORDS_PER_TOKEN = 0.6  # Norwegian news text: about 1.6 subword tokens per word in e5/BERT vocabularies
 
 
@@ -35,6 +39,7 @@ class Scorer:
     backend: str = ""
     description: str = ""
     dev_macro_f1: float | None = None
+    dev_set: str | None = None  # where dev_macro_f1 was measured: NOREC_DEV or INDOMAIN_DEV
     max_length: int = 256  # tokens per passage; longer passages are cut into windows
     batch_size: int = 32
     context_sentences: int = 1
@@ -129,4 +134,5 @@ class Scorer:
             "backend": self.backend,
             "description": self.description,
             "dev_macro_f1": self.dev_macro_f1,
+            "dev_set": self.dev_set,
         }

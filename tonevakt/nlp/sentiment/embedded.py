@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from tonevakt.errors import ModelError
-from tonevakt.nlp.sentiment.base import Progress, Scorer
+from tonevakt.nlp.sentiment.base import NOREC_DEV, Progress, Scorer
 from tonevakt.nlp.sentiment.head import Head
 
 logger = logging.getLogger(__name__)
@@ -126,6 +126,7 @@ class EmbeddedScorer(Scorer):
             raise ModelError(f"sentiment head {where or ''} has no model_id in its metadata")
         dev = head.meta.get("dev") or {}
         self.dev_macro_f1 = dev.get("macro_f1")
+        self.dev_set = NOREC_DEV if self.dev_macro_f1 is not None else None
         self.description = str(
             head.meta.get("description") or f"{self.encoder.name} + logistic-regression head"
         )
