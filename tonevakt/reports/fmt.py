@@ -58,12 +58,6 @@ VOICE_LABELS = {
     "official": "Offisielle",
     "all": "Alle stemmer",
 }
-VOICE_SINGULAR = {
-    "media": "medietonen",
-    "union": "fagforeningstonen",
-    "patient": "pasienttonen",
-    "official": "den offisielle tonen",
-}
 
 
 def _group(digits: str) -> str:
