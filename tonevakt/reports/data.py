@@ -469,8 +469,8 @@ def _failing(db: Database) -> tuple[list[SourceProblem], int]:
 
 
 def gather(db: Database, settings: Settings, week: str, now: datetime | None = None) -> ReportData:
-    """Everything the report shows for `week`, read from the views."""
-    dates.parse_week(week)
+    """Everything the report shows for `week`, read from the views. `week` is checked by the caller
+    (weekly.read_data, before the database is opened)."""
     cfg = settings.report
     window = dates.weeks_ending(week, cfg.weeks)
     rows = db.rows("SELECT * FROM weekly_tone WHERE list_contains(?, week)", [window])

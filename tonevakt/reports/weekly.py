@@ -38,7 +38,7 @@ class ReportPaths:
 def read_data(settings: Settings, week: str | None = None, now: datetime | None = None) -> ReportData:
     """Gather the week's figures (default: the last complete ISO week in Europe/Oslo), reading only."""
     week = week or dates.last_complete_week(now)
-    dates.parse_week(week)
+    dates.parse_week(week)  # the one check of the week: a clear error before the database is opened
     db = open_for_reading(settings.db_path, settings.snapshot_path)
     try:
         return gather(db, settings, week, now=now)
