@@ -42,6 +42,9 @@ def test_trend_rows_follow_weekly_tone(make_settings: Any) -> None:
             by_week.setdefault(iso_week(d.published_at), []).append(score[d.id])
     last, before = statistics.fmean(by_week[WEEK]), statistics.fmean(by_week[dates.shift_week(WEEK, -1)])
     assert row.cells[-1].tone == pytest.approx(last)  # type: ignore[union-attr]
+    # the cell as the report builds it (reports/data.tone_cell): n, and thin below min_n
+    assert row.cells[-1].n == len(by_week[WEEK])  # type: ignore[union-attr]
+    assert row.cells[-1].thin == (len(by_week[WEEK]) < 5)  # type: ignore[union-attr]
     assert row.change == pytest.approx(last - before)
 
 

@@ -220,10 +220,11 @@ class ReportData:
         return None if m is None or p is None else m.tone - p.tone
 
 
-def _cell(r: dict[str, Any], min_n: int, voice_key: str = "voice") -> ToneCell:
+def tone_cell(r: dict[str, Any], min_n: int) -> ToneCell:
+    """A row of weekly_tone (or of a per-topic/per-region view) as a ToneCell; thin below `min_n` stories."""
     return ToneCell(
         week=r["week"],
-        voice=r[voice_key],
+        voice=r["voice"],
         n=int(r["n"]),
         tone=float(r["tone"]),
         ci_low=r["ci_low"],
@@ -304,7 +305,7 @@ def _groups(
     for r in rows:
         k = r[key]
         g = out.setdefault(k, GroupRow(key=k, label=labels.get(k, k), all=None))
-        cell = _cell(r, min_n)
+        cell = tone_cell(r, min_n)
         if r["voice"] == "all":
             g.all = cell
         else:
@@ -474,7 +475,7 @@ def gather(db: Database, settings: Settings, week: str, now: datetime | None = N
     cfg = settings.report
     window = dates.weeks_ending(week, cfg.weeks)
     rows = db.rows("SELECT * FROM weekly_tone WHERE list_contains(?, week)", [window])
-    by = {(r["week"], r["voice"]): _cell(r, cfg.min_n) for r in rows}
+    by = {(r["week"], r["voice"]): tone_cell(r, cfg.min_n) for r in rows}
     series = {v: [by.get((w, v)) for w in window] for v in VOICES}
     vol_rows = db.rows("SELECT * FROM weekly_volume WHERE list_contains(?, week)", [window])
     vols = {
@@ -485,7 +486,7 @@ def gather(db: Database, settings: Settings, week: str, now: datetime | None = N
 
     prev = dates.shift_week(week, -1)
     prev_rows = db.rows("SELECT * FROM weekly_tone WHERE week = ?", [prev])
-    prev_cells = {r["voice"]: _cell(r, cfg.min_n) for r in prev_rows}
+    prev_cells = {r["voice"]: tone_cell(r, cfg.min_n) for r in prev_rows}
     now_cells = {v: by[(week, v)] for v in VOICES if (week, v) in by}
     four = [dates.shift_week(week, -i) for i in range(4, 0, -1)]
     headline = {}

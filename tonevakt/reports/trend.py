@@ -11,7 +11,7 @@ from rich.text import Text
 from tonevakt import dates
 from tonevakt.errors import ReportError
 from tonevakt.models import VOICES
-from tonevakt.reports.data import ToneCell
+from tonevakt.reports.data import ToneCell, tone_cell
 from tonevakt.storage.db import Database
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -69,18 +69,7 @@ def trend_rows(
         )
     else:
         rows = db.rows("SELECT * FROM weekly_tone WHERE list_contains(?, week)", [window])
-    cells = {
-        (r["week"], r["voice"]): ToneCell(
-            r["week"],
-            r["voice"],
-            int(r["n"]),
-            float(r["tone"]),
-            r["ci_low"],
-            r["ci_high"],
-            thin=int(r["n"]) < min_n,
-        )
-        for r in rows
-    }
+    cells = {(r["week"], r["voice"]): tone_cell(r, min_n) for r in rows}
     return [TrendRow(v, [cells.get((w, v)) for w in window]) for v in (voices or VOICES)]
 
 
