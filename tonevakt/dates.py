@@ -110,3 +110,7 @@ def last_complete_week(now: datetime | None = None, timezone: str = "Europe/Oslo
     zone = OSLO if timezone == "Europe/Oslo" else ZoneInfo(timezone)
     local = now.astimezone(zone) if now.tzinfo else now
     return week_of_date(local.date() - timedelta(days=7))
+
+
+# Ten years of weeks: the longest window a trend shows and the span of the dashboard's charts ("Alle uker").
+MAX_WEEKS = 520

@@ -38,7 +38,7 @@ from markupsafe import Markup
 
 from tonevakt import dates
 from tonevakt.config import Settings
-from tonevakt.dates import OSLO
+from tonevakt.dates import MAX_WEEKS, OSLO  # MAX_WEEKS: the charts' "Alle uker", ten years at most
 from tonevakt.errors import ReportError
 from tonevakt.models import VOICES
 from tonevakt.reports import fmt, render
@@ -86,7 +86,6 @@ def report_links(reports_dir: Path, dashboard_dir: Path) -> list[ReportLink]:
 
 STORY_WEEKS = 26  # weeks (the newest) whose story lists the page carries; older weeks link to their reports
 LIST_LENGTH = 5  # stories per list, as the page shows them
-MAX_WEEKS = 530  # ten years and a little: the charts' "Alle uker"
 
 # Two steps, both in DuckDB: the stories are first grouped by week, voice and their exact topic and region
 # lists (sums and top lists compose), then each group is spread over the cells of its topics and regions

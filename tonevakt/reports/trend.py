@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tonevakt import dates
+from tonevakt.dates import MAX_WEEKS  # ten years: a longer window is no trend line a terminal can show
 from tonevakt.errors import ReportError
 from tonevakt.models import VOICES
 from tonevakt.reports.data import ToneCell, tone_cell
@@ -16,7 +17,6 @@ from tonevakt.storage.db import Database
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 GAP = "·"
-MAX_WEEKS = 520  # ten years: a longer window is no trend line a terminal can show
 
 
 @dataclass
