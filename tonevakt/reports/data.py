@@ -20,6 +20,13 @@ logger = logging.getLogger(__name__)
 
 SYNTHETIC_PREFIX = "syntetisk-"  # the demo's sources: every report and dashboard says the data is synthetic
 EXCERPT_CHARS = 240
+AVG_WEEKS = 4  # the headline's "4-ukerssnitt": tone pooled over the weeks before
+
+
+def weeks_before(week: str, count: int) -> list[str]:
+    """The `count` weeks before `week` (not including it), oldest first: the 4-week average's and the alert
+    baseline's windows."""
+    return dates.weeks_ending(dates.shift_week(week, -1), count)
 
 
 @dataclass
@@ -209,6 +216,16 @@ class ReportData:
     label_weeks: list[LabelWeek] = field(default_factory=list)  # the last 12 weeks, oldest first
 
     @property
+    def four_weeks(self) -> list[str]:
+        """The weeks the headline's 4-week average pools."""
+        return weeks_before(self.week, AVG_WEEKS)
+
+    @property
+    def baseline(self) -> list[str]:
+        """The weeks the alerts compare with (report.baseline_weeks of them)."""
+        return weeks_before(self.week, self.baseline_weeks)
+
+    @property
     def gap(self) -> float | None:
         """Media tone minus patient tone this week."""
         m, p = self.headline["media"].now, self.headline["patient"].now
@@ -325,7 +342,7 @@ def _pooled(db: Database, voice: str, weeks: list[str]) -> tuple[float | None, i
 
 def _alerts(db: Database, data_week: str, settings: Settings, cells: dict[str, ToneCell]) -> list[Alert]:
     cfg = settings.report
-    base_weeks = [dates.shift_week(data_week, -i) for i in range(cfg.baseline_weeks, 0, -1)]
+    base_weeks = weeks_before(data_week, cfg.baseline_weeks)
     alerts = []
     for voice in VOICES:
         cell = cells.get(voice)
@@ -488,7 +505,7 @@ def gather(db: Database, settings: Settings, week: str, now: datetime | None = N
     prev_rows = db.rows("SELECT * FROM weekly_tone WHERE week = ?", [prev])
     prev_cells = {r["voice"]: tone_cell(r, cfg.min_n) for r in prev_rows}
     now_cells = {v: by[(week, v)] for v in VOICES if (week, v) in by}
-    four = [dates.shift_week(week, -i) for i in range(4, 0, -1)]
+    four = weeks_before(week, AVG_WEEKS)
     headline = {}
     for v in VOICES:
         avg4, avg4_n = _pooled(db, v, four)

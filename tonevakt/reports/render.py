@@ -87,8 +87,8 @@ def report_context(data: ReportData) -> dict[str, Any]:
         "monday": dates.week_monday(data.week),
         "sunday": dates.week_sunday(data.week),
         "previous_week": dates.shift_week(data.week, -1),
-        "four_weeks": [dates.shift_week(data.week, -i) for i in range(4, 0, -1)],
-        "baseline": [dates.shift_week(data.week, -i) for i in range(data.baseline_weeks, 0, -1)],
+        "four_weeks": data.four_weeks,
+        "baseline": data.baseline,
     }
 
 
