@@ -153,7 +153,15 @@ def test_topics_regions_ratings_alerts_health_method(seeded: Any) -> None:
     assert datetime.fromisoformat(failing["failing_since"]) == written["failing_at"]
     assert data["method"]["model_id"] == MODEL and data["method"]["dev_macro_f1"] == pytest.approx(0.6432)
     assert data["method"]["labels_total"] == 1 and data["method"]["paywalled_week"] > 0
+    # the one human label (positive) against the active model's label of the same document
+    (model_label,) = [
+        s.label for s in written["scores"] if s.model == MODEL and s.document_id == written["labelled"]
+    ]
+    agreed = int(model_label == "positive")
+    assert data["method"]["agreement_n"] == data["method"]["human_n"] == 1
+    assert data["method"]["human_agreed"] == agreed and data["method"]["agreement"] == agreed
     html = paths.html.read_text(encoding="utf-8")
+    assert f"er den enig med {agreed} av 1 manuelle merkinger ({fmt.percent(agreed)})" in html
     order = [
         html.index(f'id="{s}"')
         for s in (

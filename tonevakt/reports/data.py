@@ -170,8 +170,9 @@ class Method:
     dev_set: str | None  # the data set of dev_macro_f1 (`nlp/sentiment/base.NOREC_DEV` / `INDOMAIN_DEV`)
     labels_total: int
     labels_week: int
-    agreement: float | None  # share of human labels the active model agrees with
-    agreement_n: int
+    # The human labels of documents the active model scored (share_store.human_confusion): its agreement.
+    agreement: float | None  # human_agreed / human_n; None without such labels
+    agreement_n: int  # = human_n (kept in the report's JSON)
     paywalled_week: int
     documents_week: int
     # The correction of the shares (issue 15): the labelled documents it rests on and the model's agreement.
@@ -180,6 +181,7 @@ class Method:
     indomain_n: int = 0  # from the model's own in-domain evaluation
     indomain_source: str = ""
     human_n: int = 0  # human labels here paired with the model's label
+    human_agreed: int = 0  # of which the model gave the human's label
     stars: Correlation | None = (
         None  # Spearman: App Store stars against the model's tone, over the chart window
     )
@@ -419,15 +421,6 @@ def _method(db: Database, week: str, window: list[str]) -> Method:
     behind = [c for c in (base, human) if c is not None and c.n]
     rated = share_store.rated_tones(db, model_id, window) if model_id else None
     stars = spearman(rated.stars, rated.tones) if rated and rated.stars else None
-    # the active model as a constant and the labelled ids as a list: index lookups, not a scan of every score
-    labelled = [r[0] for r in db.fetchall("SELECT document_id FROM labels")]
-    agree = db.fetchone(
-        f"""SELECT count(*), avg(CASE WHEN s.label = l.label THEN 1.0 ELSE 0.0 END) FROM labels l
-            JOIN (SELECT document_id, label FROM scores
-                  WHERE document_id IN ({", ".join("?" * len(labelled)) or "NULL"}) AND model = ?) s
-              ON s.document_id = l.document_id""",
-        [*labelled, m.get("id")],
-    )
     # story_tone's rows of the week, counted on the kept table (storage/kept_tone.py) without reading the documents
     week_counts = db.fetchone(
         """SELECT count(*), count(*) FILTER (WHERE human_label), count(*) FILTER (WHERE paywalled)
@@ -442,8 +435,8 @@ def _method(db: Database, week: str, window: list[str]) -> Method:
         dev_set=m.get("dev_set"),
         labels_total=int(db.scalar("SELECT count(*) FROM labels")),
         labels_week=int(week_counts[1]),
-        agreement=agree[1] if agree and agree[0] else None,
-        agreement_n=int(agree[0]) if agree else 0,
+        agreement=human.agreed / human.n if human and human.n else None,
+        agreement_n=human.n if human else 0,
         paywalled_week=int(week_counts[2]),
         documents_week=int(week_counts[0]),
         labelled_n=sum(c.n for c in behind),
@@ -451,6 +444,7 @@ def _method(db: Database, week: str, window: list[str]) -> Method:
         indomain_n=base.n if base else 0,
         indomain_source=base.source if base else "",
         human_n=human.n if human else 0,
+        human_agreed=human.agreed if human else 0,
         stars=stars,
     )
 
