@@ -90,32 +90,45 @@ LIST_LENGTH = 5  # stories per list, as the page shows them
 # Two steps, both in DuckDB: the stories are first grouped by week, voice and their exact topic and region
 # lists (sums and top lists compose), then each group is spread over the cells of its topics and regions
 # (and "" for all). Spreading every story instead took three times as long at 1M documents.
-_CELLS_SQL = """
+
+
+def _spread(columns: str) -> str:
+    """The second step, shared by both queries: the CTEs that spread each row of `g` (its `columns` carried
+    along) over its cells, `spread`: one row per (group, topic, region), the configured topics and regions
+    and "" for all."""
+    return f"""
+    by_topic AS (
+        SELECT week, voice, {columns}, unnest(list_concat([''], list_distinct(coalesce(topics, [])))) AS topic,
+               list_concat([''], list_distinct(list_concat(coalesce(regions, []),
+                                                           CASE WHEN region IS NULL THEN [] ELSE [region] END))) AS rgs
+        FROM g
+    ),
+    tagged AS (
+        SELECT week, voice, {columns}, topic, unnest(rgs) AS region
+        FROM by_topic WHERE topic = '' OR list_contains($topics, topic)
+    ),
+    spread AS (
+        SELECT * FROM tagged WHERE region = '' OR list_contains($regions, region)
+    )"""
+
+
+_CELLS_SQL = f"""
     WITH g AS (
         SELECT week, voice, topics, regions, region, count(*) AS n, sum(round(tone, 6)) AS s,
                sum(round(tone, 6) * round(tone, 6)) AS q, count(*) FILTER (WHERE label = 'negative') AS neg,
                count(*) FILTER (WHERE label = 'positive') AS pos
         FROM document_tone_kept WHERE first_copy AND list_contains($weeks, week)
         GROUP BY week, voice, topics, regions, region
-    ),
-    by_topic AS (
-        SELECT week, voice, n, s, q, neg, pos, unnest(list_concat([''], list_distinct(coalesce(topics, [])))) AS topic,
-               list_concat([''], list_distinct(list_concat(coalesce(regions, []),
-                                                           CASE WHEN region IS NULL THEN [] ELSE [region] END))) AS rgs
-        FROM g
-    ),
-    tagged AS (
-        SELECT week, voice, n, s, q, neg, pos, topic, unnest(rgs) AS region
-        FROM by_topic WHERE topic = '' OR list_contains($topics, topic)
-    )
+    ),{_spread("n, s, q, neg, pos")}
     SELECT week, voice, topic, region, sum(n)::BIGINT, sum(s), sum(q), sum(neg)::BIGINT, sum(pos)::BIGINT
-    FROM tagged WHERE region = '' OR list_contains($regions, region)
+    FROM spread
     GROUP BY week, voice, topic, region
     ORDER BY week, voice, topic, region
 """
 # The same cells, for the story weeks only: each cell's most negative and most positive stories, in the order
 # the page sorts them (tone rounded as the page carries it, then publication, then id).
-_LISTS_SQL = """
+_LISTS_SQL = (
+    """
     WITH k AS (
         SELECT document_id, published_at, week, voice, round(tone, 6) AS t, topics, regions, region
         FROM document_tone_kept WHERE first_copy AND list_contains($weeks, week) AND round(tone, 6) <> 0
@@ -127,28 +140,19 @@ _LISTS_SQL = """
                min_by({'t': -t, 'p': published_at, 'id': document_id}, (-t, published_at, document_id), $n)
                    FILTER (WHERE t > 0) AS best
         FROM k GROUP BY week, voice, topics, regions, region
-    ),
-    by_topic AS (
-        SELECT week, voice, worst, best, unnest(list_concat([''], list_distinct(coalesce(topics, [])))) AS topic,
-               list_concat([''], list_distinct(list_concat(coalesce(regions, []),
-                                                           CASE WHEN region IS NULL THEN [] ELSE [region] END))) AS rgs
-        FROM g
-    ),
-    tagged AS (
-        SELECT week, voice, worst, best, topic, unnest(rgs) AS region
-        FROM by_topic WHERE topic = '' OR list_contains($topics, topic)
-    ),
+    ),"""
+    + _spread("worst, best")
+    + """,
     flat AS (
-        SELECT week, voice, topic, region, unnest(worst) AS w, NULL AS b
-        FROM tagged WHERE region = '' OR list_contains($regions, region)
+        SELECT week, voice, topic, region, unnest(worst) AS w, NULL AS b FROM spread
         UNION ALL
-        SELECT week, voice, topic, region, NULL, unnest(best)
-        FROM tagged WHERE region = '' OR list_contains($regions, region)
+        SELECT week, voice, topic, region, NULL, unnest(best) FROM spread
     )
     SELECT week, voice, topic, region, min_by(w.id, w, $n) FILTER (WHERE w IS NOT NULL),
            min_by(b.id, b, $n) FILTER (WHERE b IS NOT NULL)
     FROM flat GROUP BY week, voice, topic, region
 """
+)
 _STORY_SQL = """
     SELECT k.document_id, k.week, k.voice, round(k.tone, 6), d.title, coalesce(d.outlet, s.name, k.source_id), d.url,
            k.published_at
