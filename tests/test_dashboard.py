@@ -75,6 +75,8 @@ def test_page_is_self_contained(dashboard: Any) -> None:
     assert XSS_TITLE not in html
     assert json_for_script({"t": XSS_TITLE}) == '{"t":"\\u003cscript\\u003ealert(1)\\u003c/script\\u003e"}'
     assert "tonevakt-2026-W47.html" in html  # the report list links into report.out_dir
+    # one script, which parses the data block once (the shares table included)
+    assert html.count("<script>") == 1 and html.count("JSON.parse(") == 1
 
 
 @pytest.mark.browser

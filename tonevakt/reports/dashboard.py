@@ -250,8 +250,8 @@ def dashboard_data(db: Database, settings: Settings, now: datetime | None = None
 
 
 def shares_block(db: Database, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
-    """The corrected shares (weekly_shares) of the last report.weeks complete weeks: the dashboard's own block,
-    fed by its own key ("shares") of the page's JSON."""
+    """The corrected shares (weekly_shares) of the last report.weeks complete weeks: its own key ("shares")
+    of the page's JSON, drawn by dashboard.js from the one parsed data block."""
     weeks = dates.weeks_ending(dates.last_complete_week(now), settings.report.weeks)
     rows = db.rows(
         "SELECT * FROM weekly_shares WHERE week IN (SELECT unnest(?)) ORDER BY week, voice", [weeks]
@@ -306,7 +306,7 @@ def write_dashboard(settings: Settings, out_dir: Path | None = None, now: dateti
     db = open_for_reading(settings.db_path, settings.snapshot_path)
     try:
         data = dashboard_data(db, settings, now)
-        data["shares"] = shares_block(db, settings, now)  # the corrected shares' own block (issue 15)
+        data["shares"] = shares_block(db, settings, now)  # the corrected shares (issue 15)
     finally:
         db.close()
     links = report_links(settings.path(settings.report.out_dir), folder.resolve())
@@ -318,7 +318,6 @@ def write_dashboard(settings: Settings, out_dir: Path | None = None, now: dateti
             data_json=Markup(json_for_script(data)),
             script=Markup(render.asset("dashboard.js")),
             css=Markup(render.asset("dashboard.css")),
-            shares_script=Markup(render.asset("dashboard_shares.js")),
             shares_note=shares_note(data["shares"]),
             synthetic=data["synthetic"],
             generated=data["generated"],

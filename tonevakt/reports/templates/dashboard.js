@@ -20,6 +20,7 @@
   }
   const tone = (v) => num(v, 2);
   const weekNo = (w) => String(parseInt(w.split("-W")[1], 10));
+  const weekLabel = (w) => `uke ${weekNo(w)}, ${w.slice(0, 4)}`;
   const voiceLabel = (id) => (DATA.voices.find((v) => v.id === id) || { label: id }).label;
 
   function el(tag, attrs, text) {
@@ -188,7 +189,7 @@
     for (const w of weeks.slice().reverse()) {
       const tr = el("tr", { "data-week": w });
       if (w === state.week) tr.className = "selected";
-      tr.appendChild(el("td", {}, `uke ${weekNo(w)}, ${w.slice(0, 4)}`));
+      tr.appendChild(el("td", {}, weekLabel(w)));
       for (const v of voices) {
         const c = cells[w + "|" + v];
         const td = el("td", { "data-voice": v, "data-n": c ? c.n : 0, "data-tone": c ? c.tone.toFixed(6) : "" },
@@ -211,7 +212,7 @@
   }
   function stories(voices) {
     const week = state.week;
-    document.getElementById("stories-title").textContent = week ? `Saker i uke ${weekNo(week)}, ${week.slice(0, 4)}` : "Ukens saker";
+    document.getElementById("stories-title").textContent = week ? `Saker i ${weekLabel(week)}` : "Ukens saker";
     const lists = week ? storiesFor(week, voices, state.topic, state.region) : null;
     for (const [id, key] of [["stories-negative", "negative"], ["stories-positive", "positive"]]) {
       const ol = document.getElementById(id);
@@ -223,6 +224,51 @@
       if (!lists[key].length) ol.appendChild(el("li", { class: "muted" }, "Ingen saker med dette utvalget."));
       lists[key].forEach((s) => ol.appendChild(storyItem(s)));
     }
+  }
+
+  // The corrected shares (issue 15): the table of DATA.shares (rows of the weekly_shares view), drawn once.
+  function sharesTable() {
+    const box = document.getElementById("shares-table");
+    const S = DATA.shares;
+    if (!box || !S) return;
+    const pct = (v) => (v === null || v === undefined ? "–" : Math.round(v * 100) + "\u00a0%");
+    const span = (lo, hi) => Math.round(lo * 100) + "–" + pct(hi);
+    const cells = {};
+    for (const r of S.rows) cells[r.week + "|" + r.voice] = r;
+    const tbl = el("table", { id: "shares" });
+    const thead = el("thead");
+    const hr = el("tr");
+    hr.appendChild(el("th", {}, "Uke"));
+    for (const v of S.voices) hr.appendChild(el("th", {}, v.label));
+    thead.appendChild(hr);
+    tbl.appendChild(thead);
+    const tbody = el("tbody");
+    for (const w of S.weeks.slice().reverse()) {
+      const tr = el("tr", { "data-share-week": w });
+      tr.appendChild(el("td", {}, weekLabel(w)));
+      for (const v of S.voices) {
+        const c = cells[w + "|" + v.id];
+        const td = el("td", c ? { "data-share-voice": v.id, "data-negative": c.share_negative.toFixed(6),
+          "data-positive": c.share_positive.toFixed(6) } : {});
+        if (c) {
+          const neg = td.appendChild(el("div"));
+          neg.appendChild(el("span", { class: "neg" }, "neg. " + pct(c.share_negative)));
+          neg.appendChild(el("span", { class: "muted" }, ` (${span(c.share_negative_ci_low, c.share_negative_ci_high)})`));
+          const pos = td.appendChild(el("div"));
+          pos.appendChild(el("span", { class: "pos" }, "pos. " + pct(c.share_positive)));
+          pos.appendChild(el("span", { class: "muted" }, ` (${span(c.share_positive_ci_low, c.share_positive_ci_high)})`));
+          td.appendChild(el("div", { class: c.n < S.min_n || c.misfit ? "muted thin" : "muted" }, `n\u00a0=\u00a0${c.n}` +
+            (c.n < S.min_n ? " (tynt)" : "") + (c.misfit ? " (passer dårlig)" : "")));
+        } else {
+          td.textContent = "–";
+        }
+        tr.appendChild(td);
+      }
+      tbody.appendChild(tr);
+    }
+    tbl.appendChild(tbody);
+    box.textContent = "";
+    box.appendChild(tbl);
   }
 
   function update() {
@@ -289,6 +335,7 @@
     rf.value = String(state.range);
     rf.addEventListener("change", () => { state.range = parseInt(rf.value, 10); update(); });
     update();
+    sharesTable();
     document.body.setAttribute("data-ready", "1");
   }
   setup();
