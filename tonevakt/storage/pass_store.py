@@ -7,7 +7,7 @@ and every successful open first writes the batches buffered in the spool, oldest
 When the wait ends without the database:
 
 - reading state: the pass reads it from the analyst snapshot, with the buffered fetches applied
-  (`spool.overlay_state`), so that it does not fetch again what is buffered;
+  (`spool.overlay_state`), so that it does not fetch again what is buffered nor read a buffered file twice;
 - storing a batch: the batch goes to the spool (`spool.write_batch`) and is written at the next open.
 """
 
@@ -88,8 +88,8 @@ class PassStore:
         logger.warning(
             "database %s is busy: reading source state from the snapshot %s", self.db_path, self.snapshot_path
         )
-        state.sources = spool.overlay_state(state.sources, self.spool_folder)
-        state.known_files |= spool.buffered_files(self.spool_folder)
+        state.sources, buffered_files = spool.overlay_state(state.sources, self.spool_folder)
+        state.known_files |= buffered_files
         return state
 
     def store(
