@@ -18,10 +18,6 @@ from tonevakt.models import TONE_LABELS, Confusion, ShareEstimate, WeekCounts
 from tonevakt.storage.db import Database
 
 
-def active_model(db: Database) -> str | None:
-    return db.scalar("SELECT id FROM models WHERE active LIMIT 1")
-
-
 def save_confusion(db: Database, model: str, confusion: Confusion | None) -> None:
     """Record (or, with None, forget) a model's in-domain confusion."""
     now = datetime.now(UTC)
