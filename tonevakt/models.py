@@ -154,9 +154,6 @@ class FetchLogEntry:
     incomplete: bool = False
 
 
-ITEM_KINDS: tuple[str, ...] = ("article", "page")  # an article page (web), a page of a paged feed (appstore)
-
-
 @dataclass
 class ItemOutcome:
     """What became of one item of a source in a pass: an article page of a listing, a later page of a feed.
@@ -165,7 +162,7 @@ class ItemOutcome:
     A failed or untried item is remembered (`pending_items`) and tried again in a later pass."""
 
     url: str
-    kind: str  # one of ITEM_KINDS
+    kind: str  # "article": an article page (web); "page": a page of a paged feed (appstore)
     status: FetchStatus | None = None
     reason: str = ""
 
@@ -233,7 +230,6 @@ class SourceOutcome:
     # What became of each item tried or left over (article pages, feed pages): failed and untried ones are
     # remembered as pending items and handed back to the collector in a later pass.
     items: list[ItemOutcome] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def items_left(self) -> int:
@@ -259,7 +255,6 @@ class CollectState:
     known_files: set[str] = field(default_factory=set)
     known_urls: set[str] = field(default_factory=set)
     pending: dict[str, list[PendingItem]] = field(default_factory=dict)
-    from_snapshot: bool = False  # the database was busy
 
 
 @dataclass

@@ -77,7 +77,7 @@ class PassStore:
         """Source state and imported files when the database is busy: the snapshot plus the spool. Articles
         already stored are not known (they are fetched again; storing still keeps each document once), and
         pending items wait in the database for a pass that can read it."""
-        state: CollectState = CollectState(from_snapshot=True)
+        state = CollectState()
         if self.snapshot_path.exists():
             snap = open_for_reading(self.snapshot_path, lock_timeout_s=self.lock_timeout_s)
             try:

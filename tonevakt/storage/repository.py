@@ -336,10 +336,6 @@ def known_urls(db: Database) -> set[str]:
     }
 
 
-def file_imported(db: Database, content_hash: str) -> bool:
-    return bool(db.scalar("SELECT count(*) FROM imported_files WHERE content_hash = ?", [content_hash]))
-
-
 def imported_file(db: Database, content_hash: str) -> dict[str, Any] | None:
     """The `imported_files` row of a file's content (source_id, path, rows, imported_at), if it was imported."""
     rows = db.rows("SELECT * FROM imported_files WHERE content_hash = ?", [content_hash])
@@ -516,7 +512,6 @@ def set_label(
 __all__ = [
     "FetchStatus",
     "existing_ids",
-    "file_imported",
     "insert_documents",
     "pending_items",
     "record_items",
