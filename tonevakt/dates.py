@@ -58,6 +58,12 @@ def iso_week(dt: datetime) -> str:
     return week_of_date(dt.astimezone(OSLO).date())
 
 
+def week_sql(column: str) -> str:
+    """The same ISO week (Europe/Oslo) as a DuckDB expression on a timestamp column, for SQL written in Python
+    (the migrations' views spell it out themselves)."""
+    return f"strftime(timezone('Europe/Oslo', {column}), '%G-W%V')"
+
+
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 # Weeks a report or trend may name: far from datetime's years 1 and 9999, so that every week arithmetic (a
 # trend's ten-year window, the alert baseline) stays in range, and wide enough that a window ending in a week

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tonevakt.dates import week_sql
 from tonevakt.models import TONE_LABELS, Confusion, ShareEstimate, WeekCounts
 from tonevakt.storage.db import Database
 
@@ -145,9 +146,8 @@ def rated_tones(db: Database, model: str, weeks: Sequence[str]) -> RatedTones:
     rows = [
         (int(r[0]), float(r[1]))
         for r in db.fetchall(
-            """SELECT d.rating, s.tone FROM documents d JOIN scores s ON s.document_id = d.id AND s.model = ?
-               WHERE d.rating IS NOT NULL AND d.relevant
-                 AND strftime(timezone('Europe/Oslo', d.published_at), '%G-W%V') IN (SELECT unnest(?))
+            f"""SELECT d.rating, s.tone FROM documents d JOIN scores s ON s.document_id = d.id AND s.model = ?
+               WHERE d.rating IS NOT NULL AND d.relevant AND {week_sql("d.published_at")} IN (SELECT unnest(?))
                ORDER BY d.id""",
             [model, list(weeks)],
         )
