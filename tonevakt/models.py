@@ -17,6 +17,7 @@ SourceKind = Literal["rss", "news_search", "web", "appstore", "files"]
 ToneLabel = Literal["negative", "neutral", "positive"]
 # the label order: the columns of every probability array
 TONE_LABELS: tuple[ToneLabel, ...] = get_args(ToneLabel)
+TONE_INDEX: dict[str, int] = {label: i for i, label in enumerate(TONE_LABELS)}  # label → its column
 
 
 class FetchStatus(StrEnum):
@@ -346,10 +347,9 @@ class Confusion:
     @classmethod
     def from_pairs(cls, pairs: list[tuple[str, str]], source: str = "") -> Confusion:
         """From (true label, predicted label) pairs."""
-        idx = {lab: i for i, lab in enumerate(TONE_LABELS)}
         counts = [[0, 0, 0] for _ in TONE_LABELS]
         for true, predicted in pairs:
-            counts[idx[true]][idx[predicted]] += 1
+            counts[TONE_INDEX[true]][TONE_INDEX[predicted]] += 1
         return cls(tuple(tuple(r) for r in counts), source)  # type: ignore[arg-type]
 
 
