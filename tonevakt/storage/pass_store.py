@@ -103,14 +103,12 @@ class PassStore:
         """Store one batch (`batch.store_outcomes`); returns the new ids. With `spool_on_lock`, a batch that
         cannot get into the database goes to the spool instead (then None); with `spool_now` it goes there
         without trying."""
-        if spool_now:
-            spool.write_batch(self.spool_folder, docs, outcomes)
-            return None
-        try:
-            with self.open() as db:
-                return store_outcomes(db, docs, outcomes, max_item_attempts=self.max_item_attempts)
-        except DatabaseLockedError:
-            if not spool_on_lock:
-                raise
-            spool.write_batch(self.spool_folder, docs, outcomes)
-            return None
+        if not spool_now:
+            try:
+                with self.open() as db:
+                    return store_outcomes(db, docs, outcomes, max_item_attempts=self.max_item_attempts)
+            except DatabaseLockedError:
+                if not spool_on_lock:
+                    raise
+        spool.write_batch(self.spool_folder, docs, outcomes)
+        return None
