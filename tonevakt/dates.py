@@ -113,6 +113,5 @@ def last_complete_week(now: datetime | None = None, timezone: str = "Europe/Oslo
     """The last ISO week (Monday–Sunday, local time in `timezone`) that has ended by `now` (a naive `now` is
     local time), e.g. Monday 2026-11-23 07:00 → '2026-W47'. The weekly report is about this week."""
     now = now or datetime.now(UTC)
-    zone = OSLO if timezone == "Europe/Oslo" else ZoneInfo(timezone)
-    local = now.astimezone(zone) if now.tzinfo else now
+    local = now.astimezone(ZoneInfo(timezone)) if now.tzinfo else now
     return week_of_date(local.date() - timedelta(days=7))
