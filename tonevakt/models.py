@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, get_args
 
+from tonevakt.limits import MAX_FILE_ROWS
+
 # Each closed set is spelled once, as a type; its tuple (loops, click choices, column order) is read off it.
 Voice = Literal["media", "union", "patient", "official"]
 VOICES: tuple[Voice, ...] = get_args(Voice)
@@ -57,7 +59,7 @@ class Source:
     columns: dict[str, str] = field(default_factory=dict)  # our field -> column in the file
     paywalled: bool = False
     relevance: str = "match"  # match | always (every document of the source is about Helseplattformen)
-    max_rows: int = 100_000  # files: rows per feedback file; a file with more is refused
+    max_rows: int = MAX_FILE_ROWS  # files: rows per feedback file; a file with more is refused
 
 
 @dataclass
