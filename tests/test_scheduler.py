@@ -14,8 +14,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from tonevakt import pipeline
 from tonevakt.config import IntervalOrCron, Settings
+from tonevakt.dates import last_complete_week
 from tonevakt.errors import ConfigError
-from tonevakt.scheduler import Daemon, _touches_dst_hour, build_trigger, cron_trigger, report_week
+from tonevakt.scheduler import Daemon, _touches_dst_hour, build_trigger, cron_trigger
 from tonevakt.storage.db import database
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -72,7 +73,7 @@ def test_weekly_report_neither_doubles_nor_skips_across_dst() -> None:
         assert (after.astimezone(OSLO).date() - before.astimezone(OSLO).date()).days == 7
 
     # The week each report is about, computed at fire time: the ISO week that just ended, each once.
-    weeks = [report_week(f, "Europe/Oslo") for f in fires]
+    weeks = [last_complete_week(f, "Europe/Oslo") for f in fires]
     assert len(set(weeks)) == len(weeks)
     for f, w in zip(fires, weeks, strict=True):
         sunday = f.astimezone(OSLO).date() - timedelta(days=1)
@@ -87,10 +88,10 @@ def test_weekly_report_neither_doubles_nor_skips_across_dst() -> None:
 
 def test_report_week_is_in_local_time() -> None:
     # Monday 00:30 in Oslo is still Sunday in UTC: the week that ended is the one before.
-    assert report_week(datetime(2026, 11, 22, 23, 30, tzinfo=UTC), "Europe/Oslo") == "2026-W47"
-    assert report_week(datetime(2026, 11, 23, 6, 0, tzinfo=UTC), "Europe/Oslo") == "2026-W47"
-    assert report_week(datetime(2026, 11, 25, 12, 0, tzinfo=OSLO), "Europe/Oslo") == "2026-W47"
-    assert report_week(datetime(2026, 11, 29, 23, 59, tzinfo=OSLO), "Europe/Oslo") == "2026-W47"
+    assert last_complete_week(datetime(2026, 11, 22, 23, 30, tzinfo=UTC), "Europe/Oslo") == "2026-W47"
+    assert last_complete_week(datetime(2026, 11, 23, 6, 0, tzinfo=UTC), "Europe/Oslo") == "2026-W47"
+    assert last_complete_week(datetime(2026, 11, 25, 12, 0, tzinfo=OSLO), "Europe/Oslo") == "2026-W47"
+    assert last_complete_week(datetime(2026, 11, 29, 23, 59, tzinfo=OSLO), "Europe/Oslo") == "2026-W47"
 
 
 def test_crontab_weekday_numbers_mean_what_crontab_means() -> None:
@@ -189,7 +190,7 @@ def test_report_job_writes_a_week_once(
     s = make_settings(report={"pdf": False, "out_dir": "reports"})
     pipeline.init(s)
     daemon = Daemon(s)
-    week = report_week(datetime.now(OSLO))
+    week = last_complete_week(datetime.now(OSLO))
     with caplog.at_level("INFO", logger="tonevakt.scheduler"):
         daemon.report()
         daemon.report()

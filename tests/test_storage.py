@@ -310,7 +310,7 @@ def test_database_and_spool_apply_one_rule_for_source_health(fresh_db: Database,
         spool.write_batch(folder, [], [SourceOutcome(source=source, fetches=[entry])])
         repo.record_fetch(fresh_db, entry, interval_minutes=30)
         stored = repo.source_state(fresh_db)["s"]
-        overlaid = spool.overlay_state(before, folder)["s"]
+        overlaid = spool.overlay_state(before, folder)[0]["s"]
         assert {k: overlaid.get(k) for k in columns} == {k: stored[k] for k in columns}, f"after step {i}"
         if i == 1:  # two failures: the interval × 2²
             assert stored["next_due_at"] == entry.started_at + timedelta(minutes=30 * 4)

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tonevakt.errors import ConfigError
+from tonevakt.limits import MAX_FILE_ROWS
 from tonevakt.models import Source, SourceKind, Voice
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,8 @@ class SourceSettings(_Strict):
     columns: dict[str, str] = Field(default_factory=dict)
     paywalled: bool = False
     relevance: Literal["match", "always"] = "match"
-    max_rows: int = Field(100_000, ge=1, le=10_000_000)  # files: rows per feedback file, more is refused
+    # files: rows per feedback file, more is refused
+    max_rows: int = Field(MAX_FILE_ROWS, ge=1, le=10_000_000)
 
     @field_validator("id")
     @classmethod

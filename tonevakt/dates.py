@@ -58,6 +58,12 @@ def iso_week(dt: datetime) -> str:
     return week_of_date(dt.astimezone(OSLO).date())
 
 
+def week_sql(column: str) -> str:
+    """The same ISO week (Europe/Oslo) as a DuckDB expression on a timestamp column, for SQL written in Python
+    (the migrations' views spell it out themselves)."""
+    return f"strftime(timezone('Europe/Oslo', {column}), '%G-W%V')"
+
+
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 # Weeks a report or trend may name: far from datetime's years 1 and 9999, so that every week arithmetic (a
 # trend's ten-year window, the alert baseline) stays in range, and wide enough that a window ending in a week
@@ -107,8 +113,7 @@ def last_complete_week(now: datetime | None = None, timezone: str = "Europe/Oslo
     """The last ISO week (Monday–Sunday, local time in `timezone`) that has ended by `now` (a naive `now` is
     local time), e.g. Monday 2026-11-23 07:00 → '2026-W47'. The weekly report is about this week."""
     now = now or datetime.now(UTC)
-    zone = OSLO if timezone == "Europe/Oslo" else ZoneInfo(timezone)
-    local = now.astimezone(zone) if now.tzinfo else now
+    local = now.astimezone(ZoneInfo(timezone)) if now.tzinfo else now
     return week_of_date(local.date() - timedelta(days=7))
 
 

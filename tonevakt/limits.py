@@ -21,12 +21,16 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tonevakt.models import Document
+if TYPE_CHECKING:  # models takes MAX_FILE_ROWS from here
+    from tonevakt.models import Document
 
 logger = logging.getLogger(__name__)
 
+# Rows per feedback file unless a `files` source sets `max_rows` (config's and models.Source's default; an
+# 81 KB XLSX can hold 500,000 rows): a file with more is refused (`collectors/files.py`).
+MAX_FILE_ROWS = 100_000
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=2)
 LIMITS: dict[str, int] = {

@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, get_args
 
+from tonevakt.limits import MAX_FILE_ROWS
+
 # Each closed set is spelled once, as a type; its tuple (loops, click choices, column order) is read off it.
 Voice = Literal["media", "union", "patient", "official"]
 VOICES: tuple[Voice, ...] = get_args(Voice)
@@ -17,6 +19,7 @@ SourceKind = Literal["rss", "news_search", "web", "appstore", "files"]
 ToneLabel = Literal["negative", "neutral", "positive"]
 # the label order: the columns of every probability array
 TONE_LABELS: tuple[ToneLabel, ...] = get_args(ToneLabel)
+TONE_INDEX: dict[str, int] = {label: i for i, label in enumerate(TONE_LABELS)}  # label → its column
 
 
 class FetchStatus(StrEnum):
@@ -56,7 +59,7 @@ class Source:
     columns: dict[str, str] = field(default_factory=dict)  # our field -> column in the file
     paywalled: bool = False
     relevance: str = "match"  # match | always (every document of the source is about Helseplattformen)
-    max_rows: int = 100_000  # files: rows per feedback file; a file with more is refused
+    max_rows: int = MAX_FILE_ROWS  # files: rows per feedback file; a file with more is refused
 
 
 @dataclass
@@ -154,9 +157,6 @@ class FetchLogEntry:
     incomplete: bool = False
 
 
-ITEM_KINDS: tuple[str, ...] = ("article", "page")  # an article page (web), a page of a paged feed (appstore)
-
-
 @dataclass
 class ItemOutcome:
     """What became of one item of a source in a pass: an article page of a listing, a later page of a feed.
@@ -165,7 +165,7 @@ class ItemOutcome:
     A failed or untried item is remembered (`pending_items`) and tried again in a later pass."""
 
     url: str
-    kind: str  # one of ITEM_KINDS
+    kind: str  # "article": an article page (web); "page": a page of a paged feed (appstore)
     status: FetchStatus | None = None
     reason: str = ""
 
@@ -233,7 +233,6 @@ class SourceOutcome:
     # What became of each item tried or left over (article pages, feed pages): failed and untried ones are
     # remembered as pending items and handed back to the collector in a later pass.
     items: list[ItemOutcome] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def items_left(self) -> int:
@@ -259,7 +258,6 @@ class CollectState:
     known_files: set[str] = field(default_factory=set)
     known_urls: set[str] = field(default_factory=set)
     pending: dict[str, list[PendingItem]] = field(default_factory=dict)
-    from_snapshot: bool = False  # the database was busy
 
 
 @dataclass
@@ -351,10 +349,9 @@ class Confusion:
     @classmethod
     def from_pairs(cls, pairs: list[tuple[str, str]], source: str = "") -> Confusion:
         """From (true label, predicted label) pairs."""
-        idx = {lab: i for i, lab in enumerate(TONE_LABELS)}
         counts = [[0, 0, 0] for _ in TONE_LABELS]
         for true, predicted in pairs:
-            counts[idx[true]][idx[predicted]] += 1
+            counts[TONE_INDEX[true]][TONE_INDEX[predicted]] += 1
         return cls(tuple(tuple(r) for r in counts), source)  # type: ignore[arg-type]
 
 

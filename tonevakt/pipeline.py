@@ -22,6 +22,7 @@ from tonevakt.nlp.shares import estimate_shares, indomain_confusion, inputs_key
 from tonevakt.storage import repository as repo
 from tonevakt.storage import share_store
 from tonevakt.storage.db import database
+from tonevakt.storage.kept_tone import active_model
 from tonevakt.storage.pass_store import PassStore
 from tonevakt.storage.snapshot import publish_exports, publish_snapshot
 
@@ -279,7 +280,7 @@ def refresh_shares(settings: Settings) -> int:
 
     The database is open only to read the counts and to write the estimates, not while the bootstrap runs."""
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
-        model = share_store.active_model(db)
+        model = active_model(db)
         if model is None:
             return 0
         base = share_store.load_confusion(db, model)
@@ -293,7 +294,7 @@ def refresh_shares(settings: Settings) -> int:
         return 0
     estimates = estimate_shares(todo, confusion)
     with database(settings.db_path, settings.database.lock_timeout_s) as db:
-        if share_store.active_model(db) == model:
+        if active_model(db) == model:
             share_store.write_estimates(db, model, estimates, current)
     logger.info(
         "weekly shares: %d of %d week-and-voice cells estimated anew; the correction rests on %d labelled "

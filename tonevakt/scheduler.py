@@ -13,7 +13,6 @@ report and snapshot publishing on the schedule of `config.yaml`, in `schedule.ti
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import re
@@ -23,7 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
@@ -37,6 +36,9 @@ from tonevakt import dates
 from tonevakt.config import IntervalOrCron, Settings
 from tonevakt.errors import ConfigError, DatabaseLockedError, TonevaktError
 from tonevakt.storage import spool
+
+if TYPE_CHECKING:
+    from tonevakt.reports.weekly import ReportPaths
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +96,6 @@ def build_trigger(spec: IntervalOrCron, timezone: str) -> BaseTrigger:
         return cron_trigger(spec.cron, timezone)
     assert spec.interval_seconds is not None
     return IntervalTrigger(seconds=spec.interval_seconds, timezone=ZoneInfo(timezone))
-
-
-def report_week(when: datetime, timezone: str = "Europe/Oslo") -> str:
-    """The ISO week a weekly report made at `when` is about (`dates.last_complete_week`)."""
-    return dates.last_complete_week(when, timezone)
 
 
 # -- the jobs ------------------------------------------------------------------------------------
@@ -258,21 +255,16 @@ class Daemon:
 
     def report(self) -> None:
         t0 = time.monotonic()
-        week = report_week(datetime.now(ZoneInfo(self.tz)), self.tz)
-        try:
-            from tonevakt.reports.weekly import write_weekly
-        except ImportError as e:
-            logger.error("report: week %s not written: the weekly report module is missing (%s)", week, e)
-            return
+        week = dates.last_complete_week(datetime.now(ZoneInfo(self.tz)), self.tz)
         if report_done(self.settings, week):
             sent = " and sent" if self.settings.report.smtp else ""
             logger.info("report: week %s was already written%s; nothing to do", week, sent)
             return
         from tonevakt import pipeline
+        from tonevakt.reports.weekly import write_weekly
 
         pipeline.refresh_shares_if_free(self.settings)  # new human labels count in the report
-        params = inspect.signature(write_weekly).parameters
-        result = write_weekly(self.settings, week=week) if "week" in params else write_weekly(self.settings)
+        result = write_weekly(self.settings, week=week)
         logger.info("report: week %s: %s; %.1fs", week, _describe(result), time.monotonic() - t0)
 
     def report_overdue(self, now: datetime | None = None) -> bool:
@@ -281,7 +273,7 @@ class Daemon:
         if spec.cron is None:
             return False
         now = (now or datetime.now(ZoneInfo(self.tz))).astimezone(ZoneInfo(self.tz))
-        week = report_week(now, self.tz)
+        week = dates.last_complete_week(now, self.tz)
         trigger = cron_trigger(spec.cron, self.tz)
         start = datetime.combine(
             dates.week_monday(week) + timedelta(days=7), datetime.min.time(), ZoneInfo(self.tz)
@@ -361,16 +353,9 @@ def _touches_dst_hour(expr: str) -> bool:
     return False
 
 
-def _describe(result: Any) -> str:
-    if result is None:
-        return "done"
-    folder = getattr(result, "folder", None)
-    if folder is not None:
-        sent = getattr(result, "sent_to", None)
-        return f"wrote {folder}" + (f", e-mailed to {len(sent)} recipients" if sent else "")
-    if isinstance(result, list | tuple) and all(isinstance(x, str | os.PathLike) for x in result):
-        return "wrote " + ", ".join(str(x) for x in result) if result else "nothing to do (already written)"
-    return str(result)
+def _describe(result: ReportPaths) -> str:
+    sent = result.sent_to
+    return f"wrote {result.folder}" + (f", e-mailed to {len(sent)} recipients" if sent else "")
 
 
 def report_done(settings: Settings, week: str) -> bool:

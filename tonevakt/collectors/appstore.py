@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tonevakt.collectors.base import conditional_fetch, log_entry
+from tonevakt.collectors.base import TIME_RAN_OUT, conditional_fetch, log_entry
 from tonevakt.collectors.http import HttpClient
 from tonevakt.dates import parse_date
 from tonevakt.models import (
@@ -276,9 +276,9 @@ def _walk(
         url = feed_url(source, page)
         if client.out_of_time:
             outcome.items.append(
-                ItemOutcome(url, "page", None, "waiting for the next pass (the time ran out)")
+                ItemOutcome(url, "page", None, f"waiting for the next pass ({TIME_RAN_OUT})")
             )
-            outcome.warnings.append(f"page {page}: the time ran out; read from there in a later pass")
+            outcome.warnings.append(f"page {page}: {TIME_RAN_OUT}; read from there in a later pass")
             return
         read.add(page)
         started = datetime.now(UTC)

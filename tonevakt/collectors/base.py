@@ -14,6 +14,15 @@ def document_kind(source: Source) -> str:
     return "article" if source.voice == "media" else "statement"
 
 
+TIME_RAN_OUT = "the time ran out"  # the source's time budget or the pass's deadline (`client.out_of_time`)
+
+
+def left_reason(client: Any, cap: str) -> str:
+    """Why a collector left items for a later pass: its time ran out, else the per-pass cap (`cap` says
+    which)."""
+    return TIME_RAN_OUT if client.out_of_time else cap
+
+
 def log_entry(
     source: Source, res: FetchResult, primary: bool, started: datetime, items: int = 0
 ) -> FetchLogEntry:

@@ -213,16 +213,12 @@ def _dispatch(
 
         return collect_web(source, client, state_row, known_urls=known_urls, pending=items)
     if kind == "appstore":
-        try:
-            from tonevakt.collectors.appstore import collect_appstore
-        except ImportError as e:
-            return _failed(source, datetime.now(UTC), f"the appstore collector is not available: {e}")
+        from tonevakt.collectors.appstore import collect_appstore
+
         return collect_appstore(source, client, state_row, pending=items)
     if kind == "files":
-        try:
-            from tonevakt.collectors.inbox import collect_inbox
-        except ImportError as e:
-            return _failed(source, datetime.now(UTC), f"the files (inbox) collector is not available: {e}")
+        from tonevakt.collectors.inbox import collect_inbox
+
         return collect_inbox(source, known_files, base_dir)
     return _failed(source, datetime.now(UTC), f"unknown source kind {kind!r}")
 

@@ -4,10 +4,10 @@ Used by `tonevakt import` and by the `files` collector (a patient-feedback inbox
 Unknown columns are kept in `Document.extra`, never silently lost.
 
 Files are untrusted: a file is read row by row up to `max_rows` (a source's `max_rows`, default
-`MAX_ROWS`) and refused beyond it; JSON nested deeper than `MAX_NESTING` levels is refused; a rating that is
-not a number from 1 to 5 is dropped from its row (the row is kept) with the row named in a warning. Whatever
-goes wrong inside one file is an `ImportFileError` naming that file (`load_documents`), never an exception
-that takes other files, sources or the pass with it.
+`limits.MAX_FILE_ROWS`) and refused beyond it; JSON nested deeper than `MAX_NESTING` levels is refused; a
+rating that is not a number from 1 to 5 is dropped from its row (the row is kept) with the row named in a
+warning. Whatever goes wrong inside one file is an `ImportFileError` naming that file (`load_documents`),
+never an exception that takes other files, sources or the pass with it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 from tonevakt.collectors.encoding import decode_unlabelled
 from tonevakt.dates import parse_date
 from tonevakt.errors import ImportFileError
+from tonevakt.limits import MAX_FILE_ROWS
 from tonevakt.models import Document, Source
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,6 @@ _PERSONAL_COLUMN_NAMES = """
 PERSONAL_COLUMNS = frozenset(_PERSONAL_COLUMN_NAMES.split())
 MAX_FILE_BYTES = 200_000_000
 MAX_XLSX_UNPACKED_BYTES = 500_000_000  # an XLSX is a zip: its parts together may not inflate past this
-MAX_ROWS = 100_000  # rows per file unless the source sets `max_rows` (an 81 KB XLSX can hold 500,000 rows)
 MAX_COLUMNS = 1_000  # columns of an XLSX header (a sheet can claim 16,384 columns on every row)
 MAX_NESTING = 20  # levels of lists/objects in a JSON row (100,000 levels crashed a pass: RecursionError)
 RATING_RANGE = (1, 5)  # star ratings; anything else in a rating column is dropped from its row
@@ -116,7 +116,7 @@ def _too_many_rows(path: Path, max_rows: int) -> ImportFileError:
 
 
 def _read_csv(
-    text: str, path: Path, max_rows: int = MAX_ROWS
+    text: str, path: Path, max_rows: int = MAX_FILE_ROWS
 ) -> tuple[list[str], list[dict[str, Any]], list[str]]:
     sample = text[:20000]
     warnings = []
@@ -185,7 +185,7 @@ def _too_deep_error(path: Path, where: str) -> ImportFileError:
     return ImportFileError(f"{path}: {where} nests lists or objects more than {MAX_NESTING} levels deep")
 
 
-def _read_jsonl(text: str, path: Path, max_rows: int = MAX_ROWS) -> list[dict[str, Any]]:
+def _read_jsonl(text: str, path: Path, max_rows: int = MAX_FILE_ROWS) -> list[dict[str, Any]]:
     rows = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -208,7 +208,7 @@ def _read_jsonl(text: str, path: Path, max_rows: int = MAX_ROWS) -> list[dict[st
     return rows
 
 
-def _read_json(text: str, path: Path, max_rows: int = MAX_ROWS) -> list[dict[str, Any]]:
+def _read_json(text: str, path: Path, max_rows: int = MAX_FILE_ROWS) -> list[dict[str, Any]]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -245,7 +245,9 @@ def _check_xlsx_size(data: bytes, path: Path) -> None:
         )
 
 
-def _read_xlsx(data: bytes, path: Path, max_rows: int = MAX_ROWS) -> tuple[list[str], list[dict[str, Any]]]:
+def _read_xlsx(
+    data: bytes, path: Path, max_rows: int = MAX_FILE_ROWS
+) -> tuple[list[str], list[dict[str, Any]]]:
     """The first sheet, streamed (openpyxl's read-only mode parses the sheet's XML as it goes), stopping at
     `max_rows`: memory and time are bounded by the limit, not by what the file claims."""
     import openpyxl
@@ -283,7 +285,7 @@ def _read_xlsx(data: bytes, path: Path, max_rows: int = MAX_ROWS) -> tuple[list[
     return [h for h in header if h], rows
 
 
-def read_rows(path: Path, max_bytes: int = MAX_FILE_BYTES, max_rows: int = MAX_ROWS) -> FileRows:
+def read_rows(path: Path, max_bytes: int = MAX_FILE_BYTES, max_rows: int = MAX_FILE_ROWS) -> FileRows:
     """Read a feedback file into rows of column → value."""
     return parse_rows(read_file(path, max_bytes), Path(path), max_rows)
 
@@ -312,7 +314,7 @@ def _format_of(path: Path) -> str:
     return fmt
 
 
-def parse_rows(data: bytes, path: Path, max_rows: int = MAX_ROWS) -> FileRows:
+def parse_rows(data: bytes, path: Path, max_rows: int = MAX_FILE_ROWS) -> FileRows:
     """Parse the bytes of a feedback file (format from the file name's extension), at most `max_rows` rows."""
     fmt = _format_of(path)
     warnings: list[str] = []
@@ -455,7 +457,7 @@ def load_documents(
     an `ImportFileError` naming it (also the unexpected ones), so that one bad file never takes other files,
     other sources or the whole pass with it."""
     try:
-        fr = parse_rows(data, path, max_rows or source.max_rows or MAX_ROWS)
+        fr = parse_rows(data, path, max_rows or source.max_rows)
         return LoadedFile(fr, rows_to_documents(fr, source, voice=voice))
     except ImportFileError:
         raise

@@ -476,7 +476,8 @@ class HttpClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _Abort(
-                    FetchStatus.TEMPORARY, f"timed out after {_fmt_s(total)} ({self._limit_name(total)})"
+                    FetchStatus.TEMPORARY,
+                    f"timed out after {_fmt_s(total)} ({self._deadline_cut(total) or 'total limit'})",
                 )
             timeout = httpx.Timeout(
                 connect=min(s.connect_timeout_s, remaining),
@@ -529,9 +530,10 @@ class HttpClient:
             finally:
                 response.close()
 
-    def _limit_name(self, total: float) -> str:
-        """Which bound cut a fetch: the request's own total limit, or the deadline of `with_deadline`."""
-        return "total limit" if total >= self.settings.total_timeout_s else f"{self.deadline_reason} ran out"
+    def _deadline_cut(self, total: float) -> str | None:
+        """Which bound cut a fetch allowed `total` seconds: the deadline of `with_deadline` ("<reason> ran
+        out"), or None for the request's own total limit."""
+        return None if total >= self.settings.total_timeout_s else f"{self.deadline_reason} ran out"
 
     def _finish(
         self,
@@ -595,7 +597,8 @@ class HttpClient:
     ) -> bytes:
         """Stream the body with the size cap and the total deadline. A watchdog shuts the socket down
         at the deadline so that even a read blocked inside the socket returns."""
-        cut = "" if total >= self.settings.total_timeout_s else f" ({self.deadline_reason} ran out)"
+        by_deadline = self._deadline_cut(total)
+        cut = f" ({by_deadline})" if by_deadline else ""
         decoder = _Decoder(encoding, limit)
         sock = _socket_of(response)
         guard = threading.Lock()

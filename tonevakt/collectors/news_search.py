@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from tonevakt.collectors.base import log_entry
+from tonevakt.collectors.base import left_reason, log_entry
 from tonevakt.collectors.fulltext import wants_full_text
 from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.rss import (
@@ -112,11 +112,7 @@ def collect_news_search(
                     doc.extra["publisher_page_error"] = resolved.reason
         outcome.documents.append(doc)
     if left:
-        why = (
-            "the time ran out"
-            if client.out_of_time
-            else f"at most {MAX_ARTICLES_PER_PASS} links are resolved per pass"
-        )
+        why = left_reason(client, f"at most {MAX_ARTICLES_PER_PASS} links are resolved per pass")
         outcome.warnings.append(f"{left} items left for the next pass ({why})")
         for f in outcome.fetches:
             if f.primary:

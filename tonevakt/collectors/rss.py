@@ -202,9 +202,10 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
         title = html_to_text(e.get("title", ""))
         published = _entry_date(e)
         guid = (e.get("id") or "").strip()
-        if guid and (guids[guid] > 1 or not guid_is_identity(guid)):
+        identity = bool(guid) and guid_is_identity(guid)
+        if guid and (guids[guid] > 1 or not identity):
             not_ids.add(guid)
-            if e.get("link") == e.get("id") and not guid_is_identity(guid):
+            if e.get("link") == e.get("id") and not identity:
                 link = (
                     None  # a bare "/a/" taken for the link (feedparser does so without <link>): no identity
                 )

@@ -18,7 +18,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from lxml import etree
 from lxml import html as lxml_html
 
-from tonevakt.collectors.base import conditional_fetch, document_kind, log_entry
+from tonevakt.collectors.base import conditional_fetch, document_kind, left_reason, log_entry
 from tonevakt.collectors.fulltext import decode_html, extract_article
 from tonevakt.collectors.http import HttpClient
 from tonevakt.collectors.rss import HTML_ACCEPT, MAX_ARTICLES_PER_PASS
@@ -153,11 +153,7 @@ def collect_web(
     left = 0
     for i, url in enumerate(todo):
         if i >= MAX_ARTICLES_PER_PASS or client.out_of_time:
-            why = (
-                "the time ran out"
-                if client.out_of_time
-                else f"more than {MAX_ARTICLES_PER_PASS} article pages"
-            )
+            why = left_reason(client, f"more than {MAX_ARTICLES_PER_PASS} article pages")
             outcome.items.append(ItemOutcome(url, "article", None, f"waiting for the next pass ({why})"))
             left += 1
             continue

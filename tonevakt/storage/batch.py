@@ -33,4 +33,4 @@ def store_outcomes(
             fetches.append((f, o.source.interval_minutes))
     files = [f for o in outcomes for f in o.imported_files]
     items = [(o.source.id, o.source.interval_minutes, o.items) for o in outcomes if o.items]
-    return repo.store_batch(db, docs, fetches, files, items, max_item_attempts)
+    return repo.store_batch(db, docs, fetches, files, items, max_item_attempts, known=known)

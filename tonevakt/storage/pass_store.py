@@ -7,7 +7,7 @@ and every successful open first writes the batches buffered in the spool, oldest
 When the wait ends without the database:
 
 - reading state: the pass reads it from the analyst snapshot, with the buffered fetches applied
-  (`spool.overlay_state`), so that it does not fetch again what is buffered;
+  (`spool.overlay_state`), so that it does not fetch again what is buffered nor read a buffered file twice;
 - storing a batch: the batch goes to the spool (`spool.write_batch`) and is written at the next open.
 """
 
@@ -77,7 +77,7 @@ class PassStore:
         """Source state and imported files when the database is busy: the snapshot plus the spool. Articles
         already stored are not known (they are fetched again; storing still keeps each document once), and
         pending items wait in the database for a pass that can read it."""
-        state: CollectState = CollectState(from_snapshot=True)
+        state = CollectState()
         if self.snapshot_path.exists():
             snap = open_for_reading(self.snapshot_path, lock_timeout_s=self.lock_timeout_s)
             try:
@@ -88,8 +88,8 @@ class PassStore:
         logger.warning(
             "database %s is busy: reading source state from the snapshot %s", self.db_path, self.snapshot_path
         )
-        state.sources = spool.overlay_state(state.sources, self.spool_folder)
-        state.known_files |= spool.buffered_files(self.spool_folder)
+        state.sources, buffered_files = spool.overlay_state(state.sources, self.spool_folder)
+        state.known_files |= buffered_files
         return state
 
     def store(
@@ -103,14 +103,12 @@ class PassStore:
         """Store one batch (`batch.store_outcomes`); returns the new ids. With `spool_on_lock`, a batch that
         cannot get into the database goes to the spool instead (then None); with `spool_now` it goes there
         without trying."""
-        if spool_now:
-            spool.write_batch(self.spool_folder, docs, outcomes)
-            return None
-        try:
-            with self.open() as db:
-                return store_outcomes(db, docs, outcomes, max_item_attempts=self.max_item_attempts)
-        except DatabaseLockedError:
-            if not spool_on_lock:
-                raise
-            spool.write_batch(self.spool_folder, docs, outcomes)
-            return None
+        if not spool_now:
+            try:
+                with self.open() as db:
+                    return store_outcomes(db, docs, outcomes, max_item_attempts=self.max_item_attempts)
+            except DatabaseLockedError:
+                if not spool_on_lock:
+                    raise
+        spool.write_batch(self.spool_folder, docs, outcomes)
+        return None

@@ -90,12 +90,15 @@ def _explained(sql: str) -> str:
     return rest
 
 
+def _one_select(statements: list[Any]) -> bool:
+    return len(statements) == 1 and _kind(statements[0]) == "SELECT"
+
+
 def _parses_as_one_select(sql: str) -> bool:
     try:
-        statements = duckdb.extract_statements(sql)
-    except (duckdb.Error, ValueError):
+        return _one_select(_parse(sql))
+    except ReadOnlyQueryError:
         return False
-    return len(statements) == 1 and _kind(statements[0]) == "SELECT"
 
 
 def check_read_only(sql: str) -> None:
@@ -111,7 +114,7 @@ def check_read_only(sql: str) -> None:
     if kind == "EXPLAIN":
         inner = _explained(sql)
         inner_statements = _parse(inner) if inner.strip() else []
-        if len(inner_statements) == 1 and _kind(inner_statements[0]) == "SELECT":
+        if _one_select(inner_statements):
             return
         what = _kind(inner_statements[0]) if len(inner_statements) == 1 else "something else"
         raise ReadOnlyQueryError(f"refused: EXPLAIN is allowed for a read only, not for {what}. {_HINT}")

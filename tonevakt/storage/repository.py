@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -259,16 +259,20 @@ def existing_ids(db: Database, ids: Sequence[str]) -> set[str]:
     return {r[0] for r in db.fetchall("SELECT id FROM documents WHERE id IN (SELECT unnest(?))", [list(ids)])}
 
 
-def insert_documents(db: Database, docs: Sequence[Document]) -> list[str]:
-    """Insert documents not stored yet; return the ids that were new. Call inside a transaction for
-    all-or-nothing batches (`store_batch` does)."""
+def insert_documents(
+    db: Database, docs: Sequence[Document], known: Collection[str] | None = None
+) -> list[str]:
+    """Insert documents not stored yet; return the ids that were new. `known`: the ids of `docs` already
+    stored, when the caller has just asked (`existing_ids`), so the query is not run twice. Call inside a
+    transaction for all-or-nothing batches (`store_batch` does)."""
     seen: set[str] = set()
     unique = []
     for d in docs:
         if d.id not in seen:
             seen.add(d.id)
             unique.append(d)
-    known = existing_ids(db, [d.id for d in unique])
+    if known is None:
+        known = existing_ids(db, [d.id for d in unique])
     new = [d for d in unique if d.id not in known]
     # Multi-row VALUES in chunks: DuckDB's executemany runs one statement per row, about 20 times slower
     # (a 10,000-item feed took minutes and held the database lock meanwhile; tests/test_reliability_content.py).
@@ -290,15 +294,17 @@ def store_batch(
     imported_files: Sequence[tuple[str, str, str, int]] = (),
     items: Sequence[tuple[str, int, Sequence[ItemOutcome]]] = (),
     max_item_attempts: int | None = None,
+    known: Collection[str] | None = None,
 ) -> list[str]:
     """One all-or-nothing batch: documents, fetch log rows (with each source's interval), for imported files
     their (content hash, source id, path, rows), and per source (id, interval, item outcomes) what became of
-    its pending items (`max_item_attempts`, from collect.max_item_attempts, is then required). Returns the ids
-    of new documents."""
+    its pending items (`max_item_attempts`, from collect.max_item_attempts, is then required). `known`: the
+    ids of `docs` already stored, if the caller has asked (`insert_documents`). Returns the ids of new
+    documents."""
     if items and max_item_attempts is None:
         raise ValueError("store_batch: items need max_item_attempts")
     with db.transaction():
-        new = insert_documents(db, docs)
+        new = insert_documents(db, docs, known)
         for entry, interval in fetches:
             record_fetch(db, entry, interval)
         for source_id, interval, outcomes in items:
@@ -328,10 +334,6 @@ def known_urls(db: Database) -> set[str]:
            UNION SELECT url FROM pending_items WHERE gave_up_at IS NOT NULL"""
         )
     }
-
-
-def file_imported(db: Database, content_hash: str) -> bool:
-    return bool(db.scalar("SELECT count(*) FROM imported_files WHERE content_hash = ?", [content_hash]))
 
 
 def imported_file(db: Database, content_hash: str) -> dict[str, Any] | None:
@@ -510,7 +512,6 @@ def set_label(
 __all__ = [
     "FetchStatus",
     "existing_ids",
-    "file_imported",
     "insert_documents",
     "pending_items",
     "record_items",

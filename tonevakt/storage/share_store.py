@@ -14,12 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tonevakt.models import TONE_LABELS, Confusion, ShareEstimate, WeekCounts
+from tonevakt.dates import week_sql
+from tonevakt.models import TONE_INDEX, TONE_LABELS, Confusion, ShareEstimate, WeekCounts
 from tonevakt.storage.db import Database
-
-
-def active_model(db: Database) -> str | None:
-    return db.scalar("SELECT id FROM models WHERE active LIMIT 1")
 
 
 def save_confusion(db: Database, model: str, confusion: Confusion | None) -> None:
@@ -43,10 +40,9 @@ def load_confusion(db: Database, model: str) -> Confusion | None:
     )
     if not rows:
         return None
-    idx = {lab: i for i, lab in enumerate(TONE_LABELS)}
     counts = [[0, 0, 0] for _ in TONE_LABELS]
     for true, predicted, n, _ in rows:
-        counts[idx[true]][idx[predicted]] = int(n)
+        counts[TONE_INDEX[true]][TONE_INDEX[predicted]] = int(n)
     return Confusion(tuple(tuple(r) for r in counts), rows[0][3] or "")  # type: ignore[arg-type]
 
 
@@ -66,11 +62,10 @@ def week_counts(db: Database) -> list[WeekCounts]:
         """SELECT week, voice, human_label, label, count(*) FROM document_tone_kept
            WHERE first_copy AND label IS NOT NULL GROUP BY ALL ORDER BY week, voice"""
     )
-    idx = {lab: i for i, lab in enumerate(TONE_LABELS)}
     cells: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
     for week, voice, human, label, n in rows:
         model_counts, human_counts = cells.setdefault((week, voice), ([0, 0, 0], [0, 0, 0]))
-        (human_counts if human else model_counts)[idx[label]] += int(n)
+        (human_counts if human else model_counts)[TONE_INDEX[label]] += int(n)
     return [
         WeekCounts(week, voice, tuple(m), tuple(h))  # type: ignore[arg-type]
         for (week, voice), (m, h) in cells.items()
@@ -149,9 +144,8 @@ def rated_tones(db: Database, model: str, weeks: Sequence[str]) -> RatedTones:
     rows = [
         (int(r[0]), float(r[1]))
         for r in db.fetchall(
-            """SELECT d.rating, s.tone FROM documents d JOIN scores s ON s.document_id = d.id AND s.model = ?
-               WHERE d.rating IS NOT NULL AND d.relevant
-                 AND strftime(timezone('Europe/Oslo', d.published_at), '%G-W%V') IN (SELECT unnest(?))
+            f"""SELECT d.rating, s.tone FROM documents d JOIN scores s ON s.document_id = d.id AND s.model = ?
+               WHERE d.rating IS NOT NULL AND d.relevant AND {week_sql("d.published_at")} IN (SELECT unnest(?))
                ORDER BY d.id""",
             [model, list(weeks)],
         )

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from tonevakt.dates import week_sql
 from tonevakt.errors import StorageError
 from tonevakt.storage.db import Database
 
@@ -146,10 +147,6 @@ MANIFEST = "manifest.json"
 SCHEMA_FILE = "columns.parquet"
 
 
-def _week_sql(column: str) -> str:
-    return f"strftime(timezone('Europe/Oslo', {column}), '%G-W%V')"
-
-
 def publish_exports(db: Database, folder: Path) -> dict[str, int]:
     """Bring the Parquet exports up to date, writing only the weeks whose rows changed since the last publish.
     Returns the number of files written per table."""
@@ -165,7 +162,7 @@ def publish_exports(db: Database, folder: Path) -> dict[str, int]:
         _copy(db, f"SELECT * FROM {name}", folder / f"{name}.parquet")
         written[name] = 1
     for name, source, column, key in PARTITIONED:
-        week = _week_sql(column)
+        week = week_sql(column)
         found = db.fetchall(
             f"SELECT {week} AS w, count(*), bit_xor({key}), min({column}), max({column}) FROM {source} GROUP BY w"
         )

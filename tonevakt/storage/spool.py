@@ -292,10 +292,15 @@ def replay(db: Database, folder: Path, max_item_attempts: int) -> tuple[int, int
     return batches, new_docs
 
 
-def overlay_state(state: dict[str, dict[str, Any]], folder: Path) -> dict[str, dict[str, Any]]:
-    """Source state as it will be once the buffered batches are written: when the database is busy the
-    pass reads state from the snapshot, and without this overlay it would fetch again what is buffered."""
+def overlay_state(
+    state: dict[str, dict[str, Any]], folder: Path
+) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """Source state as it will be once the buffered batches are written, and the content hashes of the
+    imported files in them, from one read of each batch file: when the database is busy the pass reads state
+    from the snapshot, and without this overlay it would fetch again what is buffered (and read an inbox file
+    twice)."""
     out = {k: dict(v) for k, v in state.items()}
+    files: set[str] = set()
     for path in pending(folder):
         try:
             batch = read_batch(path)
@@ -306,16 +311,5 @@ def overlay_state(state: dict[str, dict[str, Any]], folder: Path) -> dict[str, d
             for f in o.fetches:
                 if f.primary:  # as repository.record_fetch will do at the replay
                     row.update(source_after_fetch(row, f, o.source.interval_minutes))
-    return out
-
-
-def buffered_files(folder: Path) -> set[str]:
-    """Content hashes of imported files in buffered batches (so that an inbox file is not read twice)."""
-    out: set[str] = set()
-    for path in pending(folder):
-        try:
-            batch = read_batch(path)
-        except StorageError:
-            continue
-        out.update(h for o in batch.outcomes for h, _, _, _ in o.imported_files)
-    return out
+            files.update(h for h, _, _, _ in o.imported_files)
+    return out, files
