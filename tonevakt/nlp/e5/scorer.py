@@ -21,16 +21,11 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MODEL_ID = FINE_TUNED_MODEL
-TRAINED_LENGTH = 96  # tokens the model was trained on; longer passages are windowed to about this size
 MAX_LENGTH = 128
 
 
 def weights_path(name: str = MODEL_ID) -> Path:
     return WEIGHTS_DIR / f"{name}.npz"
-
-
-def meta_path(name: str = MODEL_ID) -> Path:
-    return WEIGHTS_DIR / f"{name}.json"
 
 
 class FineTunedScorer(Scorer):
