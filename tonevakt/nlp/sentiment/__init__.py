@@ -80,14 +80,7 @@ def load_scorer(settings: SentimentSettings, models_dir: Path | None = None) -> 
     head = (
         active_head(models_dir) if settings.backend == "embedded" and settings.model == TONE_MODEL else None
     )
-    if head is not None:
-        from tonevakt.nlp.e5.scorer import ToneScorer
-
-        scorer: Scorer = ToneScorer.load(head_path=head)
-        scorer.configure(
-            settings.max_length, settings.batch_size, settings.context_sentences, settings.max_passages
-        )
-        return scorer
+    scorer: Scorer
     if settings.backend == "embedded":
         factory = EMBEDDED_MODELS.get(settings.model)
         if factory is None:
@@ -95,7 +88,12 @@ def load_scorer(settings: SentimentSettings, models_dir: Path | None = None) -> 
                 f"unknown embedded model {settings.model!r} (sentiment.model); known: {', '.join(sorted(EMBEDDED_MODELS))}. "
                 "For a Hugging Face model set sentiment.backend: transformers"
             )
-        scorer = factory(settings)
+        if head is not None:
+            from tonevakt.nlp.e5.scorer import ToneScorer
+
+            scorer = ToneScorer.load(head_path=head)
+        else:
+            scorer = factory(settings)
     elif settings.backend == "transformers":
         from tonevakt.nlp.sentiment.transformers_backend import TransformersScorer
 
