@@ -753,7 +753,7 @@ def model_adapt(c: Context, data_dir: Path | None, force: bool) -> None:
     stored with 'tonevakt label', print cross-validated figures, and make it active unless it is worse than
     the active model on the human-labelled documents (--force overrides)."""
     from tonevakt.nlp import tone
-    from tonevakt.nlp.sentiment import ACTIVE_FILE, TONE_MODEL, load_scorer
+    from tonevakt.nlp.sentiment import TONE_MODEL, load_scorer, set_active_head
     from tonevakt.storage.db import open_for_reading
 
     with _errors():
@@ -792,12 +792,7 @@ def model_adapt(c: Context, data_dir: Path | None, force: bool) -> None:
             )
         name = f"{result.head.model_id}.head.npz"
         result.head.save(s.models_path / name)
-        active = s.models_path / ACTIVE_FILE
-        tmp = active.with_name(ACTIVE_FILE + ".tmp")
-        tmp.write_text(
-            json.dumps({"head": name, "previous": result.active_model}, indent=2), encoding="utf-8"
-        )
-        tmp.replace(active)
+        set_active_head(s.models_path, name)
     click.echo(
         f"active now: {result.head.model_id} ({s.models_path / name}); "
         "'tonevakt score --rescore' scores the stored documents with it"

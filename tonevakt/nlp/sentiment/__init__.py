@@ -74,6 +74,16 @@ def active_head(models_dir: Path | None) -> Path | None:
     return path
 
 
+def set_active_head(models_dir: Path, name: str) -> Path:
+    """Make the adapted tone head `name` (a file in `models_dir`) the active one: `active.json` is written to a
+    temporary file and renamed in, so a reader never sees half of it. Returns the file written."""
+    active = Path(models_dir) / ACTIVE_FILE
+    tmp = active.with_name(ACTIVE_FILE + ".tmp")
+    tmp.write_text(json.dumps({"head": name}, indent=2), encoding="utf-8")
+    tmp.replace(active)
+    return active
+
+
 def load_scorer(settings: SentimentSettings, models_dir: Path | None = None) -> Scorer:
     """The configured scorer, ready to `predict` and `score_documents`; for the tone model, the head made
     active in `models_dir` by `tonevakt model adapt` when there is one. Raises ModelError."""
@@ -113,6 +123,7 @@ __all__ = [
     "FROZEN_HEAD_MODEL",
     "TONE_MODEL",
     "active_head",
+    "set_active_head",
     "LABELS",
     "Progress",
     "Scorer",
