@@ -394,9 +394,7 @@ def run(c: Context, once: bool) -> None:
 
 @main.command()
 @click.argument("document_id", required=False)
-@click.argument(
-    "label", required=False, type=click.Choice(["positive", "negative", "neutral"], case_sensitive=False)
-)
+@click.argument("label", required=False, type=click.Choice(list(TONE_LABELS), case_sensitive=False))
 @click.option("--queue", is_flag=True, help="Label, one key per story, the stories most worth a human look.")
 @click.option("--undo", is_flag=True, help="Take back the last label (the one it replaced comes back).")
 @click.option(
@@ -641,7 +639,7 @@ def model_train_head(c: Context, data_dir: Path | None, out: Path | None, cache_
 
     with _errors():
         s = c.settings
-        data_dir = data_dir or Path(s.base_dir).parent / "shared" / "data" / "norec_sentence"
+        data_dir = data_dir or _shared_data(s, "norec_sentence")
         out = out or shipped_head_path(DEFAULT_MODEL_ID)
         cache_dir = cache_dir or s.path("data/cache/embeddings")
         result = train_head(data_dir, out, cache_dir=cache_dir, progress=_progress())
@@ -654,9 +652,14 @@ def model_train_head(c: Context, data_dir: Path | None, out: Path | None, cache_
     click.echo(format_report(result.dev_binary, "NoReC_sentence dev, binary"))
 
 
+def _shared_data(s: Settings, name: str) -> Path:
+    """A data set in the shared data folder: ../shared/data/NAME beside the config's folder."""
+    return Path(s.base_dir).parent / "shared" / "data" / name
+
+
 def _tone_data(s: Settings, data_dir: Path | None) -> Path:
     """The labelled in-domain folder: --data, else ../shared/data/helseplattformen_tone beside the config's folder."""
-    return data_dir or Path(s.base_dir).parent / "shared" / "data" / "helseplattformen_tone"
+    return data_dir or _shared_data(s, "helseplattformen_tone")
 
 
 @model.command("train-tone")
@@ -670,24 +673,28 @@ def _tone_data(s: Settings, data_dir: Path | None) -> Path:
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the head (default: shipped).")
 @click.option(
     "--encoder",
-    default="tonevakt-e5-small-norec-ft.npz#0",
-    show_default=True,
-    help="Packed weights in tonevakt/nlp/weights/ and the member whose layers the head reads.",
+    help="Packed weights in tonevakt/nlp/weights/ and the member whose layers the head reads "
+    "(default: member 0 of the NoReC ensemble's weights).",
 )
 @click.option(
     "--norec/--no-norec",
     default=True,
     show_default=True,
-    help="Also measure the member's own review-sentiment head on NoReC_sentence dev.",
+    help="Also measure the member's own review-sentiment head on NoReC_sentence dev "
+    "(../shared/data/norec_sentence beside the config's folder).",
 )
 @pass_ctx
-def model_train_tone(c: Context, data_dir: Path | None, out: Path | None, encoder: str, norec: bool) -> None:
+def model_train_tone(
+    c: Context, data_dir: Path | None, out: Path | None, encoder: str | None, norec: bool
+) -> None:
     """Rebuild the default tone model's document-level head from helseplattformen_tone train (penalty chosen by
     cross-validation on train), then measure it once on dev and print the figures."""
     from tonevakt.nlp import tone
     from tonevakt.nlp.e5.scorer import TONE_MODEL_ID, ToneScorer, tone_head_path
     from tonevakt.nlp.evaluate import format_report
+    from tonevakt.nlp.sentiment import FINE_TUNED_MODEL
 
+    encoder = encoder or f"{FINE_TUNED_MODEL}.npz#0"
     with _errors():
         s = c.settings
         folder = _tone_data(s, data_dir)
@@ -706,7 +713,7 @@ def model_train_tone(c: Context, data_dir: Path | None, out: Path | None, encode
         if norec:
             from tonevakt.nlp.evaluate import compute_metrics, read_labelled
 
-            norec_dev = folder.parent / "norec_sentence" / "3class" / "dev.json"
+            norec_dev = _shared_data(s, "norec_sentence") / "3class" / "dev.json"
             examples = read_labelled(norec_dev)
             probs = scorer.predict_sentiment([e.text for e in examples])
             m = compute_metrics(
@@ -1001,7 +1008,7 @@ def model_train(
     torch.set_num_threads(threads)
     with _errors():
         s = c.settings
-        data_dir = data_dir or Path(s.base_dir).parent / "shared" / "data" / "norec_sentence"
+        data_dir = data_dir or _shared_data(s, "norec_sentence")
         parsed = parse_members(members)
         widths = _bits(bits, len(parsed))
         domain = str(domain_file or DOMAIN_FILE) if domain_epochs > 0 else None
