@@ -20,6 +20,7 @@ import numpy as np
 
 from tonevakt.errors import ModelError
 from tonevakt.models import TONE_LABELS, Document, HumanLabel
+from tonevakt.nlp.sentiment.head import softmax
 
 logger = logging.getLogger(__name__)
 
@@ -128,10 +129,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, np
 
 
 def predict_logistic(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    z = x @ weight.T + bias
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return softmax(x @ weight.T + bias)
 
 
 def stratified_folds(y: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:

@@ -16,6 +16,7 @@ from tonevakt.errors import ModelError
 from tonevakt.models import Document, Score
 from tonevakt.nlp.sentiment import FINE_TUNED_MODEL, TONE_MODEL
 from tonevakt.nlp.sentiment.base import INDOMAIN_DEV, LABELS, NOREC_DEV, Progress, Scorer
+from tonevakt.nlp.sentiment.head import softmax
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +137,7 @@ class ToneHead:
         from tonevakt.nlp.e5.model import apply_bias
 
         z = np.atleast_2d(vectors) @ self.weight.T.astype(np.float64) + self.bias.astype(np.float64)
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return apply_bias((e / e.sum(axis=1, keepdims=True)).astype(np.float32), self.logit_bias)
+        return apply_bias(softmax(z).astype(np.float32), self.logit_bias)
 
     def save(self, path: Path) -> None:
         """Written to a temporary file and renamed in: a reader never sees half a head."""
