@@ -586,10 +586,9 @@ def evaluate(c: Context, file: Path | None, as_json: bool, use_labels: bool) -> 
                 raise ev.EvaluationError(
                     "no human labels stored yet (add some with 'tonevakt label DOC_ID LABEL')"
                 )
-            docs = [h.document for h in labels]
-            gold = {h.document.id: ev.normalise_label(h.label) for h in labels}
             scorer = load_scorer(s.sentiment, s.models_path)
-            metrics = ev.evaluate_documents(scorer, docs, gold, progress=progress)
+            metrics = tone.measure(scorer, tone.human_labelled(labels), progress=progress)
+            metrics.extra["source"] = "human labels"
             title = f"{scorer.model_id} against {metrics.n} human labels"
         elif tone.is_tone_file(file):
             # labelled documents (helseplattformen_tone): scored as the pipeline scores documents
