@@ -237,12 +237,15 @@ def train_head(
     source: str,
     progress: Any = None,
     meta: dict[str, Any] | None = None,
+    vectors: np.ndarray | None = None,
 ) -> tuple[Any, FitReport]:
     """Fit a tone head on labelled documents with the scorer's encoder (penalty by cross-validation); the
-    head carries its cross-validated figures and confusion."""
+    head carries its cross-validated figures and confusion. `vectors`: the documents' vectors (`vectors_of`)
+    when the caller has them already."""
     from tonevakt.nlp.e5.scorer import ToneHead
 
-    vectors = vectors_of(scorer, [t.document for t in train], progress)
+    if vectors is None:
+        vectors = vectors_of(scorer, [t.document for t in train], progress)
     weight, bias, report = fit_head(vectors, [t.label for t in train], source)
     about = {
         "indomain_cv": {
@@ -315,18 +318,22 @@ def adapt(
     if not human:
         raise ToneDataError("no human labels stored yet: label documents first ('tonevakt label --queue')")
     everything = list(shared) + list(human)
-    active = {s.document_id: s.label for s in scorer.score_documents([h.document for h in human], progress)}
+    # every document is read once: the active head's labels of the human-labelled ones come from the same
+    # vectors the new head is fitted on (what the active scorer's `score_documents` would label them)
+    vectors = vectors_of(scorer, [t.document for t in everything], progress)
+    active = scorer.head.probabilities(vectors[len(shared) :]).argmax(axis=1)
     head, report = train_head(
         scorer,
         everything,
         model_id,
         source=f"{len(shared)} shared labelled documents + {len(human)} human labels",
         progress=progress,
+        vectors=vectors,
     )
     gold = [h.label for h in human]
     oof = report.out_of_fold[len(shared) :]
     new = compute_metrics(gold, [TONE_LABELS[i] for i in oof.argmax(axis=1)], TONE_LABELS)
-    old = compute_metrics(gold, [active.get(h.document.id, "neutral") for h in human], TONE_LABELS)
+    old = compute_metrics(gold, [TONE_LABELS[i] for i in active], TONE_LABELS)
     head.meta["adapted"] = {
         "from": scorer.model_id,
         "shared": len(shared),
