@@ -164,6 +164,9 @@ def test_cli_evaluate_labels(make_settings: Callable[..., Settings], tmp_path: P
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["n"] == 3 and out["source"] == "human labels"
+    # measured as a labelled file of documents is (nlp/tone.measure): the shares come with the figures
+    assert out["shares_true"] == {"negative": 0.3333, "neutral": 0.3333, "positive": 0.3333}
+    assert sum(out["shares_predicted"].values()) == pytest.approx(1.0, abs=1e-3)
     assert [sum(row) for row in out["confusion"]["matrix"]] == [1, 1, 1]  # one gold label of each class
     # the two plainly worded cases come out right with the shipped model
     assert out["per_class"]["positive"]["recall"] == 1.0 and out["per_class"]["negative"]["recall"] == 1.0

