@@ -22,7 +22,9 @@ import click
 
 from tonevakt import __version__
 from tonevakt.config import Settings, load_config, log_effective
+from tonevakt.dates import MAX_WEEKS
 from tonevakt.errors import TonevaktError
+from tonevakt.limits import MAX_FILE_ROWS
 from tonevakt.models import TONE_LABELS, VOICES
 
 logger = logging.getLogger("tonevakt")
@@ -184,7 +186,7 @@ def init(c: Context) -> None:
 @click.option(
     "--max-rows",
     type=click.IntRange(1, 10_000_000),
-    help="Refuse a file with more rows than this (default: the source's max_rows, 100,000).",
+    help=f"Refuse a file with more rows than this (default: the source's max_rows, {MAX_FILE_ROWS:,}).",
 )
 @pass_ctx
 def import_(
@@ -405,7 +407,7 @@ def run(c: Context, once: bool) -> None:
     "n_weeks",
     default=12,
     show_default=True,
-    type=click.IntRange(1, 520),
+    type=click.IntRange(1, MAX_WEEKS),
     help="The queue offers stories published in the last this many weeks.",
 )
 @click.option("--by", "labelled_by", help="Who labelled it (initials).")
@@ -810,7 +812,7 @@ def model_adapt(c: Context, data_dir: Path | None, force: bool) -> None:
 @click.option(
     "--weeks",
     "n_weeks",
-    type=click.IntRange(1, 520),
+    type=click.IntRange(1, MAX_WEEKS),
     help="Weeks, ending with the last complete one, for stars against tone (default report.weeks).",
 )
 @pass_ctx
@@ -1090,7 +1092,9 @@ def dashboard(c: Context, out_dir: Path | None) -> None:
 
 
 @main.command()
-@click.option("--weeks", "n_weeks", type=int, default=12, show_default=True, help="Weeks to show (2 to 520).")
+@click.option(
+    "--weeks", "n_weeks", type=int, default=12, show_default=True, help=f"Weeks to show (2 to {MAX_WEEKS})."
+)
 @click.option(
     "--voice", "voices", multiple=True, type=click.Choice(VOICES), help="Only this voice (repeatable)."
 )
