@@ -12,6 +12,7 @@ Each size is measured in a fresh child process (its peak memory is the child's r
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
@@ -253,7 +254,7 @@ def measure(db_path: Path, out: Path, pdf: bool) -> dict[str, float]:
 
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--child", nargs=3, metavar=("DB", "OUT", "PDF"), help=argparse_suppress())
+    p.add_argument("--child", nargs=3, metavar=("DB", "OUT", "PDF"), help=argparse.SUPPRESS)
     p.add_argument(
         "--sizes",
         default=None,
@@ -330,12 +331,6 @@ TARGETS = (
 )
 GROWTH = ("weekly_tone_s", "report_html_s", "dashboard_s", "dashboard_bytes", "snapshot_s", "file_bytes")
 PASS_BATCH = 200  # documents a pass stores and scores before the publish that is timed
-
-
-def argparse_suppress() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":
