@@ -27,6 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 CONFIG = ROOT / "config.yaml"
+SCHEDULE_KEYS = frozenset({"cron", "interval_seconds"})  # an override of a job's schedule replaces it whole
 
 
 def cpu_model() -> str:
@@ -160,10 +161,11 @@ def settings_from(overrides: dict[str, Any], base_dir: Path) -> Any:
     `base_dir` (so that database, snapshot, reports land there)."""
     import yaml
 
+    from tests.support.config import merge_config
     from tonevakt.config import parse_config
 
     data = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
-    merged = _merge(data, overrides)
+    merged = merge_config(data, overrides, SCHEDULE_KEYS)
     return parse_config(
         yaml.safe_dump(merged, allow_unicode=True, sort_keys=False),
         file=str(base_dir / "config.yaml"),
@@ -175,17 +177,9 @@ def write_config(overrides: dict[str, Any], base_dir: Path) -> Path:
     """Like `settings_from`, but written to `base_dir/config.yaml` (for the `tonevakt` command)."""
     import yaml
 
-    data = _merge(yaml.safe_load(CONFIG.read_text(encoding="utf-8")), overrides)
+    from tests.support.config import merge_config
+
+    data = merge_config(yaml.safe_load(CONFIG.read_text(encoding="utf-8")), overrides, SCHEDULE_KEYS)
     path = base_dir / "config.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
-
-
-def _merge(base: Any, over: Any) -> Any:
-    """Dicts merged key by key, except schedule entries (a cron line and an interval exclude each other)."""
-    if isinstance(base, dict) and isinstance(over, dict) and not {"cron", "interval_seconds"} & set(over):
-        out = dict(base)
-        for k, v in over.items():
-            out[k] = _merge(base.get(k), v) if k in base else v
-        return out
-    return over

@@ -45,11 +45,16 @@ BASE_CONFIG: dict[str, Any] = {
 }
 
 
-def merge_config(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`base` with `over` laid on top, nested dicts merged key by key (neither argument is changed)."""
+def merge_config(
+    base: dict[str, Any], over: dict[str, Any], replace_if: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """`base` with `over` laid on top, nested dicts merged key by key (neither argument is changed). A dict in
+    `over` that holds a key of `replace_if` replaces the dict it lies on instead (the benchmarks pass the
+    schedule keys: a job's cron line and its interval exclude each other)."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = merge_config(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        merged = isinstance(v, dict) and isinstance(out.get(k), dict) and not replace_if & set(v)
+        out[k] = merge_config(out[k], v, replace_if) if merged else v
     return out
 
 
