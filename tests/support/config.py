@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from tonevakt.config import Settings, load_config
+from tonevakt.nlp.sentiment import FROZEN_HEAD_MODEL
 
 BASE_CONFIG: dict[str, Any] = {
     "database": {
@@ -41,7 +42,7 @@ BASE_CONFIG: dict[str, Any] = {
     },
     "sources": [],
     # The lighter frozen-head model keeps the suite quick; the default tone model has its own tests.
-    "sentiment": {"backend": "embedded", "model": "tonevakt-e5-small-norec"},
+    "sentiment": {"backend": "embedded", "model": FROZEN_HEAD_MODEL},
 }
 
 
