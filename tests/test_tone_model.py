@@ -4,8 +4,8 @@ Its figures on the labelled in-domain dev set, and those of the member's review-
 stay above the floors pinned in tests/model_floors.json; `model adapt` refits the head on human labels through
 the CLI on a real database, and refuses a head that is worse than the active one.
 
-The data sets are read from ../shared, as the NoReC tests do: when ../shared is there, a missing file fails the
-test instead of skipping it.
+The data sets are read from ../shared under the rule of tests/support/paths.py: when ../shared is there, a
+missing file fails the test instead of skipping it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.support.paths import NOREC, TONE_DATA, needs_shared, shared_file
 from tonevakt.cli import main
 from tonevakt.errors import ModelError
 from tonevakt.models import TONE_LABELS
@@ -25,21 +26,8 @@ from tonevakt.nlp import tone
 from tonevakt.nlp.e5.scorer import TONE_MODEL_ID, ToneHead, ToneScorer, tone_head_path
 from tonevakt.nlp.evaluate import compute_metrics, read_labelled
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-TONE_DATA = SHARED / "data" / "helseplattformen_tone"
-NOREC_DEV = SHARED / "data" / "norec_sentence" / "3class" / "dev.json"
+NOREC_DEV = NOREC / "3class" / "dev.json"
 FLOORS = json.loads(Path(__file__).with_name("model_floors.json").read_text())[TONE_MODEL_ID]
-
-needs_shared = pytest.mark.skipif(
-    not SHARED.exists(), reason="../shared (the labelled data sets) not beside the repo"
-)
-
-
-def shared_file(path: Path) -> Path:
-    """A data file the test needs: ../shared is there, so a missing file is a failure, not a skip."""
-    assert path.exists(), f"{path} is missing although ../shared is present"
-    return path
 
 
 # -- the head and its fit (no model needed) --------------------------------------------------------------
