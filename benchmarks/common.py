@@ -183,3 +183,32 @@ def write_config(overrides: dict[str, Any], base_dir: Path) -> Path:
     path = base_dir / "config.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
+
+
+def store_as_a_pass(db: Any, docs: list[Any], max_item_attempts: int = 6) -> list[str]:
+    """Store `docs` as a collect pass, an import and the spool replay do: `storage/batch.store_outcomes`, which
+    groups the new documents into stories (near-copies of the last 14 days, identical texts) and stores them
+    with the fetch log rows in one all-or-nothing batch. One `SourceOutcome` per source, each with the fetch
+    of its feed, as a collector hands it back. Returns the ids of the new documents."""
+    from datetime import UTC, datetime
+
+    from tonevakt.models import FetchLogEntry, FetchStatus, Source, SourceOutcome
+    from tonevakt.storage.batch import store_outcomes
+
+    by_source: dict[tuple[str, str], list[Any]] = {}
+    for d in docs:
+        by_source.setdefault((d.source_id, d.voice), []).append(d)
+    now = datetime.now(UTC)
+    outcomes = [
+        SourceOutcome(
+            source=Source(id=sid, kind="rss", voice=voice, url=f"https://{sid}.example.no/rss"),  # type: ignore[arg-type]
+            documents=ds,
+            fetches=[
+                FetchLogEntry(
+                    sid, f"https://{sid}.example.no/rss", FetchStatus.OK, now, http_status=200, items=len(ds)
+                )
+            ],
+        )
+        for (sid, voice), ds in by_source.items()
+    ]
+    return store_outcomes(db, docs, outcomes, max_item_attempts=max_item_attempts)
