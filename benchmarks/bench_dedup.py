@@ -8,12 +8,11 @@ with at most a few members of a bounded number of stories. Prints seconds, compa
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from datetime import UTC, datetime
 
-from common import banner, footer, parser, timed
+from common import banner, emit_json, footer, parser, timed
 
 from tonevakt.models import Document
 from tonevakt.storage import stories
@@ -82,8 +81,7 @@ def main() -> int:
             f"{r['comparisons_per_document']} comparisons per comment"
         )
     footer(t_all)
-    if args.json:
-        print(json.dumps(results))
+    emit_json(args.json, results)
     return 0
 
 

@@ -12,6 +12,7 @@ Each size is measured in a fresh child process (its peak memory is the child's r
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
@@ -29,6 +30,7 @@ from common import (
     peak_rss_mb,
     run_child,
     settings_from,
+    store_as_a_pass,
     timed,
     verdict,
 )
@@ -64,7 +66,10 @@ def generate(path: Path, n: int, seed: float = 0.42) -> tuple[float, float]:
             for sid, kind, voice, region in SOURCES
         ],
     )
-    con.execute("INSERT INTO models VALUES ('bench-model', 'embedded', 'benchmark model', 0.62, TRUE, now())")
+    con.execute(
+        "INSERT INTO models (id, backend, description, dev_macro_f1, active, registered_at) "
+        "VALUES ('bench-model', 'embedded', 'benchmark model', 0.62, TRUE, now())"
+    )
     n_sources = len(SOURCES)
     # Bounded memory at 10M documents: chunks of at most a million, each a slice of the 60 weeks, oldest first,
     # so that the file is in publication order without one big sort.
@@ -234,7 +239,7 @@ def measure(db_path: Path, out: Path, pdf: bool) -> dict[str, float]:
             for i in range(PASS_BATCH)
         ]
         with timed() as t:
-            repo.store_batch(db, docs)
+            store_as_a_pass(db, docs, settings.collect.max_item_attempts)
             repo.save_scores(db, [Score(d.id, "bench-model", -0.3, "negative", 0.6, 0.3, 0.1) for d in docs])
         res["pass_store_s"] = t[0]
         with timed() as t:
@@ -253,7 +258,7 @@ def measure(db_path: Path, out: Path, pdf: bool) -> dict[str, float]:
 
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--child", nargs=3, metavar=("DB", "OUT", "PDF"), help=argparse_suppress())
+    p.add_argument("--child", nargs=3, metavar=("DB", "OUT", "PDF"), help=argparse.SUPPRESS)
     p.add_argument(
         "--sizes",
         default=None,
@@ -330,12 +335,6 @@ TARGETS = (
 )
 GROWTH = ("weekly_tone_s", "report_html_s", "dashboard_s", "dashboard_bytes", "snapshot_s", "file_bytes")
 PASS_BATCH = 200  # documents a pass stores and scores before the publish that is timed
-
-
-def argparse_suppress() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 CONFIG = ROOT / "config.yaml"
+SCHEDULE_KEYS = frozenset({"cron", "interval_seconds"})  # an override of a job's schedule replaces it whole
 
 
 def cpu_model() -> str:
@@ -160,10 +161,11 @@ def settings_from(overrides: dict[str, Any], base_dir: Path) -> Any:
     `base_dir` (so that database, snapshot, reports land there)."""
     import yaml
 
+    from tests.support.config import merge_config
     from tonevakt.config import parse_config
 
     data = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
-    merged = _merge(data, overrides)
+    merged = merge_config(data, overrides, SCHEDULE_KEYS)
     return parse_config(
         yaml.safe_dump(merged, allow_unicode=True, sort_keys=False),
         file=str(base_dir / "config.yaml"),
@@ -175,17 +177,38 @@ def write_config(overrides: dict[str, Any], base_dir: Path) -> Path:
     """Like `settings_from`, but written to `base_dir/config.yaml` (for the `tonevakt` command)."""
     import yaml
 
-    data = _merge(yaml.safe_load(CONFIG.read_text(encoding="utf-8")), overrides)
+    from tests.support.config import merge_config
+
+    data = merge_config(yaml.safe_load(CONFIG.read_text(encoding="utf-8")), overrides, SCHEDULE_KEYS)
     path = base_dir / "config.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 
 
-def _merge(base: Any, over: Any) -> Any:
-    """Dicts merged key by key, except schedule entries (a cron line and an interval exclude each other)."""
-    if isinstance(base, dict) and isinstance(over, dict) and not {"cron", "interval_seconds"} & set(over):
-        out = dict(base)
-        for k, v in over.items():
-            out[k] = _merge(base.get(k), v) if k in base else v
-        return out
-    return over
+def store_as_a_pass(db: Any, docs: list[Any], max_item_attempts: int = 6) -> list[str]:
+    """Store `docs` as a collect pass, an import and the spool replay do: `storage/batch.store_outcomes`, which
+    groups the new documents into stories (near-copies of the last 14 days, identical texts) and stores them
+    with the fetch log rows in one all-or-nothing batch. One `SourceOutcome` per source, each with the fetch
+    of its feed, as a collector hands it back. Returns the ids of the new documents."""
+    from datetime import UTC, datetime
+
+    from tonevakt.models import FetchLogEntry, FetchStatus, Source, SourceOutcome
+    from tonevakt.storage.batch import store_outcomes
+
+    by_source: dict[tuple[str, str], list[Any]] = {}
+    for d in docs:
+        by_source.setdefault((d.source_id, d.voice), []).append(d)
+    now = datetime.now(UTC)
+    outcomes = [
+        SourceOutcome(
+            source=Source(id=sid, kind="rss", voice=voice, url=f"https://{sid}.example.no/rss"),  # type: ignore[arg-type]
+            documents=ds,
+            fetches=[
+                FetchLogEntry(
+                    sid, f"https://{sid}.example.no/rss", FetchStatus.OK, now, http_status=200, items=len(ds)
+                )
+            ],
+        )
+        for (sid, voice), ds in by_source.items()
+    ]
+    return store_outcomes(db, docs, outcomes, max_item_attempts=max_item_attempts)

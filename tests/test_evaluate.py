@@ -20,13 +20,12 @@ from tonevakt.nlp.evaluate import (
     predicted_labels,
     read_labelled,
 )
+from tonevakt.nlp.sentiment import FROZEN_HEAD_MODEL
 from tonevakt.nlp.sentiment.embedded import shipped_head_path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "eval"
 LABELS3 = ["negative", "neutral", "positive"]
-needs_head = pytest.mark.skipif(
-    not shipped_head_path("tonevakt-e5-small-norec").exists(), reason="no shipped head"
-)
+needs_head = pytest.mark.skipif(not shipped_head_path(FROZEN_HEAD_MODEL).exists(), reason="no shipped head")
 
 
 def test_three_class_metrics_by_hand() -> None:
@@ -122,7 +121,7 @@ def test_cli_evaluate_file_json(make_settings: Callable[..., Settings], tmp_path
     r = CliRunner().invoke(main, ["--config", s.file, "evaluate", str(FIXTURES / "check.jsonl"), "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
-    assert out["n"] == 4 and out["model"] == "tonevakt-e5-small-norec" and not out["binary"]
+    assert out["n"] == 4 and out["model"] == FROZEN_HEAD_MODEL and not out["binary"]
     assert 0 <= out["accuracy"] <= 1 and 0 <= out["macro_f1"] <= 1
     assert sum(map(sum, out["confusion"]["matrix"])) == 4
     r2 = CliRunner().invoke(main, ["--config", s.file, "evaluate", str(FIXTURES / "binary.csv")])

@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from tests.support.paths import NOREC, needs_shared, shared_file
 from tonevakt.nlp.e5 import convert
 from tonevakt.nlp.e5.model import E5Classifier, unpack
 from tonevakt.nlp.e5.scorer import MODEL_ID, FineTunedScorer, weights_path
 from tonevakt.nlp.evaluate import compute_metrics, predicted_labels, read_labelled
 from tonevakt.training.packing import pack, tuned_state
 
-REPO = Path(__file__).resolve().parent.parent
-NOREC = REPO.parent / "shared" / "data" / "norec_sentence"
 FLOORS_FILE = Path(__file__).with_name("model_floors.json")
 INDOMAIN = Path(__file__).parent / "fixtures" / "indomain" / "helseplattformen_check.jsonl"
 MAX_SHIPPED_BYTES = 30 * 1024 * 1024
@@ -200,18 +199,18 @@ def test_registered_and_predicts_probabilities(base: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not NOREC.exists(), reason="NoReC_sentence data not available")
+@needs_shared
 def test_dev_figures_stay_above_floors(base: Path) -> None:
     floors = json.loads(FLOORS_FILE.read_text())[MODEL_ID]
     scorer = FineTunedScorer(weights_path())
     scorer.configure(96, 64, 1, 8)
-    dev = read_labelled(NOREC / "3class" / "dev.json")
+    dev = read_labelled(shared_file(NOREC / "3class" / "dev.json"))
     probs = scorer.predict_batched([e.text for e in dev])
     gold = [e.label for e in dev]
     m3 = compute_metrics(gold, predicted_labels(probs, False), ["negative", "neutral", "positive"])
     # The binary split holds the same sentences without the neutral ones.
     keep = [i for i, g in enumerate(gold) if g != "neutral"]
-    assert len(keep) == len(read_labelled(NOREC / "binary" / "dev.json"))
+    assert len(keep) == len(read_labelled(shared_file(NOREC / "binary" / "dev.json")))
     m2 = compute_metrics(
         [gold[i] for i in keep], predicted_labels(probs[keep], True), ["negative", "positive"]
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import FIXTURES, NOREC
+from tests.support.paths import FIXTURES, NOREC, needs_shared, shared_file
 from tonevakt.nlp.language import LANGUAGES, detect_language, language_scores
 
 LABELLED = FIXTURES / "language" / "labelled.tsv"
@@ -94,10 +94,9 @@ def test_long_text_costs_bounded_work() -> None:
     assert detect_language(text + tail) == "nb"
 
 
+@needs_shared
 def test_norec_dev_is_norwegian() -> None:
-    dev = NOREC / "3class" / "dev.json"
-    if not dev.exists():
-        pytest.skip("NoReC_sentence is not available")
+    dev = shared_file(NOREC / "3class" / "dev.json")
     sentences = [
         r["text"] for r in json.loads(dev.read_text(encoding="utf-8")) if len(r["text"].split()) >= 8
     ]

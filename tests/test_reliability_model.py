@@ -16,13 +16,13 @@ from tests.support.network import Guard
 from tonevakt.config import Settings
 from tonevakt.errors import ModelError
 from tonevakt.models import Document
-from tonevakt.nlp.sentiment import load_scorer
+from tonevakt.nlp.sentiment import FROZEN_HEAD_MODEL, load_scorer
 from tonevakt.nlp.sentiment.base import Scorer
 from tonevakt.nlp.sentiment.embedded import shipped_head_path
 
 pytestmark = pytest.mark.usefixtures("no_outside_traffic")  # nothing leaves 127.0.0.0/8
 
-SHIPPED = shipped_head_path("tonevakt-e5-small-norec")
+SHIPPED = shipped_head_path(FROZEN_HEAD_MODEL)
 needs_head = pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped head")
 
 

@@ -1,8 +1,6 @@
-"""A seeded database for the report, dashboard and trend tests: known documents, scores, labels, models
-and source health, written through tonevakt.storage.repository into a real DuckDB file.
-
-Imported by tests/test_report*.py, test_dashboard.py, test_trend.py.
-"""
+"""The seed behind the report, dashboard and trend tests (tests/support/seed.py) checked on its own: every
+document it writes is stored, and every relevant one with an active model's score reaches the document_tone
+view that the reports read."""
 
 from __future__ import annotations
 

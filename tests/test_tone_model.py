@@ -4,8 +4,8 @@ Its figures on the labelled in-domain dev set, and those of the member's review-
 stay above the floors pinned in tests/model_floors.json; `model adapt` refits the head on human labels through
 the CLI on a real database, and refuses a head that is worse than the active one.
 
-The data sets are read from ../shared, as the NoReC tests do: when ../shared is there, a missing file fails the
-test instead of skipping it.
+The data sets are read from ../shared under the rule of tests/support/paths.py: when ../shared is there, a
+missing file fails the test instead of skipping it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.support.paths import NOREC, TONE_DATA, needs_shared, shared_file
 from tonevakt.cli import main
 from tonevakt.errors import ModelError
 from tonevakt.models import TONE_LABELS
@@ -25,21 +26,8 @@ from tonevakt.nlp import tone
 from tonevakt.nlp.e5.scorer import TONE_MODEL_ID, ToneHead, ToneScorer, tone_head_path
 from tonevakt.nlp.evaluate import compute_metrics, read_labelled
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-TONE_DATA = SHARED / "data" / "helseplattformen_tone"
-NOREC_DEV = SHARED / "data" / "norec_sentence" / "3class" / "dev.json"
+NOREC_DEV = NOREC / "3class" / "dev.json"
 FLOORS = json.loads(Path(__file__).with_name("model_floors.json").read_text())[TONE_MODEL_ID]
-
-needs_shared = pytest.mark.skipif(
-    not SHARED.exists(), reason="../shared (the labelled data sets) not beside the repo"
-)
-
-
-def shared_file(path: Path) -> Path:
-    """A data file the test needs: ../shared is there, so a missing file is a failure, not a skip."""
-    assert path.exists(), f"{path} is missing although ../shared is present"
-    return path
 
 
 # -- the head and its fit (no model needed) --------------------------------------------------------------
@@ -246,9 +234,13 @@ ADAPT_TEXTS = {
 def test_cli_model_adapt_refits_on_human_labels_and_guards_the_active_model(
     tmp_path: Path, make_settings
 ) -> None:  # noqa: ANN001
-    """On a real database: documents imported, labelled through `tonevakt label`, then `model adapt` refits the
-    head on shared training documents plus those labels; it is made active only when not worse (else refused,
-    nothing changed), `--force` overrides, and the adapted head is then the configured model."""
+    """On a real database: documents imported, scored, labelled through `tonevakt label`, then `model adapt`
+    refits the head on shared training documents plus those labels, and makes it active only when not worse.
+
+    Each document is labelled with the active model's own label on it, so the active model is right on all 15
+    human-labelled documents (accuracy 1) and the refitted head, whose labels there are out of fold, can at
+    best tie it: this refit misses some, so it must be refused with nothing changed; `--force` then makes it
+    active, and the adapted head is the configured model."""
     rows = [
         json.loads(line) for line in shared_file(TONE_DATA / "train.jsonl").read_text().splitlines() if line
     ]
@@ -259,18 +251,24 @@ def test_cli_model_adapt_refits_on_human_labels_and_guards_the_active_model(
     make_settings(sentiment={"backend": "embedded", "model": TONE_MODEL_ID})
     cfg = ["--config", str(tmp_path / "config.yaml")]
     feedback = tmp_path / "tilbakemeldinger.jsonl"
-    texts = [(label, t) for label, ts in ADAPT_TEXTS.items() for t in ts]
-    feedback.write_text("\n".join(json.dumps({"text": t}) for _, t in texts) + "\n", encoding="utf-8")
+    texts = [t for ts in ADAPT_TEXTS.values() for t in ts]
+    feedback.write_text("\n".join(json.dumps({"text": t}) for t in texts) + "\n", encoding="utf-8")
     runner = CliRunner()
     result = runner.invoke(main, [*cfg, "import", str(feedback), "--source", "skjema", "--voice", "patient"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, [*cfg, "score"])
     assert result.exit_code == 0, result.output
     from tonevakt.storage.db import database
 
     settings = make_settings(sentiment={"backend": "embedded", "model": TONE_MODEL_ID})
     with database(settings.db_path, 5) as db:
-        ids = {text: doc_id for doc_id, text in db.fetchall("SELECT id, text FROM documents")}
-    for label, text in texts:
-        result = runner.invoke(main, [*cfg, "label", ids[text], label])
+        own = db.fetchall(
+            "SELECT d.id, s.label FROM documents d JOIN scores s ON s.document_id = d.id WHERE s.model = ?",
+            [TONE_MODEL_ID],
+        )
+    assert len(own) == len(texts) == 15
+    for doc_id, label in own:
+        result = runner.invoke(main, [*cfg, "label", doc_id, label])
         assert result.exit_code == 0, result.output
     active = settings.models_path / "active.json"
     result = runner.invoke(main, [*cfg, "model", "adapt", "--data", str(data)])
@@ -281,9 +279,12 @@ def test_cli_model_adapt_refits_on_human_labels_and_guards_the_active_model(
     assert (
         "cross-validated macro-F1" in result.output and "on the 15 human-labelled documents" in result.output
     )
-    if result.exit_code != 0:
-        assert "refused: the refitted head is worse" in result.output and not active.exists()
-        result = runner.invoke(main, [*cfg, "model", "adapt", "--data", str(data), "--force"])
+    assert f"active {TONE_MODEL_ID} macro-F1" in result.output and "(accuracy 1.000)" in result.output, (
+        result.output
+    )
+    assert result.exit_code != 0, result.output
+    assert "refused: the refitted head is worse" in result.output and not active.exists()
+    result = runner.invoke(main, [*cfg, "model", "adapt", "--data", str(data), "--force"])
     assert result.exit_code == 0, result.output
     assert active.exists() and "active now: tonevakt-e5-small-tone+adapted-" in result.output
     info = runner.invoke(main, [*cfg, "model", "info", "--json"])

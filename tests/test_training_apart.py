@@ -9,12 +9,12 @@ import os
 import subprocess
 import sys
 from dataclasses import fields
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from tests.support.paths import REPO
 from tonevakt.nlp.e5 import convert
 from tonevakt.nlp.e5.model import (
     E5Classifier,
@@ -24,8 +24,6 @@ from tonevakt.nlp.e5.model import (
     predict_proba,
 )
 from tonevakt.nlp.e5.scorer import FineTunedScorer, weights_path
-
-REPO = Path(__file__).resolve().parent.parent
 
 TEXTS = [
     "Helseplattformen har ført til store forsinkelser ved St. Olavs hospital .",

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from tonevakt.config import Settings, load_config
+from tonevakt.nlp.sentiment import FROZEN_HEAD_MODEL
 
 BASE_CONFIG: dict[str, Any] = {
     "database": {
@@ -41,15 +42,20 @@ BASE_CONFIG: dict[str, Any] = {
     },
     "sources": [],
     # The lighter frozen-head model keeps the suite quick; the default tone model has its own tests.
-    "sentiment": {"backend": "embedded", "model": "tonevakt-e5-small-norec"},
+    "sentiment": {"backend": "embedded", "model": FROZEN_HEAD_MODEL},
 }
 
 
-def merge_config(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`base` with `over` laid on top, nested dicts merged key by key (neither argument is changed)."""
+def merge_config(
+    base: dict[str, Any], over: dict[str, Any], replace_if: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """`base` with `over` laid on top, nested dicts merged key by key (neither argument is changed). A dict in
+    `over` that holds a key of `replace_if` replaces the dict it lies on instead (the benchmarks pass the
+    schedule keys: a job's cron line and its interval exclude each other)."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = merge_config(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        merged = isinstance(v, dict) and isinstance(out.get(k), dict) and not replace_if & set(v)
+        out[k] = merge_config(out[k], v, replace_if) if merged else v
     return out
 
 

@@ -83,10 +83,6 @@ class ChangingFeeds:
         self._stop.set()
         self._thread.join(5)
 
-    def all_urls(self) -> set[str]:
-        with self._lock:
-            return {u for entries in self.published.values() for u, _, _ in entries}
-
     def urls_before(self, path: str, t: float) -> set[str]:
         """Entries of `path` published before monotonic time `t` (a fetch arriving at `t` saw all of them)."""
         with self._lock:

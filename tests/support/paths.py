@@ -1,4 +1,6 @@
-"""Where the tests find the repository, their fixture files and the NoReC data beside the repository."""
+"""Where the tests find the repository, their fixture files and the labelled data sets in ../shared beside the
+repository, and the one rule for missing data: a test that needs ../shared is skipped when ../shared is not there
+(`needs_shared`), and fails when ../shared is there but the file it needs is missing (`shared_file`)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,23 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
-NOREC = REPO.parent / "shared" / "data" / "norec_sentence"
+SHARED = REPO.parent / "shared"
+NOREC = SHARED / "data" / "norec_sentence"
+TONE_DATA = SHARED / "data" / "helseplattformen_tone"
+
+needs_shared = pytest.mark.skipif(
+    not SHARED.exists(), reason="../shared (the labelled data sets) not beside the repo"
+)
+
+
+def shared_file(path: Path) -> Path:
+    """A data file the test needs: ../shared is there, so a missing file is a failure, not a skip."""
+    assert path.exists(), f"{path} is missing although ../shared is present"
+    return path
 
 
 def tonevakt_command() -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from tonevakt import dates
@@ -211,7 +210,3 @@ def seed(settings: Settings, history_weeks: int = 12) -> dict[str, Any]:
                 30,
             )
     return {"docs": docs, "scores": scores, "labelled": labelled.id, "failing_at": failing_at}
-
-
-def db_path_of(settings: Settings) -> Path:
-    return settings.db_path
