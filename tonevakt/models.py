@@ -185,7 +185,7 @@ class StoryMember:
 
     document_id: str
     story_id: str
-    text: str  # title + text
+    signature: bytes | None  # its MinHash signature as stored (`stories.to_bytes`); None: too short to group
 
 
 @dataclass(frozen=True)

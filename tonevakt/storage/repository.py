@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+import numpy as np
 
 from tonevakt.models import (
     TONE_LABELS,
@@ -18,8 +20,8 @@ from tonevakt.models import (
     PendingItem,
     Score,
     Source,
-    StoryMember,
 )
+from tonevakt.storage import story_index
 from tonevakt.storage.db import Database
 from tonevakt.storage.kept_tone import active_model, rebuild_tone, refresh_tone
 from tonevakt.storage.polling import HEALTH_INPUTS, backoff_delay, source_after_fetch
@@ -295,16 +297,21 @@ def store_batch(
     items: Sequence[tuple[str, int, Sequence[ItemOutcome]]] = (),
     max_item_attempts: int | None = None,
     known: Collection[str] | None = None,
+    signatures: Mapping[str, np.ndarray | None] | None = None,
+    since: datetime | None = None,
 ) -> list[str]:
     """One all-or-nothing batch: documents, fetch log rows (with each source's interval), for imported files
     their (content hash, source id, path, rows), and per source (id, interval, item outcomes) what became of
     its pending items (`max_item_attempts`, from collect.max_item_attempts, is then required). `known`: the
-    ids of `docs` already stored, if the caller has asked (`insert_documents`). Returns the ids of new
-    documents."""
+    ids of `docs` already stored, if the caller has asked (`insert_documents`). `signatures` (by document id) and
+    `since`: the new documents' near-copy signatures, stored with them for those published since then
+    (`story_index.add`). Returns the ids of new documents."""
     if items and max_item_attempts is None:
         raise ValueError("store_batch: items need max_item_attempts")
     with db.transaction():
         new = insert_documents(db, docs, known)
+        if signatures and since is not None:
+            story_index.add(db, new, signatures, since)
         for entry, interval in fetches:
             record_fetch(db, entry, interval)
         for source_id, interval, outcomes in items:
@@ -352,17 +359,6 @@ def identical_texts(db: Database, texts: Sequence[str]) -> list[IdenticalText]:
             """SELECT coalesce(story_id, id), source_id, voice, coalesce(title, '') || ' ' || text FROM documents
                WHERE text IN (SELECT unnest(?)) ORDER BY collected_at, id""",
             [list(dict.fromkeys(texts))],
-        )
-    ]
-
-
-def recent_story_keys(db: Database, since: datetime) -> list[StoryMember]:
-    """Documents published since a date: input to near-copy grouping."""
-    return [
-        StoryMember(r[0], r[1], r[2])
-        for r in db.fetchall(
-            "SELECT id, coalesce(story_id, id), title || ' ' || text FROM documents WHERE published_at >= ?",
-            [since],
         )
     ]
 

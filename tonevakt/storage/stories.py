@@ -6,21 +6,23 @@ same (a different headline or first paragraph, the same body) share a `story_id`
 story once (the `story_tone` view).
 
 Method: word 3-shingles of the normalised title + text (first `MAX_WORDS` words), a 128-value MinHash
-signature per document (cached between calls for stored documents), LSH banding (32 bands of 4 rows) to find
-candidates without comparing all pairs (bounded work per document: see `StoryIndex`),
-and the estimated Jaccard similarity (share of equal signature values) ≥ `THRESHOLD` to accept one.
+signature per document, LSH banding (32 bands of 4 rows) to find candidates without comparing all pairs
+(bounded work per document: see `StoryIndex`), and the estimated Jaccard similarity (share of equal signature
+values) ≥ `THRESHOLD` to accept one. Words are hashed with CRC-32, the same in every process, so a signature
+computed once is stored with its document (`storage/story_index.py`) and never recomputed.
 
-Pure: texts and records in, story ids out. It runs at store time: `batch.store_outcomes` reads the stored
-texts of the last `STORY_WINDOW` and the identical texts, and groups the new documents of a batch against them.
+Pure: texts, signatures and records in, story ids out. It runs at store time: `batch.store_outcomes` signs
+the new documents, asks `story_index` for the stored documents of the last `STORY_WINDOW` that share an LSH
+bucket with one of them, and groups the new documents against those.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
-from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Sequence
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -49,9 +51,6 @@ _rng = np.random.default_rng(20261125)
 _A = _rng.integers(0, np.iinfo(np.uint64).max, size=NUM_PERM, dtype=np.uint64, endpoint=True) | np.uint64(1)
 _B = _rng.integers(0, np.iinfo(np.uint64).max, size=NUM_PERM, dtype=np.uint64, endpoint=True)
 _SHIFT = np.uint64(32)
-CACHE_SIZE = 50_000  # signatures kept between calls (a long-running scheduler sees the same recent texts)
-_cache: OrderedDict[tuple[str, int], np.ndarray | None] = OrderedDict()
-_cache_lock = threading.Lock()
 _WORD_RE = re.compile(r"[^\W_]+")
 
 
@@ -61,12 +60,12 @@ _M = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x
 def shingle_array(text: str) -> np.ndarray:
     """32-bit hashes (as uint64, repeats possible) of the word 3-shingles of the normalised text.
 
-    Words are hashed with Python's own (per-process salted) string hash and combined in numpy: signatures
-    are only ever compared within one process."""
+    Words are hashed with CRC-32 of their UTF-8 (stable across processes and versions: signatures are
+    stored) and combined in numpy."""
     words = _WORD_RE.findall(text.casefold())[:MAX_WORDS]
     if len(words) < SHINGLE:
         return np.empty(0, dtype=np.uint64)
-    w = np.fromiter((hash(x) for x in words), dtype=np.int64, count=len(words)).view(np.uint64)
+    w = np.fromiter((zlib.crc32(x.encode()) for x in words), dtype=np.uint64, count=len(words))
     return (w[:-2] * _M[0] + w[1:-1] * _M[1] + w[2:] * _M[2]) >> _SHIFT
 
 
@@ -127,7 +126,7 @@ class StoryIndex:
             self._matrix = np.concatenate([self._matrix, np.empty_like(self._matrix)])
         self._matrix[idx] = sig
         self._stories.append(story_id)
-        for band, key in enumerate(_band_keys(sig)):
+        for band, key in enumerate(band_keys(sig)):
             bucket = self._buckets[band][key]
             if story_id not in bucket and len(bucket) < MAX_BUCKET_STORIES:
                 bucket[story_id] = idx
@@ -135,7 +134,7 @@ class StoryIndex:
     def best_match(self, sig: np.ndarray) -> tuple[str, float] | None:
         """The story of the most similar compared member at or above THRESHOLD (earliest on a tie)."""
         found: list[int] = []
-        for band, key in enumerate(_band_keys(sig)):
+        for band, key in enumerate(band_keys(sig)):
             bucket = self._buckets[band].get(key)
             if bucket:
                 found.extend(bucket.values())
@@ -160,32 +159,37 @@ class StoryIndex:
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _band_keys(sig: np.ndarray) -> list[int]:
-    """One 64-bit key per band (its 4 values mixed); a rare key collision only adds a candidate."""
+def band_keys(sig: np.ndarray) -> list[int]:
+    """One signed 64-bit key per band (its 4 values mixed; signed to fit a BIGINT column); a rare key collision
+    only adds a candidate."""
     pairs = np.ascontiguousarray(sig, dtype=np.uint32).reshape(BANDS, ROWS).view(np.uint64)
     keys = pairs[:, 0]
     for i in range(1, pairs.shape[1]):
         keys = keys * _MIX ^ pairs[:, i]
-    return keys.tolist()
+    return keys.view(np.int64).tolist()
 
 
-def _signature_of(text: str, doc_id: str | None = None) -> np.ndarray | None:
-    key = (doc_id, hash(text)) if doc_id else None
-    if key is not None:
-        with _cache_lock:
-            if key in _cache:
-                _cache.move_to_end(key)
-                return _cache[key]
+def text_signature(text: str) -> np.ndarray | None:
+    """The MinHash signature of a text, None when it is too short to tell a copy (fewer than MIN_SHINGLES)."""
     hashes = shingle_array(text)
     if MIN_SHINGLES <= len(hashes) < 4 * MIN_SHINGLES:
         hashes = np.unique(hashes)  # short text: count distinct shingles
-    sig = signature(hashes) if len(hashes) >= MIN_SHINGLES else None
-    if key is not None:
-        with _cache_lock:
-            _cache[key] = sig
-            while len(_cache) > CACHE_SIZE:
-                _cache.popitem(last=False)
-    return sig
+    return signature(hashes) if len(hashes) >= MIN_SHINGLES else None
+
+
+def to_bytes(sig: np.ndarray | None) -> bytes | None:
+    """A signature as stored (NUM_PERM little-endian uint32)."""
+    return None if sig is None else np.asarray(sig, dtype="<u4").tobytes()
+
+
+def from_bytes(raw: bytes | None) -> np.ndarray | None:
+    """A stored signature back as an array; a value of the wrong size is a programming error."""
+    if raw is None:
+        return None
+    sig = np.frombuffer(raw, dtype="<u4")
+    if sig.shape != (NUM_PERM,):
+        raise ValueError(f"stored story signature has {sig.size} values, expected {NUM_PERM}")
+    return sig.astype(np.uint32)
 
 
 def document_key(doc: Document) -> str:
@@ -193,25 +197,42 @@ def document_key(doc: Document) -> str:
     return f"{doc.title} {doc.text}"
 
 
-def assign_stories(docs: list[Document], recent: Sequence[StoryMember]) -> GroupingStats:
+def sign_documents(docs: Sequence[Document]) -> dict[str, np.ndarray | None]:
+    """Each document's signature by id (None: too short to group)."""
+    return {d.id: text_signature(document_key(d)) for d in docs}
+
+
+def wanted_keys(signatures: Iterable[np.ndarray | None]) -> list[tuple[int, int]]:
+    """The (band, key) pairs of the given signatures: the buckets whose stored members a batch can match."""
+    return sorted(
+        {(band, key) for sig in signatures if sig is not None for band, key in enumerate(band_keys(sig))}
+    )
+
+
+def assign_stories(
+    docs: list[Document],
+    recent: Sequence[StoryMember],
+    signatures: Mapping[str, np.ndarray | None] | None = None,
+) -> GroupingStats:
     """Set each document's `story_id`: the story of a stored or earlier near-copy, else its own id.
 
-    `recent` holds the stored documents of the last weeks. A document
-    already stored keeps its story. Documents are matched in the order given, so the first copy of a
-    story in a batch founds it and later copies join it.
+    `recent` holds stored documents of the last weeks with their signatures, oldest first (all of them, or
+    only those sharing a bucket with one of `docs`: the result is the same). A document already stored keeps
+    its story. Documents are matched in the order given, so the first copy of a story in a batch founds it and
+    later copies join it. `signatures`: those of `docs` by id when the caller has them (`sign_documents`).
     """
     index = StoryIndex()
     for member in recent:
         if index.story_of(member.document_id) is None:
             story = member.story_id or member.document_id
-            index.add(member.document_id, story, _signature_of(member.text or "", member.document_id))
+            index.add(member.document_id, story, from_bytes(member.signature))
     grouped = 0
     for doc in docs:
         known = index.story_of(doc.id)
         if known is not None:
             doc.story_id = known
             continue
-        sig = _signature_of(document_key(doc))
+        sig = signatures[doc.id] if signatures is not None else text_signature(document_key(doc))
         match = index.best_match(sig) if sig is not None else None
         if match is not None:
             doc.story_id = match[0]
