@@ -3,13 +3,19 @@ looked up by LSH bucket in SQL, pruned when they leave the window, and backfille
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from tests.support.paths import REPO
+import duckdb
+
+from tests.support.paths import REPO, tonevakt_command
+from tonevakt.config import Settings
 from tonevakt.models import Document, StoryMember
 from tonevakt.storage import repository as repo
 from tonevakt.storage import story_index
@@ -179,3 +185,35 @@ def test_store_outcomes_with_nothing_new_reads_no_text(fresh_db: Database) -> No
     fresh_db.execute("DELETE FROM story_signatures")  # a pass with only known documents does not backfill
     assert _store(fresh_db, [doc]) == []
     assert fresh_db.scalar("SELECT count(*) FROM story_signatures") == 0
+
+
+def test_a_copy_imported_by_another_process_joins_the_story(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """Two `tonevakt import` processes with different string-hash seeds: the second one's copy finds the story
+    through the signature the first one stored."""
+    settings = make_settings()
+    exe = tonevakt_command()
+    rng = random.Random(23)
+    original = " ".join(rng.choices(WORDS, k=120))
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text(json.dumps({"Kommentar": original}) + "\n", encoding="utf-8")
+    second.write_text(json.dumps({"Kommentar": _edited(original, rng)}) + "\n", encoding="utf-8")
+    for seed, path, source in (("1", first, "skjema-a"), ("2", second, "skjema-b")):
+        run = subprocess.run(
+            [exe, "--config", settings.file, "import", str(path), "--source", source, "--voice", "patient"],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stderr
+    con = duckdb.connect(str(settings.db_path), read_only=True)
+    try:
+        rows = con.execute("SELECT source_id, id, story_id FROM documents ORDER BY source_id").fetchall()
+        signed = con.execute("SELECT count(*) FROM story_signatures").fetchone()[0]
+    finally:
+        con.close()
+    assert [r[0] for r in rows] == ["skjema-a", "skjema-b"]
+    assert rows[1][2] == rows[0][1] != rows[1][1]
+    assert signed == 2
