@@ -25,6 +25,7 @@ from tonevakt.storage import story_index
 from tonevakt.storage.db import Database
 from tonevakt.storage.kept_tone import active_model, rebuild_tone, refresh_tone
 from tonevakt.storage.polling import HEALTH_INPUTS, backoff_delay, source_after_fetch
+from tonevakt.storage.stories import DOCUMENT_KEY_SQL
 from tonevakt.urls import canonical_url
 
 DOCUMENT_COLUMNS = (
@@ -356,8 +357,8 @@ def identical_texts(db: Database, texts: Sequence[str]) -> list[IdenticalText]:
     return [
         IdenticalText(r[0], r[1], r[2], r[3])
         for r in db.fetchall(
-            """SELECT coalesce(story_id, id), source_id, voice, coalesce(title, '') || ' ' || text FROM documents
-               WHERE text IN (SELECT unnest(?)) ORDER BY collected_at, id""",
+            f"""SELECT coalesce(story_id, id), source_id, voice, {DOCUMENT_KEY_SQL} FROM documents
+                WHERE text IN (SELECT unnest(?)) ORDER BY collected_at, id""",
             [list(dict.fromkeys(texts))],
         )
     ]

@@ -197,6 +197,9 @@ def document_key(doc: Document) -> str:
     return f"{doc.title} {doc.text}"
 
 
+DOCUMENT_KEY_SQL = "title || ' ' || text"  # `document_key` of a stored row (`documents.title` is NOT NULL)
+
+
 def sign_documents(docs: Sequence[Document]) -> dict[str, np.ndarray | None]:
     """Each document's signature by id (None: too short to group)."""
     return {d.id: text_signature(document_key(d)) for d in docs}

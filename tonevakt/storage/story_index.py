@@ -17,7 +17,14 @@ import numpy as np
 
 from tonevakt.models import StoryMember
 from tonevakt.storage.db import Database
-from tonevakt.storage.stories import BANDS, MAX_BUCKET_STORIES, band_keys, text_signature, to_bytes
+from tonevakt.storage.stories import (
+    BANDS,
+    DOCUMENT_KEY_SQL,
+    MAX_BUCKET_STORIES,
+    band_keys,
+    text_signature,
+    to_bytes,
+)
 
 REFRESH_CHUNK = 5_000  # documents read and signed per step of a backfill (bounded memory)
 
@@ -82,8 +89,8 @@ def refresh(db: Database, since: datetime) -> int:
         chunk = missing[start : start + REFRESH_CHUNK]
         texts = dict(
             db.fetchall(
-                """SELECT id, title || ' ' || text FROM documents
-                   WHERE published_at >= ? AND id IN (SELECT unnest(?))""",
+                f"""SELECT id, {DOCUMENT_KEY_SQL} FROM documents
+                    WHERE published_at >= ? AND id IN (SELECT unnest(?))""",
                 [since, chunk],
             )
         )
