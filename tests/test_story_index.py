@@ -86,7 +86,10 @@ def test_a_stored_document_keeps_its_signature_and_band_keys(fresh_db: Database)
     _store(fresh_db, [doc, short, old])
     rows = dict(fresh_db.fetchall("SELECT document_id, signature FROM story_signatures"))
     assert rows == {doc.id: to_bytes(text_signature(f"{doc.title} {doc.text}")), short.id: None}
-    bands = fresh_db.fetchall("SELECT document_id, count(DISTINCT band) FROM story_bands GROUP BY ALL")
+    bands = fresh_db.fetchall(
+        """SELECT s.document_id, count(DISTINCT b.band) FROM story_bands b JOIN story_signatures s USING (seq)
+           GROUP BY ALL"""
+    )
     assert bands == [
         (doc.id, BANDS)
     ]  # the short text has no bands; the 40-day-old one never entered the window
@@ -134,6 +137,55 @@ def test_rows_that_leave_the_window_are_pruned(fresh_db: Database) -> None:
     assert copy.story_id == copy.id  # outside the window: a new story
 
 
+def test_a_batch_with_one_id_twice_stores_the_signature_of_the_stored_copy(fresh_db: Database) -> None:
+    """A feed entry and a search hit of the same article (one canonical URL) in one batch: the first copy is
+    stored, so its text is the one signed, and a later copy of that text finds the story."""
+    rng = random.Random(29)
+    full = _doc(1, " ".join(rng.choices(WORDS, k=150)))
+    full.url = "https://example.no/sak/1?utm_source=rss"
+    teaser = _doc(1, "Les mer.")
+    assert teaser.id == full.id
+    _store(fresh_db, [full, teaser])
+    stored = fresh_db.fetchone("SELECT title || ' ' || text FROM documents")[0]
+    assert stored == f"{full.title} {full.text}"
+    assert fresh_db.scalar("SELECT signature FROM story_signatures") == to_bytes(text_signature(stored))
+    copy = _doc(2, _edited(full.text, rng), source="adressa")
+    _store(fresh_db, [copy])
+    assert fresh_db.scalar("SELECT story_id FROM documents WHERE id = ?", [copy.id]) == full.id
+
+
+def test_over_full_buckets_keep_their_earliest_stories(fresh_db: Database) -> None:
+    """100 stored documents with one text and 100 story ids (stored before the index: signed by the backfill in
+    stored order) fill every bucket of that text past the cap: the lookup keeps the earliest 64 stories, one
+    member each, as the in-memory index does, and a copy joins the earliest story."""
+    text = " ".join(random.Random(31).choices(WORDS, k=150))
+    now = datetime.now(UTC)
+    stored = []
+    for i in range(100):
+        d = _doc(i, text)
+        d.title = "Sak"  # one text: one signature, the same 32 buckets
+        d.story_id = f"old-{i}"
+        d.collected_at = now - timedelta(minutes=100 - i)
+        stored.append(d)
+    repo.store_batch(fresh_db, stored)
+    since = now - STORY_WINDOW
+    story_index.refresh(fresh_db, since)
+    assert fresh_db.scalar("SELECT count(DISTINCT bucket) FROM story_bands") == BANDS
+    copy = _doc(200, text, source="copy")
+    found = story_index.candidates(fresh_db, since, wanted_keys(sign_documents([copy]).values()))
+    assert [m.story_id for m in found] == [f"old-{i}" for i in range(MAX_BUCKET_STORIES)]
+    whole = [StoryMember(*r) for r in fresh_db.fetchall(SIGNED_IN_ORDER, [since])]
+    a, b = _doc(200, text, source="copy"), copy
+    assign_stories([a], whole)
+    assign_stories([b], found)
+    assert a.story_id == b.story_id == "old-0"
+
+
+SIGNED_IN_ORDER = (
+    "SELECT document_id, story_id, signature FROM story_signatures WHERE published_at >= ? ORDER BY seq"
+)
+
+
 def test_bucket_lookup_groups_exactly_as_the_whole_window_does(fresh_db: Database) -> None:
     """The SQL lookup keeps what the in-memory index keeps in the buckets a batch looks into, including the
     cap on stories per bucket (boilerplate), so grouping against it gives the same stories as against the
@@ -159,10 +211,7 @@ def test_bucket_lookup_groups_exactly_as_the_whole_window_does(fresh_db: Databas
     )
     assert fullest > MAX_BUCKET_STORIES
     since = datetime.now(UTC) - STORY_WINDOW
-    whole = fresh_db.fetchall(
-        "SELECT document_id, story_id, signature FROM story_signatures WHERE published_at >= ? ORDER BY seq",
-        [since],
-    )
+    whole = fresh_db.fetchall(SIGNED_IN_ORDER, [since])
     a, b = batch(), batch()
     assign_stories(a, [StoryMember(*r) for r in whole])
     looked_up = story_index.candidates(fresh_db, since, wanted_keys(sign_documents(b).values()))

@@ -201,8 +201,14 @@ DOCUMENT_KEY_SQL = "title || ' ' || text"  # `document_key` of a stored row (`do
 
 
 def sign_documents(docs: Sequence[Document]) -> dict[str, np.ndarray | None]:
-    """Each document's signature by id (None: too short to group)."""
-    return {d.id: text_signature(document_key(d)) for d in docs}
+    """Each document's signature by id (None: too short to group). When a batch holds one id twice (a feed entry
+    and a search hit of the same article), the first copy is the one stored (`repository.insert_documents`), so
+    its text is the one signed."""
+    out: dict[str, np.ndarray | None] = {}
+    for d in docs:
+        if d.id not in out:
+            out[d.id] = text_signature(document_key(d))
+    return out
 
 
 def wanted_keys(signatures: Iterable[np.ndarray | None]) -> list[tuple[int, int]]:

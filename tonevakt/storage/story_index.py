@@ -51,8 +51,8 @@ def _insert(db: Database, signed: Sequence[tuple[str, np.ndarray | None]], since
     with_bands = [(i, s) for i, s in signed if s is not None]
     if with_bands:
         db.execute(
-            """INSERT INTO story_bands (band, bucket, document_id, published_at)
-               SELECT n.band, n.bucket, s.document_id, s.published_at
+            """INSERT INTO story_bands (band, bucket, seq)
+               SELECT n.band, n.bucket, s.seq
                FROM (SELECT unnest(?) AS id, unnest(?) AS band, unnest(?) AS bucket) n
                JOIN story_signatures s ON s.document_id = n.id AND s.seq >= ?""",
             [
@@ -75,7 +75,10 @@ def refresh(db: Database, since: datetime) -> int:
     """Prune rows published before `since`; sign the window's documents that have no row yet, oldest stored
     first, `REFRESH_CHUNK` at a time. Returns how many documents were signed."""
     with db.transaction():
-        db.execute("DELETE FROM story_bands WHERE published_at < ?", [since])
+        db.execute(
+            "DELETE FROM story_bands WHERE seq IN (SELECT seq FROM story_signatures WHERE published_at < ?)",
+            [since],
+        )
         db.execute("DELETE FROM story_signatures WHERE published_at < ?", [since])
     missing = [
         r[0]
@@ -112,14 +115,14 @@ def candidates(db: Database, since: datetime, wanted: Sequence[tuple[int, int]])
                SELECT b.band, b.bucket, s.document_id, s.story_id, s.seq, s.signature
                FROM story_bands b
                JOIN wanted w ON b.band = w.band AND b.bucket = w.bucket
-               JOIN story_signatures s ON s.document_id = b.document_id
-               WHERE b.published_at >= ? AND s.published_at >= ?),
+               JOIN story_signatures s ON s.seq = b.seq
+               WHERE s.published_at >= ?),
            first_of_story AS (
                SELECT *, row_number() OVER (PARTITION BY band, bucket, story_id ORDER BY seq) AS nth FROM hits),
            kept AS (
                SELECT *, row_number() OVER (PARTITION BY band, bucket ORDER BY seq) AS place
                FROM first_of_story WHERE nth = 1)
            SELECT DISTINCT document_id, story_id, signature, seq FROM kept WHERE place <= ? ORDER BY seq""",
-        [[w[0] for w in wanted], [w[1] for w in wanted], since, since, MAX_BUCKET_STORIES],
+        [[w[0] for w in wanted], [w[1] for w in wanted], since, MAX_BUCKET_STORIES],
     )
     return [StoryMember(r[0], r[1], r[2]) for r in rows]

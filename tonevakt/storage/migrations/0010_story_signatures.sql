@@ -13,8 +13,7 @@ CREATE TABLE story_signatures (
 );
 
 CREATE TABLE story_bands (
-    band         UTINYINT NOT NULL,
-    bucket       BIGINT NOT NULL,
-    document_id  VARCHAR NOT NULL,
-    published_at TIMESTAMPTZ NOT NULL
+    band   UTINYINT NOT NULL,
+    bucket BIGINT NOT NULL,
+    seq    BIGINT NOT NULL        -- the signature's row (story_signatures.seq)
 );
