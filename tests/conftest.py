@@ -12,9 +12,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from tests.support.config import settings_in  # noqa: E402
+from tests.support.config import local_client, settings_in  # noqa: E402
 from tonevakt.collectors.http import HttpClient  # noqa: E402
-from tonevakt.config import HttpSettings, Settings  # noqa: E402
+from tonevakt.config import Settings  # noqa: E402
 from tonevakt.storage.db import Database, memory_database  # noqa: E402
 
 # Shared fixtures live in tests/support/ and are registered here for every test module: `local_server` (a real
@@ -48,15 +48,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture
 def client() -> Iterator[HttpClient]:
     """The real HTTP client, allowed to reach the local test server on 127.0.0.1, quick timeouts."""
-    c = HttpClient(
-        HttpSettings(
-            allow_private_addresses=True,
-            per_host_interval_s=0,
-            read_timeout_s=2,
-            total_timeout_s=3,
-            respect_robots=False,
-        )
-    )
+    c = local_client()
     yield c
     c.close()
 

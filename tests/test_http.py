@@ -10,6 +10,7 @@ import httpcore
 import httpx
 import pytest
 
+from tests.support.config import local_client
 from tests.support.guard import guard_in_client, guard_in_transport
 from tests.support.localserver import LocalServer, Route, gzip_bomb
 from tonevakt.collectors.http import (
@@ -20,7 +21,6 @@ from tonevakt.collectors.http import (
     install_guard,
     parse_retry_after,
 )
-from tonevakt.config import HttpSettings
 from tonevakt.errors import ConfigError
 from tonevakt.models import FetchStatus
 
@@ -30,17 +30,7 @@ FEED = (
 
 
 def make_client(**overrides: object) -> HttpClient:
-    base: dict[str, object] = dict(
-        allow_private_addresses=True,
-        per_host_interval_s=0,
-        connect_timeout_s=2,
-        read_timeout_s=2,
-        total_timeout_s=3,
-        respect_robots=False,
-        contact="tonevakt@example.org",
-    )
-    base.update(overrides)
-    return HttpClient(HttpSettings(**base))
+    return local_client(**{"contact": "tonevakt@example.org", **overrides})
 
 
 @pytest.fixture

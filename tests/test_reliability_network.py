@@ -23,12 +23,13 @@ from typing import Any
 import duckdb
 import pytest
 
+from tests.support.config import local_client
 from tests.support.localserver import LocalServer, Route
 from tests.support.network import Guard, OutsideTraffic
 from tonevakt import pipeline
 from tonevakt.collectors import http as http_module
 from tonevakt.collectors.http import HttpClient
-from tonevakt.config import HttpSettings, Settings
+from tonevakt.config import Settings
 from tonevakt.models import FetchStatus
 
 pytestmark = pytest.mark.usefixtures("no_outside_traffic")  # nothing leaves 127.0.0.0/8
@@ -39,16 +40,7 @@ FEED = (
 
 
 def make_client(**overrides: object) -> HttpClient:
-    base: dict[str, object] = dict(
-        allow_private_addresses=True,
-        per_host_interval_s=0,
-        connect_timeout_s=2,
-        read_timeout_s=2,
-        total_timeout_s=4,
-        respect_robots=False,
-    )
-    base.update(overrides)
-    return HttpClient(HttpSettings(**base))
+    return local_client(**{"total_timeout_s": 4, **overrides})
 
 
 def source_health(settings: Settings, source_id: str) -> dict[str, Any]:

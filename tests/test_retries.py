@@ -21,6 +21,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.support.config import local_client
 from tests.support.localserver import LocalServer, Route
 from tests.support.paths import FIXTURES, tonevakt_command
 from tonevakt.cli import main
@@ -461,23 +462,13 @@ def test_spooled_batches_keep_what_became_of_items(make_settings: Callable[..., 
 
 def test_a_deadline_cuts_the_running_fetch_and_no_fetch_starts_after_it(local_server: LocalServer) -> None:
     """The chokepoint's part of the time budget (`HttpClient.with_deadline`), whatever the server does."""
-    from tonevakt.collectors.http import HttpClient
-    from tonevakt.config import HttpSettings
     from tonevakt.models import FetchStatus
 
     srv = local_server
     srv.add("/drypp", Route(body="x" * 500, drip_s=0.5))
     srv.add("/opptatt", Route(status=503, headers={"Retry-After": "5"}))
     srv.add("/rask", Route(body="ok"))
-    settings = HttpSettings(
-        allow_private_addresses=True,
-        per_host_interval_s=0,
-        read_timeout_s=5,
-        total_timeout_s=30,
-        max_retry_after_s=60,
-        respect_robots=False,
-    )
-    with HttpClient(settings) as client:
+    with local_client(read_timeout_s=5, total_timeout_s=30, max_retry_after_s=60) as client:
         bounded = client.with_deadline(time.monotonic() + 1.5, "the source's time budget of 1.5s")
         t0 = time.monotonic()
         res = bounded.fetch(srv.url("/drypp"))

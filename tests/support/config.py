@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from tonevakt.config import Settings, load_config
+from tonevakt.collectors.http import HttpClient
+from tonevakt.config import HttpSettings, Settings, load_config
 from tonevakt.nlp.sentiment import FROZEN_HEAD_MODEL
 
 BASE_CONFIG: dict[str, Any] = {
@@ -70,3 +71,18 @@ def write_config(folder: Path, **overrides: Any) -> Path:
 def settings_in(folder: Path, **overrides: Any) -> Settings:
     """Write `folder/config.yaml` (see `write_config`) and load it; relative paths resolve inside `folder`."""
     return load_config(write_config(folder, **overrides))
+
+
+def local_client(**overrides: object) -> HttpClient:
+    """The real HTTP client as the tests use it against the local server on 127.0.0.1: private addresses
+    allowed, no politeness wait, no robots.txt, quick timeouts; `overrides` are other `HttpSettings` fields."""
+    base: dict[str, object] = dict(
+        allow_private_addresses=True,
+        per_host_interval_s=0,
+        connect_timeout_s=2,
+        read_timeout_s=2,
+        total_timeout_s=3,
+        respect_robots=False,
+    )
+    base.update(overrides)
+    return HttpClient(HttpSettings(**base))
